@@ -378,7 +378,7 @@ impl<R: Read> CaptureReader<R> {
             let s = self.start;
             let block_type = u32_at(&self.buf[s..s + 4], big);
             let block_len = u32_at(&self.buf[s + 4..s + 8], big) as usize;
-            if block_len < 12 || block_len % 4 != 0 || block_len > MAX_RECORD {
+            if block_len < 12 || !block_len.is_multiple_of(4) || block_len > MAX_RECORD {
                 return Err(self.corrupt(format!("pcapng block length {block_len}")));
             }
             if !self.fill(block_len)? {
