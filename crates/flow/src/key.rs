@@ -1,6 +1,5 @@
 //! Session identity.
 
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 /// Which table a session lives in; the same addresses under two kinds are
