@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_capture;
+mod progress;
+mod signals;
+
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]
 #[command(name = "moonwire", version, about, long_about = None)]
@@ -16,11 +20,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Read pcap/pcapng files or live interfaces into Arkime session documents.
+    Capture(cmd_capture::CaptureArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Capture(args) => cmd_capture::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(err) => {

@@ -220,6 +220,8 @@ pub struct Decoded {
     pub vni: Option<u32>,
     /// MPLS labels seen.
     pub mpls_labels: u8,
+    /// Encapsulations crossed, as [`Decoded::TUNNEL_GRE`] etc. bits.
+    pub tunnels: u8,
     /// Tunnel outer layers, outermost first.
     pub outers: [Outer; MAX_OUTER],
     /// How many of `outers` are set.
@@ -237,6 +239,37 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// GRE was crossed.
+    pub const TUNNEL_GRE: u8 = 0x01;
+    /// PPPoE was crossed.
+    pub const TUNNEL_PPPOE: u8 = 0x02;
+    /// MPLS was crossed.
+    pub const TUNNEL_MPLS: u8 = 0x04;
+    /// GTP-U was crossed.
+    pub const TUNNEL_GTP: u8 = 0x08;
+    /// VXLAN was crossed.
+    pub const TUNNEL_VXLAN: u8 = 0x10;
+    /// Geneve was crossed.
+    pub const TUNNEL_GENEVE: u8 = 0x20;
+    /// PPP (outside PPPoE and the PPP link types) was crossed.
+    pub const TUNNEL_PPP: u8 = 0x40;
+
+    /// Arkime's protocol names of the encapsulations crossed.
+    pub fn tunnel_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            (Self::TUNNEL_GRE, "gre"),
+            (Self::TUNNEL_PPPOE, "pppoe"),
+            (Self::TUNNEL_MPLS, "mpls"),
+            (Self::TUNNEL_GTP, "gtp"),
+            (Self::TUNNEL_VXLAN, "vxlan"),
+            (Self::TUNNEL_GENEVE, "geneve"),
+            (Self::TUNNEL_PPP, "ppp"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.tunnels & bit != 0)
+        .map(|(_, name)| name)
+    }
+
     fn reset(&mut self, linktype: u32) {
         *self = Decoded {
             linktype,
@@ -350,20 +383,12 @@ fn link_layer(linktype: u32, d: &[u8], out: &mut Decoded) -> Result<(Next, usize
         },
         LINUX_SLL => {
             let proto = be16(d, 14).ok_or(DecodeError::truncated("sll", 0))?;
-            let addr_len = be16(d, 4).unwrap_or(0);
-            let hatype = be16(d, 2).unwrap_or(0);
-            if addr_len == 6 && hatype == 1 {
-                out.src_mac = mac_at(d, 6);
-            }
             (Next::EtherType(proto), 16)
         }
         LINUX_SLL2 => {
             let proto = be16(d, 0).ok_or(DecodeError::truncated("sll2", 0))?;
             if d.len() < 20 {
                 return Err(DecodeError::truncated("sll2", 0));
-            }
-            if u8_at(d, 11) == Some(6) && be16(d, 8) == Some(1) {
-                out.src_mac = mac_at(d, 12);
             }
             (Next::EtherType(proto), 20)
         }
@@ -495,13 +520,22 @@ fn ieee80211(d: &[u8], start: usize, out: &mut Decoded) -> Result<(Next, usize),
 fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(), DecodeError> {
     // `end` bounds the current layer (IP total length trims padding).
     let mut end = d.len();
+    // Arkime records the EtherType only for Ethernet-framed packets.
+    let mut ethernet = false;
     for _ in 0..MAX_LAYERS {
+        if let Next::EtherType(et) = next
+            && ethernet
+            && !matches!(et, ether::VLAN | ether::QINQ | ether::QINQ_OLD)
+        {
+            out.ethertype = et;
+        }
         next = match next {
             Next::Done => return Ok(()),
             Next::Ethernet => {
                 if end < off + 14 {
                     return Err(DecodeError::truncated("ethernet", off));
                 }
+                ethernet = true;
                 out.dst_mac = mac_at(d, off);
                 out.src_mac = mac_at(d, off + 6);
                 let et = be16(d, off + 12).ok_or(DecodeError::truncated("ethernet", off))?;
@@ -541,6 +575,7 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
                     Next::EtherType(inner)
                 }
                 ether::MPLS | ether::MPLS_MC => {
+                    out.tunnels |= Decoded::TUNNEL_MPLS;
                     loop {
                         let label = be32(d, off).ok_or(DecodeError::truncated("mpls", off))?;
                         off += 4;
@@ -555,6 +590,7 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
                     Next::Ip
                 }
                 ether::PPPOE_SESS => {
+                    out.tunnels |= Decoded::TUNNEL_PPPOE;
                     if d.len() < off + 6 {
                         return Err(DecodeError::truncated("pppoe", off));
                     }
@@ -595,14 +631,12 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
                 None => return Err(DecodeError::truncated("ip", off)),
             },
             Next::Ipv4 => {
-                out.ethertype = ether::IPV4;
                 let (n, e) = ipv4(d, off, end, out)?;
                 end = e;
                 off = n.0;
                 n.1
             }
             Next::Ipv6 => {
-                out.ethertype = ether::IPV6;
                 let (n, e) = ipv6(d, off, end, out)?;
                 end = e;
                 off = n.0;
@@ -883,6 +917,7 @@ fn transport(
 }
 
 fn gre(d: &[u8], off: usize, end: usize, out: &mut Decoded) -> Result<(usize, Next), DecodeError> {
+    out.tunnels |= Decoded::TUNNEL_GRE;
     let flags = be16(d, off).ok_or(DecodeError::truncated("gre", off))?;
     let proto = be16(d, off + 2).ok_or(DecodeError::truncated("gre", off))?;
     let version = flags & 0x7;
@@ -925,6 +960,7 @@ fn gre(d: &[u8], off: usize, end: usize, out: &mut Decoded) -> Result<(usize, Ne
         }
         ether::PPP => {
             out.enter_tunnel(false);
+            out.tunnels |= Decoded::TUNNEL_PPP;
             Next::Ppp
         }
         ether::ERSPAN2 => {
@@ -968,6 +1004,7 @@ fn udp_tunnel(
         let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
         out.enter_tunnel(true);
         out.vni = Some(vni);
+        out.tunnels |= Decoded::TUNNEL_VXLAN;
         return Some((body + 8, Next::Ethernet));
     }
     if dport == GENEVE_PORT && h.len() >= 8 && h[0] >> 6 == 0 {
@@ -986,6 +1023,7 @@ fn udp_tunnel(
         };
         out.enter_tunnel(matches!(next, Next::Ethernet));
         out.vni = Some(vni);
+        out.tunnels |= Decoded::TUNNEL_GENEVE;
         return Some((inner, next));
     }
     if (dport == GTPU_PORT || sport == GTPU_PORT) && h.len() >= 8 {
@@ -1014,6 +1052,7 @@ fn udp_tunnel(
             return None;
         }
         out.enter_tunnel(false);
+        out.tunnels |= Decoded::TUNNEL_GTP;
         return Some((inner, Next::Ip));
     }
     None

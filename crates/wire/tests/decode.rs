@@ -194,6 +194,8 @@ fn vxlan_and_geneve() {
     let mut d = Decoded::default();
     decode(1, &pkt, &mut d).unwrap();
     assert_eq!(d.vni, Some(0x102));
+    assert_eq!(d.tunnel_names().collect::<Vec<_>>(), vec!["vxlan"]);
+    assert_eq!(d.ethertype, 0x0800);
     assert_eq!(d.network.unwrap().src, ip([9, 9, 9, 9]));
     assert_eq!(d.ports(), Some((1000, 53)));
 
@@ -247,6 +249,8 @@ fn mpls_pppoe_sll_null_raw_nflog() {
     mpls.extend_from_slice(&inner);
     decode(1, &eth(0x8847, &mpls), &mut d).unwrap();
     assert_eq!(d.mpls_labels, 2);
+    assert_eq!(d.tunnel_names().collect::<Vec<_>>(), vec!["mpls"]);
+    assert_eq!(d.ethertype, 0x8847);
     assert!(matches!(d.transport, Transport::Icmp(i) if i.kind == 8));
 
     let mut pppoe = vec![0x11, 0, 0, 1, 0, 0, 0x00, 0x21];
@@ -259,7 +263,8 @@ fn mpls_pppoe_sll_null_raw_nflog() {
     sll.extend_from_slice(&[0, 0, 0x08, 0x00]);
     sll.extend_from_slice(&inner);
     decode(113, &sll, &mut d).unwrap();
-    assert_eq!(d.src_mac, Some(SRC_MAC));
+    assert_eq!(d.src_mac, None, "Arkime keeps no MAC for cooked captures");
+    assert_eq!(d.ethertype, 0);
     assert_eq!(d.network.unwrap().dst, ip([6, 6, 6, 6]));
 
     let mut null = 2u32.to_le_bytes().to_vec();

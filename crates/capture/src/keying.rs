@@ -1,0 +1,136 @@
+//! Which session a decoded packet belongs to (or why it belongs to none).
+//! Runs on the reader thread, which needs the key to pick the packet
+//! thread.
+
+use flow::{SessionKey, SessionKind};
+use wire::{ipproto, DecodeError, Decoded, Transport};
+
+use crate::config::{SessionIdTracking, Settings};
+use crate::stats::DropReason;
+
+/// Discriminator of 802.2 XID sessions (no EtherType uses it).
+pub(crate) const XID_DISCRIMINATOR: u16 = 1;
+
+/// A MAC as a 16-byte key address; `n` keeps the two ends distinct.
+fn mac16(m: Option<[u8; 6]>, n: usize) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Some(m) = m {
+        out[..6].copy_from_slice(&m);
+    }
+    out[15] = n as u8;
+    out
+}
+
+fn track(s: &Settings, d: &Decoded) -> u32 {
+    match s.session_id_tracking {
+        SessionIdTracking::None => 0,
+        SessionIdTracking::Vlan => d
+            .vlan_ids()
+            .first()
+            .map(|&v| u32::from(v))
+            .or(d.dot1ad.map(u32::from))
+            .unwrap_or(0),
+        SessionIdTracking::Vni => d.vni.unwrap_or(0),
+    }
+}
+
+/// The session key of a packet that decoded, or the reason it is dropped.
+pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<SessionKey, DropReason> {
+    let t = track(s, d);
+    let Some(net) = d.network else {
+        if d.ethertype != 0 && d.ethertype <= 1500 {
+            // 802.3 with an LLC header: XID frames are their own protocol,
+            // any other LLC payload is what Arkime calls corrupt.
+            let llc = d.payload(packet);
+            if llc.len() >= 3 && (llc[2] | 0x10) == 0xbf {
+                return Ok(SessionKey::directional(
+                    SessionKind::UnknownEther,
+                    t,
+                    mac16(d.src_mac, 0),
+                    mac16(d.dst_mac, 1),
+                    XID_DISCRIMINATOR,
+                ));
+            }
+            if !s.save_corrupt {
+                return Err(DropReason::Corrupt);
+            }
+            return Ok(SessionKey::directional(
+                SessionKind::CorruptEther,
+                t,
+                mac16(d.dst_mac, 0),
+                mac16(d.src_mac, 1),
+                0,
+            ));
+        }
+        if !s.save_unknown && !matches!(d.ethertype, 0x0806 | 0x88cc) {
+            return Err(DropReason::UnknownEtherType);
+        }
+        if d.ethertype == 0 {
+            return Err(DropReason::UnknownEtherType);
+        }
+        // LLDP advertisements from many neighbours form one session per
+        // destination group address.
+        let src = if d.ethertype == 0x88cc { mac16(None, 0) } else { mac16(d.src_mac, 0) };
+        return Ok(SessionKey::directional(
+            SessionKind::UnknownEther,
+            t,
+            src,
+            mac16(d.dst_mac, 1),
+            d.ethertype,
+        ));
+    };
+    if d.fragment.is_some() {
+        return Err(DropReason::Fragment);
+    }
+    let sym = |kind, sp, dp| SessionKey::symmetric(kind, t, net.src, sp, net.dst, dp, u16::from(net.proto));
+    Ok(match d.transport {
+        Transport::Tcp(tcp) => sym(SessionKind::Tcp, tcp.src_port, tcp.dst_port),
+        Transport::Udp { src_port, dst_port } => sym(SessionKind::Udp, src_port, dst_port),
+        Transport::Sctp { src_port, dst_port } => sym(SessionKind::Sctp, src_port, dst_port),
+        Transport::Icmp(_) => sym(SessionKind::Icmp, 0, 0),
+        Transport::Esp { .. } if s.track_esp => sym(SessionKind::Esp, 0, 0),
+        Transport::Other if matches!(net.proto, ipproto::IGMP | ipproto::PIM | 89) => {
+            sym(SessionKind::OtherIp, 0, 0)
+        }
+        _ => {
+            if !s.save_unknown {
+                return Err(DropReason::UnknownIpProtocol);
+            }
+            SessionKey::directional(
+                SessionKind::UnknownIp,
+                t,
+                flow::ip_bytes(net.src),
+                flow::ip_bytes(net.dst),
+                u16::from(net.proto),
+            )
+        }
+    })
+}
+
+/// The session key of a packet that failed to decode, when corrupt packets
+/// are kept as sessions (`saveUnknownPackets=corrupt`).
+pub(crate) fn corrupt_key(s: &Settings, d: &Decoded, _err: &DecodeError) -> Option<SessionKey> {
+    if !s.save_corrupt {
+        return None;
+    }
+    let t = track(s, d);
+    if let Some(net) = d.network {
+        return Some(SessionKey::directional(
+            SessionKind::CorruptIp,
+            t,
+            flow::ip_bytes(net.src),
+            flow::ip_bytes(net.dst),
+            0,
+        ));
+    }
+    if d.src_mac.is_some() || d.dst_mac.is_some() {
+        return Some(SessionKey::directional(
+            SessionKind::CorruptEther,
+            t,
+            mac16(d.dst_mac, 0),
+            mac16(d.src_mac, 1),
+            0,
+        ));
+    }
+    None
+}
