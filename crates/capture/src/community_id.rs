@@ -21,7 +21,10 @@ fn hash(a: &[u8], b: &[u8], proto: u8, pa: u16, pb: u16) -> String {
     h.update([proto, 0]);
     h.update(pa.to_be_bytes());
     h.update(pb.to_be_bytes());
-    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(h.finalize()))
+    format!(
+        "1:{}",
+        base64::engine::general_purpose::STANDARD.encode(h.finalize())
+    )
 }
 
 /// The ID of a port-based flow (TCP, UDP, SCTP; ESP with ports 0).

@@ -256,51 +256,171 @@ impl Default for Settings {
 
 /// Keys moonwire's capture reads itself.
 const CAPTURE_KEYS: &[&str] = &[
-    "packetThreads", "pcapDir", "interface", "snapLen", "tcpTimeout", "udpTimeout",
-    "icmpTimeout", "sctpTimeout", "espTimeout", "tcpSaveTimeout", "tcpClosingTimeout",
-    "maxPackets", "maxStreams", "readTruncatedPackets", "enablePacketLen",
-    "sessionIdTracking", "trackESP", "saveUnknownPackets", "luaFiles", "plugins",
-    "parsersDir", "maxTcpOutOfOrderPackets", "maxFrags", "fragsTimeout", "maxFileSizeG",
-    "luaMaxInstructions", "luaMaxMemory", "luaLibraries",
+    "packetThreads",
+    "pcapDir",
+    "interface",
+    "snapLen",
+    "tcpTimeout",
+    "udpTimeout",
+    "icmpTimeout",
+    "sctpTimeout",
+    "espTimeout",
+    "tcpSaveTimeout",
+    "tcpClosingTimeout",
+    "maxPackets",
+    "maxStreams",
+    "readTruncatedPackets",
+    "enablePacketLen",
+    "sessionIdTracking",
+    "trackESP",
+    "saveUnknownPackets",
+    "luaFiles",
+    "plugins",
+    "parsersDir",
+    "maxTcpOutOfOrderPackets",
+    "maxFrags",
+    "fragsTimeout",
+    "maxFileSizeG",
+    "luaMaxInstructions",
+    "luaMaxMemory",
+    "luaLibraries",
 ];
 
 /// Keys the protocol parsers read (they take them from [`Settings::raw`]).
 const PARSER_KEYS: &[&str] = &[
-    "parseHTTPHeaderRequestAll", "parseHTTPHeaderResponseAll", "parseSMTPHeaderAll",
-    "smtpIpHeaders", "parseQSValue", "parseCookieValue", "maxReqBody", "dnsOutputAnswers",
-    "ja3Strings", "ja4Raw", "supportSha256", "magicMode", "parseDNSRecordAll",
-    "disableParsers", "parseSMTP", "parseSMB", "parseSMBMax", "reqBodyOnlyUtf8",
+    "parseHTTPHeaderRequestAll",
+    "parseHTTPHeaderResponseAll",
+    "parseSMTPHeaderAll",
+    "smtpIpHeaders",
+    "parseQSValue",
+    "parseCookieValue",
+    "maxReqBody",
+    "dnsOutputAnswers",
+    "ja3Strings",
+    "ja4Raw",
+    "supportSha256",
+    "magicMode",
+    "parseDNSRecordAll",
+    "disableParsers",
+    "parseSMTP",
+    "parseSMB",
+    "parseSMBMax",
+    "reqBodyOnlyUtf8",
     "maxMidSaveSessions",
 ];
 
 /// Arkime keys moonwire accepts without using them (viewer, cluster,
 /// enrichment and plugin settings): no warning for these.
 const ARKIME_KEYS_NOT_USED: &[&str] = &[
-    "elasticsearch", "elasticsearchScrollTimeout", "geoLite2ASN", "geoLite2Country",
-    "rirFile", "ouiFile", "pluginsDir", "yara", "keyFile", "spiDataMaxIndices",
-    "passwordSecret", "viewPort", "viewerPlugins", "rulesFiles", "autoGenerateId",
-    "maxESConns", "enablePacketDedup", "authMode", "rotateIndex", "esAdminUsers",
-    "rules_communityId", "rules_value_2", "zeekIntelFiles", "zeekIntelTag", "filenameOps",
-    "scrubspi", "pcapWriteMethod", "prefix", "packetPortalListen", "mcpEnabled",
-    "mcpAuthMode", "mcpMaxQueryDays", "cronQueries", "dontSaveBPFs", "viewUrl",
-    "gapPacketPos", "pcapReadMethod", "usersPrefix", "usersElasticsearch", "webBasePath",
-    "businessDayStart", "businessDayEnd", "businessDays", "arkimeWebURL", "turnOffGraphDays",
-    "disableUserPasswordUI", "loginMessage", "defaultTimeRange", "multiES", "multiESPort",
-    "multiESNodes", "isLocalViewRegExp", "suricataExpireMinutes", "suricataAlertFile",
-    "simpleEncoding", "simpleKEKId", "packetPortalConnect", "userNameHeader", "uploadRoles",
-    "uploadCommand", "includes", "authUserIdField", "authCookieSecure", "s3Region",
-    "s3Bucket", "s3Host", "s3UseHttp", "s3AccessKeyId", "s3SecretAccessKey",
-    "s3PathAccessStyle", "s3Compression", "sqsAccessKeyId", "sqsSecretAccessKey",
-    "aes256Encryption", "dropUser", "dropGroup", "freeSpaceG", "bpf", "compressES",
-    "dbBulkSize", "dbFlushTimeout", "hashSalt", "magicMode2", "pcapWriteSize",
-    "tpacketv3NumThreads", "logEveryXPackets", "logUnknownProtocols", "logESRequests",
-    "logFileCreation", "maxFileTimeM", "tcpClosingTimeout2", "caTrustFile", "rulesFile",
-    "wiseHost", "wisePort", "wiseURL", "certFile", "accessLogFile", "smtpTimeout",
+    "elasticsearch",
+    "elasticsearchScrollTimeout",
+    "geoLite2ASN",
+    "geoLite2Country",
+    "rirFile",
+    "ouiFile",
+    "pluginsDir",
+    "yara",
+    "keyFile",
+    "spiDataMaxIndices",
+    "passwordSecret",
+    "viewPort",
+    "viewerPlugins",
+    "rulesFiles",
+    "autoGenerateId",
+    "maxESConns",
+    "enablePacketDedup",
+    "authMode",
+    "rotateIndex",
+    "esAdminUsers",
+    "rules_communityId",
+    "rules_value_2",
+    "zeekIntelFiles",
+    "zeekIntelTag",
+    "filenameOps",
+    "scrubspi",
+    "pcapWriteMethod",
+    "prefix",
+    "packetPortalListen",
+    "mcpEnabled",
+    "mcpAuthMode",
+    "mcpMaxQueryDays",
+    "cronQueries",
+    "dontSaveBPFs",
+    "viewUrl",
+    "gapPacketPos",
+    "pcapReadMethod",
+    "usersPrefix",
+    "usersElasticsearch",
+    "webBasePath",
+    "businessDayStart",
+    "businessDayEnd",
+    "businessDays",
+    "arkimeWebURL",
+    "turnOffGraphDays",
+    "disableUserPasswordUI",
+    "loginMessage",
+    "defaultTimeRange",
+    "multiES",
+    "multiESPort",
+    "multiESNodes",
+    "isLocalViewRegExp",
+    "suricataExpireMinutes",
+    "suricataAlertFile",
+    "simpleEncoding",
+    "simpleKEKId",
+    "packetPortalConnect",
+    "userNameHeader",
+    "uploadRoles",
+    "uploadCommand",
+    "includes",
+    "authUserIdField",
+    "authCookieSecure",
+    "s3Region",
+    "s3Bucket",
+    "s3Host",
+    "s3UseHttp",
+    "s3AccessKeyId",
+    "s3SecretAccessKey",
+    "s3PathAccessStyle",
+    "s3Compression",
+    "sqsAccessKeyId",
+    "sqsSecretAccessKey",
+    "aes256Encryption",
+    "dropUser",
+    "dropGroup",
+    "freeSpaceG",
+    "bpf",
+    "compressES",
+    "dbBulkSize",
+    "dbFlushTimeout",
+    "hashSalt",
+    "magicMode2",
+    "pcapWriteSize",
+    "tpacketv3NumThreads",
+    "logEveryXPackets",
+    "logUnknownProtocols",
+    "logESRequests",
+    "logFileCreation",
+    "maxFileTimeM",
+    "tcpClosingTimeout2",
+    "caTrustFile",
+    "rulesFile",
+    "wiseHost",
+    "wisePort",
+    "wiseURL",
+    "certFile",
+    "accessLogFile",
+    "smtpTimeout",
 ];
 
 /// Keys whose value names a file Arkime would read.
 const FILE_KEYS: &[&str] = &[
-    "geoLite2ASN", "geoLite2Country", "rirFile", "ouiFile", "yara", "rulesFiles",
+    "geoLite2ASN",
+    "geoLite2Country",
+    "rirFile",
+    "ouiFile",
+    "yara",
+    "rulesFiles",
     "zeekIntelFiles",
 ];
 
@@ -358,7 +478,12 @@ pub fn load_settings(
             warnings.push(format!("{}: unknown setting {key} (ignored)", entry.origin));
         }
         if FILE_KEYS.contains(&key.as_str()) {
-            for f in entry.value.split(';').map(str::trim).filter(|f| !f.is_empty()) {
+            for f in entry
+                .value
+                .split(';')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+            {
                 let p = base_dir.join(f);
                 if !Path::new(f).exists() && !p.exists() {
                     warnings.push(format!(
@@ -486,14 +611,26 @@ mod tests {
         assert_eq!(s.session_id_tracking, SessionIdTracking::Vlan);
         assert_eq!(s.icmp_timeout, 10);
         assert!(s.sections.contains_key("custom-fields"));
-        assert_eq!(w.iter().filter(|w| w.contains("unknown setting bogusKey")).count(), 1);
-        assert!(w.iter().any(|w| w.contains("t.ini:5") && w.contains("not found")));
+        assert_eq!(
+            w.iter()
+                .filter(|w| w.contains("unknown setting bogusKey"))
+                .count(),
+            1
+        );
+        assert!(
+            w.iter()
+                .any(|w| w.contains("t.ini:5") && w.contains("not found"))
+        );
     }
 
     #[test]
     fn malformed_line_names_file_and_line() {
-        let err = IniFile::parse(Path::new("x.ini"), "[default]\nok=1\nno equals here\n").unwrap_err();
-        assert_eq!(err.to_string(), "x.ini:3: expected key=value, got \"no equals here\"");
+        let err =
+            IniFile::parse(Path::new("x.ini"), "[default]\nok=1\nno equals here\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "x.ini:3: expected key=value, got \"no equals here\""
+        );
         let err = IniFile::parse(Path::new("x.ini"), "key=1\n").unwrap_err();
         assert!(err.to_string().starts_with("x.ini:1:"));
     }

@@ -2,18 +2,18 @@
 //! of a batch to its session, expires idle sessions by capture time, and
 //! sends finished documents to the output thread in batches.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Receiver, Sender};
 use flow::{SessionId, SessionKey, SessionKind, SessionTable};
 use serde_json::Map;
 use wire::{Decoded, TcpInfo, Transport};
 
+use crate::Settings;
 use crate::output::{IndexRotation, SessionDocument};
 use crate::session::Session;
 use crate::stats::Stats;
-use crate::Settings;
 
 /// One packet inside a [`PacketBatch`].
 #[derive(Debug, Clone)]
@@ -132,7 +132,10 @@ impl PacketThread {
             self.stats
                 .packets_processed
                 .fetch_add(batch.packets.len() as u64, Ordering::Relaxed);
-            self.expire(batch.now_us);
+            // Live captures also expire on wall-clock ticks from the reader.
+            if batch.now_us != i64::MIN {
+                self.expire(batch.now_us);
+            }
             self.flush_docs();
             batch.packets.clear();
             batch.data.clear();
@@ -144,7 +147,13 @@ impl PacketThread {
     }
 
     fn process(&mut self, p: &BatchPacket, data: &[u8]) {
+        self.add_to_session(p, data);
+        // As Arkime: the packet first joins its session, then sessions idle
+        // past their timeout by this thread's clock are saved.
         self.expire(p.ts_us);
+    }
+
+    fn add_to_session(&mut self, p: &BatchPacket, data: &[u8]) {
         let d = &p.decoded;
         let tcp = match d.transport {
             Transport::Tcp(t) => Some(t),
@@ -165,7 +174,9 @@ impl PacketThread {
         let id = match id {
             Some(id) => id,
             None => {
-                let synack_first = tcp.is_some_and(|t| t.flags & (TcpInfo::SYN | TcpInfo::ACK) == (TcpInfo::SYN | TcpInfo::ACK));
+                let synack_first = tcp.is_some_and(|t| {
+                    t.flags & (TcpInfo::SYN | TcpInfo::ACK) == (TcpInfo::SYN | TcpInfo::ACK)
+                });
                 let mut session = Session::new(
                     p.key,
                     d,
@@ -176,21 +187,22 @@ impl PacketThread {
                 if synack_first && let Some(t) = tcp {
                     session.note_synack_first(t.seq);
                 }
-                let save_at_us =
-                    p.ts_us.div_euclid(1_000_000) * 1_000_000 + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
+                let save_at_us = p.ts_us.div_euclid(1_000_000) * 1_000_000
+                    + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
                 let entry = Entry {
                     session,
                     last_file: None,
                     files: Vec::new(),
                     save_at_us,
                 };
-                self.table.insert(p.key, entry, list_of(p.key.kind, &p.key), p.ts_us)
+                self.table
+                    .insert(p.key, entry, list_of(p.key.kind, &p.key), p.ts_us)
             }
         };
         let Some(e) = self.table.get_mut(id) else {
             return;
         };
-        let dir = e.session.direction(d);
+        let dir = e.session.direction(d, data);
         if e.last_file != Some(p.file) {
             if e.last_file.is_some() {
                 // Arkime marks a change of file inside packetPos.
@@ -205,26 +217,35 @@ impl PacketThread {
         e.session.add_packet(d, data, p.ts_us, p.pos, dir);
         if let Some(t) = tcp {
             let payload = d.payload(data);
-            e.session.add_tcp(&t, payload, p.ts_us, dir, |_dir, _chunk| {});
+            e.session
+                .add_tcp(&t, payload, p.ts_us, dir, |_dir, _chunk| {});
         }
         let closed = e.session.tcp.as_ref().is_some_and(|t| t.closed());
         let packets = e.session.packets[0] + e.session.packets[1];
         let long = p.key.kind == SessionKind::Tcp && p.ts_us >= e.save_at_us;
-        let list = if closed { LIST_CLOSING } else { list_of(p.key.kind, &p.key) };
+        let list = if closed {
+            LIST_CLOSING
+        } else {
+            list_of(p.key.kind, &p.key)
+        };
         self.table.touch(id, list, p.ts_us);
         if packets >= u64::from(self.cfg.settings.max_packets) || long {
             self.mid_save(id, p.ts_us);
         }
     }
 
-    /// Saves sessions whose last packet is older than their timeout.
+    /// Saves sessions idle past their timeout. Times compare in whole
+    /// seconds, as Arkime's do: last.sec + timeout < now.sec.
     fn expire(&mut self, now_us: i64) {
+        let now_sec_start = now_us.div_euclid(1_000_000) * 1_000_000;
         for list in 0..LISTS {
             let timeout = self.timeouts_us[list];
             if timeout == i64::MAX {
                 continue;
             }
-            while let Some(id) = self.table.oldest_before(list, now_us.saturating_sub(timeout)) {
+            // last.sec < now.sec - timeout  <=>  last < (now.sec - timeout) seconds.
+            let cutoff = now_sec_start.saturating_sub(timeout);
+            while let Some(id) = self.table.oldest_before(list, cutoff) {
                 self.save(id, true);
             }
         }
@@ -232,8 +253,11 @@ impl PacketThread {
 
     fn document(&self, e: &Entry) -> SessionDocument {
         let mut body = Map::new();
-        e.session
-            .write_document(&mut body, self.cfg.settings.enable_packet_len, &self.cfg.node);
+        e.session.write_document(
+            &mut body,
+            self.cfg.settings.enable_packet_len,
+            &self.cfg.node,
+        );
         let positions: Vec<serde_json::Value> = e
             .session
             .packet_pos
@@ -250,10 +274,12 @@ impl PacketThread {
         body.insert("fileId".into(), serde_json::json!([]));
         body.insert(
             "@timestamp".into(),
-            serde_json::json!(std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0)),
+            serde_json::json!(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0)
+            ),
         );
         let first_ms = body
             .get("firstPacket")

@@ -3,10 +3,39 @@
 //! thread.
 
 use flow::{SessionKey, SessionKind};
-use wire::{ipproto, DecodeError, Decoded, Transport};
+use wire::{DecodeError, Decoded, Transport, ipproto};
 
 use crate::config::{SessionIdTracking, Settings};
 use crate::stats::DropReason;
+
+/// The IPv4 address an ARP message is about: the target of a request, the
+/// sender of a reply.
+fn arp_resolved_ip(arp: &[u8]) -> Option<[u8; 4]> {
+    if arp.len() < 28 || arp[4] != 6 || arp[5] != 4 {
+        return None;
+    }
+    let at = match u16::from_be_bytes([arp[6], arp[7]]) {
+        1 => 24,
+        2 => 14,
+        _ => return None,
+    };
+    Some([arp[at], arp[at + 1], arp[at + 2], arp[at + 3]])
+}
+
+/// Discriminator of DHCP transaction sessions.
+pub(crate) const DHCP_DISCRIMINATOR: u16 = 67;
+
+/// The transaction id of a DHCP (BOOTP) message between ports 67 and 68.
+pub(crate) fn dhcp_transaction(sport: u16, dport: u16, payload: &[u8]) -> Option<[u8; 4]> {
+    let ports = (sport, dport);
+    if !matches!(ports, (68, 67) | (67, 68) | (67, 67)) || payload.len() < 240 {
+        return None;
+    }
+    if payload[236..240] != [99, 130, 83, 99] || !matches!(payload[0], 1 | 2) {
+        return None;
+    }
+    Some([payload[4], payload[5], payload[6], payload[7]])
+}
 
 /// Discriminator of 802.2 XID sessions (no EtherType uses it).
 pub(crate) const XID_DISCRIMINATOR: u16 = 1;
@@ -24,12 +53,9 @@ fn mac16(m: Option<[u8; 6]>, n: usize) -> [u8; 16] {
 fn track(s: &Settings, d: &Decoded) -> u32 {
     match s.session_id_tracking {
         SessionIdTracking::None => 0,
-        SessionIdTracking::Vlan => d
-            .vlan_ids()
-            .first()
-            .map(|&v| u32::from(v))
-            .or(d.dot1ad.map(u32::from))
-            .unwrap_or(0),
+        // Arkime separates sessions by the 802.1ad service tag; plain
+        // 802.1Q tags often differ by direction and do not split sessions.
+        SessionIdTracking::Vlan => d.dot1ad.map(u32::from).unwrap_or(0),
         SessionIdTracking::Vni => d.vni.unwrap_or(0),
     }
 }
@@ -68,9 +94,27 @@ pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<Sessio
         if d.ethertype == 0 {
             return Err(DropReason::UnknownEtherType);
         }
+        if d.ethertype == 0x0806
+            && let Some(ip) = arp_resolved_ip(d.payload(packet))
+        {
+            // A request and its reply share the address being resolved.
+            let mut a = [0u8; 16];
+            a[..4].copy_from_slice(&ip);
+            return Ok(SessionKey::directional(
+                SessionKind::UnknownEther,
+                t,
+                a,
+                [0; 16],
+                0x0806,
+            ));
+        }
         // LLDP advertisements from many neighbours form one session per
         // destination group address.
-        let src = if d.ethertype == 0x88cc { mac16(None, 0) } else { mac16(d.src_mac, 0) };
+        let src = if d.ethertype == 0x88cc {
+            mac16(None, 0)
+        } else {
+            mac16(d.src_mac, 0)
+        };
         return Ok(SessionKey::directional(
             SessionKind::UnknownEther,
             t,
@@ -82,15 +126,39 @@ pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<Sessio
     if d.fragment.is_some() {
         return Err(DropReason::Fragment);
     }
-    let sym = |kind, sp, dp| SessionKey::symmetric(kind, t, net.src, sp, net.dst, dp, u16::from(net.proto));
+    let sym = |kind, sp, dp| {
+        SessionKey::symmetric(kind, t, net.src, sp, net.dst, dp, u16::from(net.proto))
+    };
     Ok(match d.transport {
         Transport::Tcp(tcp) => sym(SessionKind::Tcp, tcp.src_port, tcp.dst_port),
-        Transport::Udp { src_port, dst_port } => sym(SessionKind::Udp, src_port, dst_port),
+        Transport::Udp { src_port, dst_port } => {
+            if let Some(xid) = dhcp_transaction(src_port, dst_port, d.payload(packet)) {
+                // DHCP replies go to the offered address, not the asking one:
+                // one session per transaction.
+                let mut a = [0u8; 16];
+                a[..4].copy_from_slice(&xid);
+                return Ok(SessionKey::directional(
+                    SessionKind::Udp,
+                    t,
+                    a,
+                    [0; 16],
+                    DHCP_DISCRIMINATOR,
+                ));
+            }
+            sym(SessionKind::Udp, src_port, dst_port)
+        }
         Transport::Sctp { src_port, dst_port } => sym(SessionKind::Sctp, src_port, dst_port),
         Transport::Icmp(_) => sym(SessionKind::Icmp, 0, 0),
         Transport::Esp { .. } if s.track_esp => sym(SessionKind::Esp, 0, 0),
-        Transport::Other if matches!(net.proto, ipproto::IGMP | ipproto::PIM | 89) => {
-            sym(SessionKind::OtherIp, 0, 0)
+        // Arkime keeps all IGMP (and all PIM) traffic in one session.
+        Transport::Other if matches!(net.proto, ipproto::IGMP | ipproto::PIM) => {
+            SessionKey::directional(
+                SessionKind::OtherIp,
+                t,
+                [0; 16],
+                [0; 16],
+                u16::from(net.proto),
+            )
         }
         _ => {
             if !s.save_unknown {

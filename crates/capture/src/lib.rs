@@ -15,7 +15,7 @@ mod pipeline;
 mod session;
 pub mod stats;
 
-pub use config::{load_settings, ConfigError, IniFile, Settings};
+pub use config::{ConfigError, IniFile, Settings, load_settings};
 pub use output::{DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink};
-pub use pipeline::{run, CaptureError, CaptureJob, CaptureReport, FileRegistry, Input};
+pub use pipeline::{CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, run};
 pub use stats::{DropReason, Stats, StatsSnapshot};

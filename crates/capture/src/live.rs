@@ -5,9 +5,9 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::Settings;
 use crate::pipeline::{Dispatcher, FileRegistry};
 use crate::stats::DropReason;
-use crate::Settings;
 
 const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_COUNT: u32 = 32;
@@ -70,7 +70,10 @@ impl Ring {
             let proto = (libc::ETH_P_ALL as u16).to_be();
             let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, libc::c_int::from(proto));
             if fd < 0 {
-                return Err(os_err("socket(AF_PACKET) (needs root or CAP_NET_RAW)", name));
+                return Err(os_err(
+                    "socket(AF_PACKET) (needs root or CAP_NET_RAW)",
+                    name,
+                ));
             }
             let version: libc::c_int = TPACKET_V3;
             if libc::setsockopt(
@@ -173,7 +176,14 @@ impl Ring {
                 if off + mac + snaplen <= BLOCK_SIZE as usize {
                     let data = std::slice::from_raw_parts(h.add(mac), snaplen);
                     let ts_us = i64::from(sec) * 1_000_000 + i64::from(nsec / 1000);
-                    d.packet(pcapio::linktype::ETHERNET, data, len, ts_us, *pos, self.file_no);
+                    d.packet(
+                        pcapio::linktype::ETHERNET,
+                        data,
+                        len,
+                        ts_us,
+                        *pos,
+                        self.file_no,
+                    );
                     *pos += 16 + snaplen as u64;
                 }
                 if next == 0 {
@@ -218,6 +228,7 @@ pub(crate) fn capture(
     d: &mut Dispatcher,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    d.live = true;
     let mut rings = Vec::new();
     for name in names {
         let file_no = files.register(std::path::Path::new(&format!("live:{name}")));

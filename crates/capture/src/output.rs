@@ -165,7 +165,9 @@ impl IndexRotation {
         let (y, m, d) = civil_from_days(days);
         let yy = y.rem_euclid(100);
         let suffix = match self {
-            IndexRotation::Hourly => format!("{yy:02}{m:02}{d:02}h{:02}", secs.rem_euclid(86_400) / 3600),
+            IndexRotation::Hourly => {
+                format!("{yy:02}{m:02}{d:02}h{:02}", secs.rem_euclid(86_400) / 3600)
+            }
             IndexRotation::Daily => format!("{yy:02}{m:02}{d:02}"),
             IndexRotation::Weekly => format!("{yy:02}w{:02}", (days + 4).div_euclid(7) % 53),
             IndexRotation::Monthly => format!("{yy:02}m{m:02}"),
@@ -196,9 +198,15 @@ mod tests {
     fn index_names() {
         // 2013-11-26 16:07:58 UTC
         let ms = 1_385_482_078_892;
-        assert_eq!(IndexRotation::Monthly.index_name("tests_", ms), "tests_sessions3-13m11");
+        assert_eq!(
+            IndexRotation::Monthly.index_name("tests_", ms),
+            "tests_sessions3-13m11"
+        );
         assert_eq!(IndexRotation::Daily.index_name("", ms), "sessions3-131126");
-        assert_eq!(IndexRotation::Hourly.index_name("", ms), "sessions3-131126h16");
+        assert_eq!(
+            IndexRotation::Hourly.index_name("", ms),
+            "sessions3-131126h16"
+        );
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }

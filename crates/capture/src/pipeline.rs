@@ -10,15 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use thiserror::Error;
 use wire::{Decoded, DefragOutcome, Defragmenter};
 
+use crate::Settings;
 use crate::engine::{BatchPacket, PacketBatch, PacketThread, ThreadConfig};
 use crate::keying::{corrupt_key, key_for};
 use crate::output::{DocumentSink, IndexRotation, SessionDocument, SinkError};
 use crate::stats::{DropReason, Stats, StatsSnapshot};
-use crate::Settings;
 
 /// Packets per batch handed to a packet thread.
 const BATCH_PACKETS: usize = 512;
@@ -113,16 +113,24 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
         .get("prefix")
         .map(|e| {
             let p = e.value.trim_end_matches('_');
-            if p.is_empty() { String::new() } else { format!("{p}_") }
+            if p.is_empty() {
+                String::new()
+            } else {
+                format!("{p}_")
+            }
         })
         .unwrap_or_default();
-    let rotation = IndexRotation::parse(settings.raw.get("rotateIndex").map_or("daily", |e| e.value.as_str()));
+    let rotation = IndexRotation::parse(
+        settings
+            .raw
+            .get("rotateIndex")
+            .map_or("daily", |e| e.value.as_str()),
+    );
 
     let (doc_tx, doc_rx) = bounded::<Vec<SessionDocument>>(64);
     let mut sink = job.sink;
-    let output = std::thread::Builder::new()
-        .name("mw-output".into())
-        .spawn(move || -> Result<(), SinkError> {
+    let output = std::thread::Builder::new().name("mw-output".into()).spawn(
+        move || -> Result<(), SinkError> {
             let mut failed: Option<SinkError> = None;
             for batch in doc_rx {
                 if failed.is_none()
@@ -135,7 +143,8 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
                 return Err(e);
             }
             sink.finish()
-        })?;
+        },
+    )?;
 
     let (recycle_tx, recycle_rx) = bounded::<PacketBatch>(threads * (QUEUE_BATCHES + 2));
     let mut txs = Vec::new();
@@ -161,7 +170,12 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
     drop(doc_tx);
     drop(recycle_tx);
 
-    let mut dispatcher = Dispatcher::new(Arc::clone(&settings), txs, recycle_rx, Arc::clone(&job.stats));
+    let mut dispatcher = Dispatcher::new(
+        Arc::clone(&settings),
+        txs,
+        recycle_rx,
+        Arc::clone(&job.stats),
+    );
     let mut input_errors = Vec::new();
     let files: Vec<&PathBuf> = job
         .inputs
@@ -179,7 +193,9 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
             Input::File(_) => None,
         })
         .collect();
-    job.stats.files_total.store(files.len() as u64, Ordering::Relaxed);
+    job.stats
+        .files_total
+        .store(files.len() as u64, Ordering::Relaxed);
     let total: u64 = files
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -199,7 +215,9 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
     }
     if !interfaces.is_empty() {
         let names: Vec<String> = interfaces.into_iter().cloned().collect();
-        if let Err(e) = crate::live::capture(&names, &settings, &job.files, &mut dispatcher, &job.stop) {
+        if let Err(e) =
+            crate::live::capture(&names, &settings, &job.files, &mut dispatcher, &job.stop)
+        {
             input_errors.push(e.to_string());
             if dispatcher.stats.packets_read.load(Ordering::Relaxed) == 0 {
                 dispatcher.finish();
@@ -223,12 +241,16 @@ fn join_all(
 ) -> Result<(), CaptureError> {
     for w in workers {
         if w.join().is_err() {
-            return Err(CaptureError::Thread(std::io::Error::other("packet thread panicked")));
+            return Err(CaptureError::Thread(std::io::Error::other(
+                "packet thread panicked",
+            )));
         }
     }
     match output.join() {
         Ok(r) => r.map_err(CaptureError::from),
-        Err(_) => Err(CaptureError::Thread(std::io::Error::other("output thread panicked"))),
+        Err(_) => Err(CaptureError::Thread(std::io::Error::other(
+            "output thread panicked",
+        ))),
     }
 }
 
@@ -243,7 +265,12 @@ pub enum FileError {
     Read(#[from] pcapio::ReadError),
 }
 
-fn read_file(path: &Path, file_no: u32, d: &mut Dispatcher, stop: &AtomicBool) -> Result<(), FileError> {
+fn read_file(
+    path: &Path,
+    file_no: u32,
+    d: &mut Dispatcher,
+    stop: &AtomicBool,
+) -> Result<(), FileError> {
     let file = std::fs::File::open(path)?;
     let mut reader = pcapio::CaptureReader::new(file)?;
     let mut n = 0u32;
@@ -271,10 +298,18 @@ pub(crate) struct Dispatcher {
     defrag: Defragmenter,
     now_us: i64,
     since_flush: u64,
+    /// Live capture: batches carry the reader's clock so idle threads
+    /// still expire sessions.
+    pub(crate) live: bool,
 }
 
 impl Dispatcher {
-    fn new(settings: Arc<Settings>, txs: Vec<Sender<PacketBatch>>, recycle: Receiver<PacketBatch>, stats: Arc<Stats>) -> Self {
+    fn new(
+        settings: Arc<Settings>,
+        txs: Vec<Sender<PacketBatch>>,
+        recycle: Receiver<PacketBatch>,
+        stats: Arc<Stats>,
+    ) -> Self {
         let batches = txs.iter().map(|_| PacketBatch::default()).collect();
         let defrag = Defragmenter::new(settings.max_frags, settings.frags_timeout);
         Dispatcher {
@@ -287,19 +322,32 @@ impl Dispatcher {
             defrag,
             now_us: i64::MIN,
             since_flush: 0,
+            live: false,
         }
     }
 
     /// One packet record from any source.
-    pub(crate) fn packet(&mut self, linktype: u32, data: &[u8], orig_len: u32, ts_us: i64, pos: u64, file: u32) {
+    pub(crate) fn packet(
+        &mut self,
+        linktype: u32,
+        data: &[u8],
+        orig_len: u32,
+        ts_us: i64,
+        pos: u64,
+        file: u32,
+    ) {
         self.stats.packets_read.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes_read
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         if (data.len() as u32) < orig_len && !self.settings.read_truncated_packets {
             self.stats.drop_packet(DropReason::Truncated);
             return;
         }
         if ts_us > self.now_us {
-            if self.now_us != i64::MIN && ts_us.div_euclid(1_000_000) != self.now_us.div_euclid(1_000_000) {
+            if self.now_us != i64::MIN
+                && ts_us.div_euclid(1_000_000) != self.now_us.div_euclid(1_000_000)
+            {
                 let dropped = self.defrag.expire(ts_us);
                 let _ = dropped;
             }
@@ -325,7 +373,9 @@ impl Dispatcher {
                             Err(_) => self.stats.drop_packet(DropReason::Corrupt),
                         }
                     }
-                    Ok(DefragOutcome::Pending) | Err(_) => self.stats.drop_packet(DropReason::Fragment),
+                    Ok(DefragOutcome::Pending) | Err(_) => {
+                        self.stats.drop_packet(DropReason::Fragment)
+                    }
                 }
             }
             Ok(()) => self.keyed(data, ts_us, pos, file),
@@ -368,7 +418,7 @@ impl Dispatcher {
         }
         let fresh = self.recycle.try_recv().unwrap_or_default();
         let mut batch = std::mem::replace(&mut self.batches[shard], fresh);
-        batch.now_us = self.now_us;
+        batch.now_us = if self.live { self.now_us } else { i64::MIN };
         // Blocks while the packet thread is behind: back-pressure.
         if self.txs[shard].send(batch).is_err() {
             self.stats.drop_packet(DropReason::Corrupt);

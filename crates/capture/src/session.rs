@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use flow::{SessionKey, SessionKind, TcpStream};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use wire::{Decoded, TcpInfo, Transport};
 
 use crate::community_id;
@@ -110,7 +110,13 @@ fn add_unique<T: PartialEq + Copy>(v: &mut Vec<T>, x: T) {
 impl Session {
     /// A session for the first packet `d`; `flip` makes the packet's
     /// destination the session's source (a SYN-ACK seen first).
-    pub fn new(key: SessionKey, d: &Decoded, ts_us: i64, flip: bool, max_pending: usize) -> Session {
+    pub fn new(
+        key: SessionKey,
+        d: &Decoded,
+        ts_us: i64,
+        flip: bool,
+        max_pending: usize,
+    ) -> Session {
         let net = d.network;
         let (sp, dp) = d.ports().unwrap_or((0, 0));
         let (mut src_ip, mut dst_ip) = (net.map(|n| n.src), net.map(|n| n.dst));
@@ -185,8 +191,15 @@ impl Session {
     }
 
     /// 0 when the packet goes from the session's source, 1 otherwise.
-    pub fn direction(&self, d: &Decoded) -> usize {
+    pub fn direction(&self, d: &Decoded, packet: &[u8]) -> usize {
+        if self.key.discriminator == crate::keying::DHCP_DISCRIMINATOR
+            && self.key.kind == SessionKind::Udp
+        {
+            // BOOTREPLY messages come from the server.
+            return usize::from(d.payload(packet).first() == Some(&2));
+        }
         match self.key.kind {
+            SessionKind::OtherIp => 0,
             SessionKind::UnknownEther
             | SessionKind::CorruptEther
             | SessionKind::UnknownIp
@@ -195,7 +208,11 @@ impl Session {
                 let src = d.network.map(|n| n.src);
                 let (sp, dp) = d.ports().unwrap_or((0, 0));
                 let dst = d.network.map(|n| n.dst);
-                if src == self.src_ip && sp == self.src_port && dst == self.dst_ip && dp == self.dst_port {
+                if src == self.src_ip
+                    && sp == self.src_port
+                    && dst == self.dst_ip
+                    && dp == self.dst_port
+                {
                     0
                 } else {
                     1
@@ -207,7 +224,10 @@ impl Session {
     /// Milliseconds since the session's first packet plus one, Arkime's
     /// clock for `initRTT`.
     fn rel_ms(&self, ts_us: i64) -> i64 {
-        let (s0, u0) = (self.first_us.div_euclid(1_000_000), self.first_us.rem_euclid(1_000_000));
+        let (s0, u0) = (
+            self.first_us.div_euclid(1_000_000),
+            self.first_us.rem_euclid(1_000_000),
+        );
         let (s, u) = (ts_us.div_euclid(1_000_000), ts_us.rem_euclid(1_000_000));
         (s - s0) * 1000 + (u - u0) / 1000 + 1
     }
@@ -223,7 +243,14 @@ impl Session {
 
     /// Accounts for one packet. `record_pos` is the packet's offset in its
     /// file, `caplen` its captured length.
-    pub fn add_packet(&mut self, d: &Decoded, packet: &[u8], ts_us: i64, record_pos: u64, dir: usize) {
+    pub fn add_packet(
+        &mut self,
+        d: &Decoded,
+        packet: &[u8],
+        ts_us: i64,
+        record_pos: u64,
+        dir: usize,
+    ) {
         let caplen = packet.len() as u64;
         self.packets[dir] += 1;
         self.bytes[dir] += caplen;
@@ -247,11 +274,20 @@ impl Session {
             self.first_packets_facts(d, dir);
         }
         match d.transport {
-            Transport::Udp { .. } | Transport::Sctp { .. } => {
+            Transport::Udp { .. } => {
                 let payload = d.payload(packet);
                 self.databytes[dir] += payload.len() as u64;
                 if self.payload8[dir].is_empty() && !payload.is_empty() {
                     self.payload8[dir] = payload[..payload.len().min(8)].to_vec();
+                }
+            }
+            Transport::Sctp { .. } => {
+                let payload = d.payload(packet);
+                self.databytes[dir] += payload.len() as u64;
+                if self.payload8[dir].is_empty()
+                    && let Some(user) = sctp_first_user_data(payload)
+                {
+                    self.payload8[dir] = user[..user.len().min(8)].to_vec();
                 }
             }
             Transport::Icmp(i) => {
@@ -285,7 +321,10 @@ impl Session {
             self.ethertype = d.ethertype;
         }
         if let Some(n) = d.network
-            && !matches!(self.key.kind, SessionKind::UnknownEther | SessionKind::CorruptEther)
+            && !matches!(
+                self.key.kind,
+                SessionKind::UnknownEther | SessionKind::CorruptEther
+            )
         {
             add_unique(&mut self.ttl[dir], n.ttl);
             let dscp = n.tos >> 2;
@@ -306,18 +345,19 @@ impl Session {
         if let Some(v) = d.vni {
             add_unique(&mut self.vnis, v);
         }
+        // Arkime records outer addresses as they appear, not by direction.
         if let Some(o) = d.outer_layers().last() {
             if let Some(ip) = o.src_ip {
-                add_unique(&mut self.outer_ips[dir], ip);
+                add_unique(&mut self.outer_ips[0], ip);
             }
             if let Some(ip) = o.dst_ip {
-                add_unique(&mut self.outer_ips[other], ip);
+                add_unique(&mut self.outer_ips[1], ip);
             }
             if let Some(m) = o.src_mac {
-                add_unique(&mut self.outer_macs[dir], m);
+                add_unique(&mut self.outer_macs[0], m);
             }
             if let Some(m) = o.dst_mac {
-                add_unique(&mut self.outer_macs[other], m);
+                add_unique(&mut self.outer_macs[1], m);
             }
         }
         for name in d.tunnel_names() {
@@ -327,7 +367,14 @@ impl Session {
 
     /// TCP flags, handshake timing, and reassembly. `deliver` receives the
     /// in-order stream bytes of the direction.
-    pub fn add_tcp(&mut self, t: &TcpInfo, payload: &[u8], ts_us: i64, dir: usize, mut deliver: impl FnMut(usize, &[u8])) {
+    pub fn add_tcp(
+        &mut self,
+        t: &TcpInfo,
+        payload: &[u8],
+        ts_us: i64,
+        dir: usize,
+        mut deliver: impl FnMut(usize, &[u8]),
+    ) {
         let rel = self.rel_ms(ts_us);
         let Some(tcp) = self.tcp.as_mut() else {
             return;
@@ -368,7 +415,9 @@ impl Session {
                 tcp.streams[other].start_at(t.ack);
             }
         }
-        if f & (TcpInfo::FIN | TcpInfo::SYN | TcpInfo::RST | TcpInfo::PSH | TcpInfo::ACK) == TcpInfo::ACK {
+        if f & (TcpInfo::FIN | TcpInfo::SYN | TcpInfo::RST | TcpInfo::PSH | TcpInfo::ACK)
+            == TcpInfo::ACK
+        {
             tcp.flags[2] += 1;
             if tcp.ack_time == 0 {
                 tcp.ack_time = rel;
@@ -404,11 +453,16 @@ impl Session {
                 let diff = t.ack.wrapping_sub(other.next_seq()) as i32;
                 if diff > 1 {
                     tcp.tagged_acked_unseen[dir] = true;
-                    new_tags[0] = Some(if dir == 0 { "acked-unseen-segment-src" } else { "acked-unseen-segment-dst" });
+                    new_tags[0] = Some(if dir == 0 {
+                        "acked-unseen-segment-src"
+                    } else {
+                        "acked-unseen-segment-dst"
+                    });
                 }
             }
         }
-        if !payload.is_empty() {
+        // Without a handshake Arkime does not reassemble: no data bytes.
+        if !payload.is_empty() && have_syn {
             let data_seq = if syn { t.seq.wrapping_add(1) } else { t.seq };
             let databytes = &mut self.databytes[dir];
             let payload8 = &mut self.payload8[dir];
@@ -423,7 +477,11 @@ impl Session {
             match outcome {
                 flow::SegmentOutcome::Queued if have_syn && !tcp.tagged_out_of_order[dir] => {
                     tcp.tagged_out_of_order[dir] = true;
-                    new_tags[1] = Some(if dir == 0 { "out-of-order-src" } else { "out-of-order-dst" });
+                    new_tags[1] = Some(if dir == 0 {
+                        "out-of-order-src"
+                    } else {
+                        "out-of-order-dst"
+                    });
                 }
                 flow::SegmentOutcome::Overflow if !tcp.tagged_incomplete => {
                     tcp.tagged_incomplete = true;
@@ -473,7 +531,12 @@ impl Session {
     }
 
     /// Writes the generic part of the session's document into `doc`.
-    pub fn write_document(&self, doc: &mut Map<String, Value>, enable_packet_len: bool, node: &str) {
+    pub fn write_document(
+        &self,
+        doc: &mut Map<String, Value>,
+        enable_packet_len: bool,
+        node: &str,
+    ) {
         let first_ms = arkime_ms(self.first_us, self.first_us);
         let last_ms = arkime_ms(self.last_us, self.first_us);
         doc.insert("firstPacket".into(), json!(first_ms));
@@ -487,27 +550,45 @@ impl Session {
         if self.ethertype != 0 {
             doc.insert("ethertype".into(), json!(self.ethertype));
         }
-        let is_ip = !matches!(self.key.kind, SessionKind::UnknownEther | SessionKind::CorruptEther);
+        let is_ip = !matches!(
+            self.key.kind,
+            SessionKind::UnknownEther | SessionKind::CorruptEther
+        );
         for (dir, name) in [(0, "source"), (1, "destination")] {
             let mut m = Map::new();
             m.insert("bytes".into(), json!(self.bytes[dir]));
             m.insert("packets".into(), json!(self.packets[dir]));
             if is_ip {
-                let (ip, port) = if dir == 0 { (self.src_ip, self.src_port) } else { (self.dst_ip, self.dst_port) };
+                let (ip, port) = if dir == 0 {
+                    (self.src_ip, self.src_port)
+                } else {
+                    (self.dst_ip, self.dst_port)
+                };
                 if let Some(ip) = ip {
                     m.insert("ip".into(), json!(ip.to_string()));
                     m.insert("port".into(), json!(port));
                 }
             }
             if !self.macs[dir].is_empty() {
-                m.insert("mac".into(), json!(self.macs[dir].iter().map(|x| mac_string(x)).collect::<Vec<_>>()));
+                m.insert(
+                    "mac".into(),
+                    json!(
+                        self.macs[dir]
+                            .iter()
+                            .map(|x| mac_string(x))
+                            .collect::<Vec<_>>()
+                    ),
+                );
                 m.insert("mac-cnt".into(), json!(self.macs[dir].len()));
             }
             doc.insert(name.into(), Value::Object(m));
         }
         doc.insert("client".into(), json!({"bytes": self.databytes[0]}));
         doc.insert("server".into(), json!({"bytes": self.databytes[1]}));
-        doc.insert("totDataBytes".into(), json!(self.databytes[0] + self.databytes[1]));
+        doc.insert(
+            "totDataBytes".into(),
+            json!(self.databytes[0] + self.databytes[1]),
+        );
         let mut network = Map::new();
         network.insert("packets".into(), json!(self.packets[0] + self.packets[1]));
         network.insert("bytes".into(), json!(self.bytes[0] + self.bytes[1]));
@@ -515,7 +596,10 @@ impl Session {
             network.insert("community_id".into(), json!(id));
         }
         if !self.vlans.is_empty() {
-            network.insert("vlan".into(), json!({"id": self.vlans, "id-cnt": self.vlans.len()}));
+            network.insert(
+                "vlan".into(),
+                json!({"id": self.vlans, "id-cnt": self.vlans.len()}),
+            );
         }
         doc.insert("network".into(), Value::Object(network));
         if let Some(tcp) = &self.tcp {
@@ -564,23 +648,33 @@ impl Session {
                 doc.insert(format!("{name}OuterIp"), json!(ips));
             }
             if !self.outer_macs[dir].is_empty() {
-                let macs: Vec<String> = self.outer_macs[dir].iter().map(|m| mac_string(m)).collect();
+                let macs: Vec<String> =
+                    self.outer_macs[dir].iter().map(|m| mac_string(m)).collect();
                 doc.insert(format!("{name}OuterMac-cnt"), json!(macs.len()));
                 doc.insert(format!("{name}OuterMac"), json!(macs));
             }
         }
         if !self.dot1q.is_empty() {
-            doc.insert("dot1q".into(), json!({"id": self.dot1q, "idCnt": self.dot1q.len()}));
+            doc.insert(
+                "dot1q".into(),
+                json!({"id": self.dot1q, "idCnt": self.dot1q.len()}),
+            );
         }
         if !self.dot1ad.is_empty() {
-            doc.insert("dot1ad".into(), json!({"id": self.dot1ad, "idCnt": self.dot1ad.len()}));
+            doc.insert(
+                "dot1ad".into(),
+                json!({"id": self.dot1ad, "idCnt": self.dot1ad.len()}),
+            );
         }
         if !self.vnis.is_empty() {
             doc.insert("vni".into(), json!(self.vnis));
             doc.insert("vniCnt".into(), json!(self.vnis.len()));
         }
         if !self.icmp_types.is_empty() {
-            doc.insert("icmp".into(), json!({"type": self.icmp_types, "code": self.icmp_codes}));
+            doc.insert(
+                "icmp".into(),
+                json!({"type": self.icmp_types, "code": self.icmp_codes}),
+            );
         }
         doc.insert("protocol".into(), json!(self.protocols));
         doc.insert("protocolCnt".into(), json!(self.protocols.len()));
@@ -609,11 +703,35 @@ impl Session {
             SessionKind::Esp => Some(community_id::flow(src, dst, self.ip_protocol, 0, 0)),
             SessionKind::Icmp => {
                 let (kind, code, v6) = self.icmp_first.unwrap_or((0, 0, false));
-                Some(community_id::icmp(src, dst, self.ip_protocol, kind, code, v6))
+                Some(community_id::icmp(
+                    src,
+                    dst,
+                    self.ip_protocol,
+                    kind,
+                    code,
+                    v6,
+                ))
             }
             _ => None,
         }
     }
+}
+
+/// The user data of the first DATA chunk in an SCTP packet's chunks.
+fn sctp_first_user_data(mut chunks: &[u8]) -> Option<&[u8]> {
+    while chunks.len() >= 4 {
+        let kind = chunks[0];
+        let len = usize::from(u16::from_be_bytes([chunks[2], chunks[3]]));
+        if len < 4 {
+            return None;
+        }
+        let chunk = chunks.get(..len.min(chunks.len()))?;
+        if kind == 0 && chunk.len() > 16 {
+            return Some(&chunk[16..]);
+        }
+        chunks = chunks.get(len.div_ceil(4) * 4..)?;
+    }
+    None
 }
 
 /// Arkime's millisecond timestamps, including its quirk of adding ten

@@ -135,11 +135,90 @@ impl SessionKey {
     }
 
     /// Which of `threads` packet threads owns this session.
+    ///
+    /// Uses Arkime's session hash over Arkime's session-id layout, so a
+    /// session lands on the same packet thread number as in Arkime. That
+    /// matters for compatibility: idle timeouts run on each packet
+    /// thread's own clock, so which sessions share a thread decides when
+    /// they expire.
     pub fn shard(&self, threads: usize) -> usize {
         if threads <= 1 {
             return 0;
         }
-        (self.stable_hash() % threads as u64) as usize
+        (self.arkime_hash() % threads as u32) as usize
+    }
+
+    /// Arkime's hash of this session's id (MurmurHash1-style mixing of
+    /// the id's little-endian 32-bit words, salt 0).
+    pub fn arkime_hash(&self) -> u32 {
+        let mut id = [0u8; 40];
+        let len = self.arkime_id(&mut id);
+        let mut h: u32 = 0;
+        for w in id[..len].chunks_exact(4) {
+            let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            h = h.wrapping_add(word).wrapping_mul(0xc6a4_a793);
+            h ^= h >> 16;
+        }
+        h
+    }
+
+    /// Writes Arkime's session id bytes; returns their length.
+    fn arkime_id(&self, buf: &mut [u8; 40]) -> usize {
+        let v4 = |a: &[u8; 16]| a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        let symmetric = matches!(
+            self.kind,
+            SessionKind::Tcp
+                | SessionKind::Udp
+                | SessionKind::Icmp
+                | SessionKind::Sctp
+                | SessionKind::Esp
+        );
+        let track = self.track.to_le_bytes();
+        if symmetric && v4(&self.addr_a) && v4(&self.addr_b) {
+            buf[0] = 16;
+            buf[1..4].copy_from_slice(&[0, track[0], track[1]]);
+            // Arkime orders IPv4 addresses by their value as a native
+            // (little-endian) load of the network-order bytes.
+            let a = u32::from_le_bytes([
+                self.addr_a[12],
+                self.addr_a[13],
+                self.addr_a[14],
+                self.addr_a[15],
+            ]);
+            let b = u32::from_le_bytes([
+                self.addr_b[12],
+                self.addr_b[13],
+                self.addr_b[14],
+                self.addr_b[15],
+            ]);
+            let (first, fp, second, sp) = if a < b || (a == b && self.port_a < self.port_b) {
+                (a, self.port_a, b, self.port_b)
+            } else {
+                (b, self.port_b, a, self.port_a)
+            };
+            buf[4..8].copy_from_slice(&first.to_le_bytes());
+            buf[8..12].copy_from_slice(&second.to_le_bytes());
+            buf[12..14].copy_from_slice(&fp.to_be_bytes());
+            buf[14..16].copy_from_slice(&sp.to_be_bytes());
+            return 16;
+        }
+        if symmetric {
+            buf[0] = 40;
+            buf[1..4].copy_from_slice(&[0, track[0], track[1]]);
+            // Already ordered by memcmp, then port.
+            buf[4..20].copy_from_slice(&self.addr_a);
+            buf[20..36].copy_from_slice(&self.addr_b);
+            buf[36..38].copy_from_slice(&self.port_a.to_be_bytes());
+            buf[38..40].copy_from_slice(&self.port_b.to_be_bytes());
+            return 40;
+        }
+        buf[0] = 40;
+        buf[1] = self.kind as u8;
+        buf[2..4].copy_from_slice(&self.discriminator.to_le_bytes());
+        buf[4..20].copy_from_slice(&self.addr_a);
+        buf[20..36].copy_from_slice(&self.addr_b);
+        buf[36..40].copy_from_slice(&self.track.to_le_bytes());
+        40
     }
 }
 
@@ -159,6 +238,22 @@ mod tests {
         assert_ne!(k1, k3);
         let k4 = SessionKey::symmetric(SessionKind::Tcp, 5, a, 1234, b, 80, 6);
         assert_ne!(k1, k4);
+    }
+
+    #[test]
+    fn arkime_hash_of_an_ipv4_session() {
+        // Session id 10 00 00 00 | 0a 00 00 01 | 0a 00 00 02 | 04 d2 | 00 50
+        // hashed as Arkime does (words 0x10, 0x0100000a, 0x0200000a, 0x500d204).
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let k = SessionKey::symmetric(SessionKind::Tcp, 0, b, 80, a, 1234, 6);
+        let mut h: u32 = 0;
+        for w in [0x10u32, 0x0100_000a, 0x0200_000a, 0x5000_d204] {
+            h = h.wrapping_add(w).wrapping_mul(0xc6a4_a793);
+            h ^= h >> 16;
+        }
+        assert_eq!(k.arkime_hash(), h);
+        assert_eq!(k.shard(2), (h % 2) as usize);
     }
 
     #[test]

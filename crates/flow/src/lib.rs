@@ -7,6 +7,6 @@ mod key;
 mod table;
 mod tcp;
 
-pub use key::{ip_bytes, SessionKey, SessionKind};
+pub use key::{SessionKey, SessionKind, ip_bytes};
 pub use table::{SessionId, SessionTable};
 pub use tcp::{SegmentOutcome, TcpStream};

@@ -4,13 +4,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use capture::{
-    CaptureJob, DocumentSink, FileRegistry, Input, IniFile, JsonLinesSink, NullSink, Stats,
+    CaptureJob, DocumentSink, FileRegistry, IniFile, Input, JsonLinesSink, NullSink, Stats,
     StatsSnapshot, TestsSink,
 };
 use clap::Args;
@@ -92,7 +92,12 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         if settings.interfaces.is_empty() {
             bail!("nothing to read: give -r FILE, -R DIR or -i IFACE");
         }
-        inputs = settings.interfaces.iter().cloned().map(Input::Interface).collect();
+        inputs = settings
+            .interfaces
+            .iter()
+            .cloned()
+            .map(Input::Interface)
+            .collect();
     }
     let live = inputs.iter().any(|i| matches!(i, Input::Interface(_)));
     if live && settings.packet_threads == 0 {
@@ -101,7 +106,9 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let sink: Box<dyn DocumentSink> = if args.tests {
         Box::new(TestsSink::new(std::io::BufWriter::new(std::io::stdout())))
     } else if args.json {
-        Box::new(JsonLinesSink::new(std::io::BufWriter::new(std::io::stdout())))
+        Box::new(JsonLinesSink::new(std::io::BufWriter::new(
+            std::io::stdout(),
+        )))
     } else if args.dryrun {
         Box::new(NullSink)
     } else {
@@ -141,7 +148,11 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let all_failed = report.stats.files_total > 0
         && report.stats.file_errors == report.stats.files_total
         && report.stats.packets_read == 0;
-    Ok(if all_failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if all_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The end-of-run summary line.
@@ -153,7 +164,11 @@ pub fn summary(s: &StatsSnapshot, elapsed: Duration) -> String {
         .filter(|(_, n)| *n > 0)
         .map(|(r, n)| format!("{} {n}", r.name()))
         .collect();
-    let drops = if drops.is_empty() { String::new() } else { format!(" ({})", drops.join(", ")) };
+    let drops = if drops.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", drops.join(", "))
+    };
     format!(
         "moonwire: packets read {} ({} bytes), processed {}, dropped {}{}; sessions written {}; {:.2}s, {:.0} packets/s",
         s.packets_read,
@@ -166,4 +181,3 @@ pub fn summary(s: &StatsSnapshot, elapsed: Duration) -> String {
         s.packets_read as f64 / secs
     )
 }
-

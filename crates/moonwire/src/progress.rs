@@ -1,7 +1,7 @@
 //! The progress bar for offline reads on a terminal.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use capture::Stats;
@@ -20,10 +20,8 @@ pub fn start(stats: Arc<Stats>) -> Progress {
     let thread = std::thread::spawn(move || {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {bytes}/{total_bytes} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let started = std::time::Instant::now();
         while !flag.load(Ordering::Relaxed) {

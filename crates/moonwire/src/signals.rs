@@ -1,8 +1,8 @@
 //! SIGINT/SIGTERM set a flag; readers stop and every open session is
 //! still saved.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 

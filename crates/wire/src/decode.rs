@@ -894,10 +894,13 @@ fn transport(
             if end < off + len {
                 return Err(DecodeError::truncated("ah", off));
             }
-            if let Some(n) = out.network.as_mut() {
-                n.proto = next;
+            // The session keeps protocol 51 and its payload starts at the
+            // AH header, as in Arkime.
+            let r = transport(d, next, off + len, end, out);
+            if matches!(out.transport, Transport::Esp { .. }) {
+                set_payload(out, off, end);
             }
-            transport(d, next, off + len, end, out)
+            r
         }
         ipproto::IPIP => {
             out.enter_tunnel(false);
