@@ -25,7 +25,8 @@ fn arp_resolved_ip(arp: &[u8]) -> Option<[u8; 4]> {
 /// Discriminator of DHCP transaction sessions.
 pub(crate) const DHCP_DISCRIMINATOR: u16 = 67;
 
-/// The transaction id of a DHCP (BOOTP) message between ports 67 and 68.
+/// A key for a DHCP (BOOTP) message between ports 67 and 68: a digest of
+/// the client hardware address.
 pub(crate) fn dhcp_transaction(sport: u16, dport: u16, payload: &[u8]) -> Option<[u8; 4]> {
     let ports = (sport, dport);
     if !matches!(ports, (68, 67) | (67, 68) | (67, 67)) || payload.len() < 240 {
@@ -34,7 +35,32 @@ pub(crate) fn dhcp_transaction(sport: u16, dport: u16, payload: &[u8]) -> Option
     if payload[236..240] != [99, 130, 83, 99] || !matches!(payload[0], 1 | 2) {
         return None;
     }
-    Some([payload[4], payload[5], payload[6], payload[7]])
+    // Arkime joins every exchange of one client: key by its hardware address.
+    let mut id = [0u8; 4];
+    let mac = &payload[28..34];
+    for (i, b) in mac.iter().enumerate() {
+        id[i % 4] ^= b.rotate_left(i as u32);
+    }
+    Some(id)
+}
+
+/// Discriminator of DHCPv6 transaction sessions.
+pub(crate) const DHCPV6_DISCRIMINATOR: u16 = 547;
+
+/// The transaction id of a DHCPv6 message between ports 546 and 547.
+pub(crate) fn dhcpv6_transaction(sport: u16, dport: u16, payload: &[u8]) -> Option<[u8; 3]> {
+    if !matches!((sport, dport), (546, 547) | (547, 546)) || payload.len() < 4 {
+        return None;
+    }
+    if !(1..=13).contains(&payload[0]) {
+        return None;
+    }
+    Some([payload[1], payload[2], payload[3]])
+}
+
+/// Whether a DHCPv6 message type is sent by servers.
+pub(crate) fn dhcpv6_from_server(kind: u8) -> bool {
+    matches!(kind, 2 | 7 | 10)
 }
 
 /// Discriminator of 802.2 XID sessions (no EtherType uses it).
@@ -143,6 +169,17 @@ pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<Sessio
                     a,
                     [0; 16],
                     DHCP_DISCRIMINATOR,
+                ));
+            }
+            if let Some(xid) = dhcpv6_transaction(src_port, dst_port, d.payload(packet)) {
+                let mut a = [0u8; 16];
+                a[..3].copy_from_slice(&xid);
+                return Ok(SessionKey::directional(
+                    SessionKind::Udp,
+                    t,
+                    a,
+                    [0; 16],
+                    DHCPV6_DISCRIMINATOR,
                 ));
             }
             sym(SessionKind::Udp, src_port, dst_port)

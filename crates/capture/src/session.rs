@@ -192,11 +192,18 @@ impl Session {
 
     /// 0 when the packet goes from the session's source, 1 otherwise.
     pub fn direction(&self, d: &Decoded, packet: &[u8]) -> usize {
-        if self.key.discriminator == crate::keying::DHCP_DISCRIMINATOR
-            && self.key.kind == SessionKind::Udp
-        {
-            // BOOTREPLY messages come from the server.
-            return usize::from(d.payload(packet).first() == Some(&2));
+        if self.key.kind == SessionKind::Udp {
+            match self.key.discriminator {
+                // BOOTREPLY messages come from the server.
+                crate::keying::DHCP_DISCRIMINATOR => {
+                    return usize::from(d.payload(packet).first() == Some(&2));
+                }
+                crate::keying::DHCPV6_DISCRIMINATOR => {
+                    let kind = d.payload(packet).first().copied().unwrap_or(0);
+                    return usize::from(crate::keying::dhcpv6_from_server(kind));
+                }
+                _ => {}
+            }
         }
         match self.key.kind {
             SessionKind::OtherIp => 0,
@@ -277,7 +284,7 @@ impl Session {
             Transport::Udp { .. } => {
                 let payload = d.payload(packet);
                 self.databytes[dir] += payload.len() as u64;
-                if self.payload8[dir].is_empty() && !payload.is_empty() {
+                if self.payload8[dir].is_empty() && !payload.is_empty() && !self.is_dhcp() {
                     self.payload8[dir] = payload[..payload.len().min(8)].to_vec();
                 }
             }
@@ -345,7 +352,9 @@ impl Session {
         if let Some(v) = d.vni {
             add_unique(&mut self.vnis, v);
         }
-        // Arkime records outer addresses as they appear, not by direction.
+        // Arkime records outer addresses as they appear, not by direction,
+        // and reads the outer Ethernet addresses in header order (the
+        // destination first, under its "src" name).
         if let Some(o) = d.outer_layers().last() {
             if let Some(ip) = o.src_ip {
                 add_unique(&mut self.outer_ips[0], ip);
@@ -353,10 +362,10 @@ impl Session {
             if let Some(ip) = o.dst_ip {
                 add_unique(&mut self.outer_ips[1], ip);
             }
-            if let Some(m) = o.src_mac {
+            if let Some(m) = o.dst_mac {
                 add_unique(&mut self.outer_macs[0], m);
             }
-            if let Some(m) = o.dst_mac {
+            if let Some(m) = o.src_mac {
                 add_unique(&mut self.outer_macs[1], m);
             }
         }
@@ -517,6 +526,9 @@ impl Session {
         self.databytes = [0; 2];
         self.packet_pos.clear();
         self.packet_len.clear();
+        // Fields Arkime does not carry into the next segment.
+        self.ttl = [Vec::new(), Vec::new()];
+        self.dscp = [Vec::new(), Vec::new()];
         if let Some(tcp) = self.tcp.as_mut() {
             tcp.flags = [0; 12];
             tcp.syn_time = 0;
@@ -690,7 +702,20 @@ impl Session {
         doc.insert("node".into(), json!(node));
     }
 
+    /// DHCP sessions are their own protocol in Arkime: no community id and
+    /// no payload prefix.
+    fn is_dhcp(&self) -> bool {
+        self.key.kind == SessionKind::Udp
+            && matches!(
+                self.key.discriminator,
+                crate::keying::DHCP_DISCRIMINATOR | crate::keying::DHCPV6_DISCRIMINATOR
+            )
+    }
+
     fn community_id(&self) -> Option<String> {
+        if self.is_dhcp() {
+            return None;
+        }
         let (src, dst) = (self.src_ip?, self.dst_ip?);
         match self.key.kind {
             SessionKind::Tcp | SessionKind::Udp | SessionKind::Sctp => Some(community_id::flow(

@@ -16,6 +16,7 @@ const MAX_LAYERS: usize = 24;
 
 const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
+const VXLAN_GPE_PORT: u16 = 4790;
 const GTPU_PORT: u16 = 2152;
 
 /// What kind of problem stopped decoding.
@@ -253,6 +254,8 @@ impl Decoded {
     pub const TUNNEL_GENEVE: u8 = 0x20;
     /// PPP (outside PPPoE and the PPP link types) was crossed.
     pub const TUNNEL_PPP: u8 = 0x40;
+    /// VXLAN-GPE was crossed.
+    pub const TUNNEL_VXLAN_GPE: u8 = 0x80;
 
     /// Arkime's protocol names of the encapsulations crossed.
     pub fn tunnel_names(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -264,6 +267,7 @@ impl Decoded {
             (Self::TUNNEL_VXLAN, "vxlan"),
             (Self::TUNNEL_GENEVE, "geneve"),
             (Self::TUNNEL_PPP, "ppp"),
+            (Self::TUNNEL_VXLAN_GPE, "vxlan-gpe"),
         ]
         .into_iter()
         .filter(|(bit, _)| self.tunnels & bit != 0)
@@ -798,6 +802,15 @@ fn ipv6(
     Ok((next, dgram_end))
 }
 
+/// Records a VLAN id (an 802.1Q tag, or the original VLAN an ERSPAN
+/// header reports); 0 means none.
+fn push_vlan(out: &mut Decoded, vlan: u16) {
+    if vlan != 0 && usize::from(out.vlan_count) < MAX_VLANS {
+        out.vlans[usize::from(out.vlan_count)] = vlan;
+        out.vlan_count += 1;
+    }
+}
+
 fn set_payload(out: &mut Decoded, start: usize, end: usize) {
     out.payload_offset = start.min(end);
     out.payload_len = end.saturating_sub(start);
@@ -969,12 +982,16 @@ fn gre(d: &[u8], off: usize, end: usize, out: &mut Decoded) -> Result<(usize, Ne
         ether::ERSPAN2 => {
             // Type I has no sequence number and no ERSPAN header.
             if has_seq {
+                let vlan = be16(d, body).ok_or(DecodeError::truncated("erspan", body))? & 0x0fff;
+                push_vlan(out, vlan);
                 body += 8;
             }
             out.enter_tunnel(true);
             Next::Ethernet
         }
         ether::ERSPAN3 => {
+            let vlan = be16(d, body).ok_or(DecodeError::truncated("erspan", body))? & 0x0fff;
+            push_vlan(out, vlan);
             let flags_byte = u8_at(d, body + 11).ok_or(DecodeError::truncated("erspan", body))?;
             body += 12;
             if flags_byte & 0x01 != 0 {
@@ -1009,6 +1026,18 @@ fn udp_tunnel(
         out.vni = Some(vni);
         out.tunnels |= Decoded::TUNNEL_VXLAN;
         return Some((body + 8, Next::Ethernet));
+    }
+    if dport == VXLAN_GPE_PORT && h.len() >= 8 + 20 && h[0] & 0x0c == 0x0c {
+        let next = match h[3] {
+            1 => Next::Ipv4,
+            2 => Next::Ipv6,
+            3 => Next::Ethernet,
+            _ => return None,
+        };
+        out.enter_tunnel(matches!(next, Next::Ethernet));
+        out.vni = Some(u32::from_be_bytes([0, h[4], h[5], h[6]]));
+        out.tunnels |= Decoded::TUNNEL_VXLAN_GPE;
+        return Some((body + 8, next));
     }
     if dport == GENEVE_PORT && h.len() >= 8 && h[0] >> 6 == 0 {
         let opt_len = usize::from(h[0] & 0x3f) * 4;
