@@ -72,6 +72,8 @@ fn list_of(kind: SessionKind, key: &SessionKey) -> usize {
 /// Per-session state owned by the packet thread.
 struct Entry {
     session: Session,
+    app: protocols::AppSession,
+    meta: protocols::SessionMeta,
     /// Input file of the last written packet (file-change markers).
     last_file: Option<u32>,
     files: Vec<u32>,
@@ -81,6 +83,9 @@ struct Entry {
 /// Settings the packet thread needs, resolved once.
 pub(crate) struct ThreadConfig {
     pub settings: Arc<Settings>,
+    pub registry: Arc<protocols::fields::FieldRegistry>,
+    pub classifiers: Arc<protocols::ClassifierSet>,
+    pub protocol_config: Arc<protocols::ProtocolConfig>,
     pub node: String,
     pub prefix: String,
     pub rotation: IndexRotation,
@@ -88,6 +93,7 @@ pub(crate) struct ThreadConfig {
 
 pub(crate) struct PacketThread {
     cfg: ThreadConfig,
+    analyzer: protocols::Analyzer,
     table: SessionTable<Entry>,
     timeouts_us: [i64; LISTS],
     out: Sender<Vec<SessionDocument>>,
@@ -111,8 +117,14 @@ impl PacketThread {
             us(s.tcp_closing_timeout),
             i64::MAX,
         ];
+        let analyzer = protocols::Analyzer::new(
+            Arc::clone(&cfg.registry),
+            Arc::clone(&cfg.classifiers),
+            Arc::clone(&cfg.protocol_config),
+        );
         PacketThread {
             cfg,
+            analyzer,
             table: SessionTable::new(LISTS),
             timeouts_us,
             out,
@@ -189,8 +201,11 @@ impl PacketThread {
                 }
                 let save_at_us = p.ts_us.div_euclid(1_000_000) * 1_000_000
                     + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
+                let meta = session.meta();
                 let entry = Entry {
                     session,
+                    app: protocols::AppSession::new(),
+                    meta,
                     last_file: None,
                     files: Vec::new(),
                     save_at_us,
@@ -257,7 +272,9 @@ impl PacketThread {
             &mut body,
             self.cfg.settings.enable_packet_len,
             &self.cfg.node,
+            &e.app.fields,
         );
+        e.app.fields.write_json(&self.cfg.registry, &mut body);
         let positions: Vec<serde_json::Value> = e
             .session
             .packet_pos
@@ -296,6 +313,8 @@ impl PacketThread {
         let Some((_, mut e)) = self.table.remove(id) else {
             return;
         };
+        self.analyzer.finish(&mut e.app, &e.meta);
+        self.analyzer.save_hooks(&mut e.app, &e.meta, true);
         e.session.segments += 1;
         if e.session.packet_pos.is_empty() {
             return;
@@ -312,6 +331,7 @@ impl PacketThread {
         let Some(e) = self.table.get_mut(id) else {
             return;
         };
+        self.analyzer.save_hooks(&mut e.app, &e.meta, false);
         e.session.segments += 1;
         e.save_at_us = now_us.div_euclid(1_000_000) * 1_000_000
             + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
@@ -321,6 +341,7 @@ impl PacketThread {
         let doc = self.document(e);
         self.pending.push(doc);
         if let Some(e) = self.table.get_mut(id) {
+            e.app.fields.clear();
             e.session.reset_for_next_segment();
             e.files.clear();
             e.last_file = None;

@@ -90,6 +90,10 @@ pub struct CaptureJob {
     pub stats: Arc<Stats>,
     /// Input file numbering (shared with the sink).
     pub files: Arc<FileRegistry>,
+    /// The field registry (with `[custom-fields]`).
+    pub registry: Arc<protocols::fields::FieldRegistry>,
+    /// Protocol classifiers (built-in parsers and scripts).
+    pub classifiers: Arc<protocols::ClassifierSet>,
 }
 
 /// The outcome of a run.
@@ -127,6 +131,26 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
             .map_or("daily", |e| e.value.as_str()),
     );
 
+    let protocol_config = Arc::new(protocols::ProtocolConfig {
+        settings: settings
+            .raw
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect(),
+        sections: settings
+            .sections
+            .iter()
+            .map(|(name, entries)| {
+                (
+                    name.clone(),
+                    entries
+                        .iter()
+                        .map(|(k, e)| (k.clone(), e.value.clone()))
+                        .collect(),
+                )
+            })
+            .collect(),
+    });
     let (doc_tx, doc_rx) = bounded::<Vec<SessionDocument>>(64);
     let mut sink = job.sink;
     let output = std::thread::Builder::new().name("mw-output".into()).spawn(
@@ -154,6 +178,9 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
         txs.push(tx);
         let cfg = ThreadConfig {
             settings: Arc::clone(&settings),
+            registry: Arc::clone(&job.registry),
+            classifiers: Arc::clone(&job.classifiers),
+            protocol_config: Arc::clone(&protocol_config),
             node: job.node.clone(),
             prefix: prefix.clone(),
             rotation,

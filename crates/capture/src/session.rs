@@ -431,12 +431,16 @@ impl Session {
             if tcp.ack_time == 0 {
                 tcp.ack_time = rel;
             }
-            if dir == 0 && !tcp.client_ack_checked {
-                if let Some(s) = tcp.synack_seq {
-                    tcp.client_ack_checked = true;
-                    tcp.synack_validated = t.ack == s.wrapping_add(1);
-                }
-            }
+        }
+        // The client's first acknowledgement after the SYN-ACK must ack it.
+        if dir == 0
+            && ack
+            && !syn
+            && !tcp.client_ack_checked
+            && let Some(s) = tcp.synack_seq
+        {
+            tcp.client_ack_checked = true;
+            tcp.synack_validated = t.ack == s.wrapping_add(1);
         }
         for (bit, slot) in [
             (TcpInfo::PSH, 3),
@@ -470,7 +474,11 @@ impl Session {
                 }
             }
         }
-        // Without a handshake Arkime does not reassemble: no data bytes.
+        // Without a handshake Arkime does not reassemble: parsers see the
+        // segment as it is, and no data bytes are counted.
+        if !payload.is_empty() && !have_syn {
+            deliver(dir, payload);
+        }
         if !payload.is_empty() && have_syn {
             let data_seq = if syn { t.seq.wrapping_add(1) } else { t.seq };
             let databytes = &mut self.databytes[dir];
@@ -542,12 +550,31 @@ impl Session {
         }
     }
 
-    /// Writes the generic part of the session's document into `doc`.
+    /// What parsers may know about this session.
+    pub fn meta(&self) -> protocols::SessionMeta {
+        protocols::SessionMeta {
+            transport: match self.key.kind {
+                SessionKind::Tcp => protocols::Transport::Tcp,
+                SessionKind::Udp => protocols::Transport::Udp,
+                SessionKind::Sctp => protocols::Transport::Sctp,
+                _ => protocols::Transport::Other,
+            },
+            src_ip: self.src_ip,
+            dst_ip: self.dst_ip,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            ip_protocol: self.ip_protocol,
+        }
+    }
+
+    /// Writes the generic part of the session's document into `doc`, with
+    /// the application protocols and tags `app` adds.
     pub fn write_document(
         &self,
         doc: &mut Map<String, Value>,
         enable_packet_len: bool,
         node: &str,
+        app: &protocols::SessionFields,
     ) {
         let first_ms = arkime_ms(self.first_us, self.first_us);
         let last_ms = arkime_ms(self.last_us, self.first_us);
@@ -584,12 +611,7 @@ impl Session {
             if !self.macs[dir].is_empty() {
                 m.insert(
                     "mac".into(),
-                    json!(
-                        self.macs[dir]
-                            .iter()
-                            .map(|x| mac_string(x))
-                            .collect::<Vec<_>>()
-                    ),
+                    json!(self.macs[dir].iter().map(mac_string).collect::<Vec<_>>()),
                 );
                 m.insert("mac-cnt".into(), json!(self.macs[dir].len()));
             }
@@ -660,8 +682,7 @@ impl Session {
                 doc.insert(format!("{name}OuterIp"), json!(ips));
             }
             if !self.outer_macs[dir].is_empty() {
-                let macs: Vec<String> =
-                    self.outer_macs[dir].iter().map(|m| mac_string(m)).collect();
+                let macs: Vec<String> = self.outer_macs[dir].iter().map(mac_string).collect();
                 doc.insert(format!("{name}OuterMac-cnt"), json!(macs.len()));
                 doc.insert(format!("{name}OuterMac"), json!(macs));
             }
@@ -688,11 +709,23 @@ impl Session {
                 json!({"type": self.icmp_types, "code": self.icmp_codes}),
             );
         }
-        doc.insert("protocol".into(), json!(self.protocols));
-        doc.insert("protocolCnt".into(), json!(self.protocols.len()));
-        if !self.tags.is_empty() {
-            doc.insert("tags".into(), json!(self.tags));
-            doc.insert("tagsCnt".into(), json!(self.tags.len()));
+        let mut protocols: Vec<String> = self.protocols.iter().map(|p| p.to_string()).collect();
+        for p in app.protocols() {
+            if !protocols.contains(p) {
+                protocols.push(p.clone());
+            }
+        }
+        doc.insert("protocolCnt".into(), json!(protocols.len()));
+        doc.insert("protocol".into(), json!(protocols));
+        let mut tags: Vec<String> = self.tags.iter().map(|t| t.to_string()).collect();
+        for t in app.tags() {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        if !tags.is_empty() {
+            doc.insert("tagsCnt".into(), json!(tags.len()));
+            doc.insert("tags".into(), json!(tags));
         }
         doc.insert("packetPos".into(), json!(self.packet_pos));
         if enable_packet_len {
@@ -743,20 +776,27 @@ impl Session {
 }
 
 /// The user data of the first DATA chunk in an SCTP packet's chunks.
-fn sctp_first_user_data(mut chunks: &[u8]) -> Option<&[u8]> {
-    while chunks.len() >= 4 {
-        let kind = chunks[0];
-        let len = usize::from(u16::from_be_bytes([chunks[2], chunks[3]]));
-        if len < 4 {
-            return None;
+fn sctp_first_user_data(chunks: &[u8]) -> Option<&[u8]> {
+    sctp_user_data(chunks).next()
+}
+
+/// The user data of every DATA chunk in an SCTP packet's chunks.
+pub(crate) fn sctp_user_data(mut chunks: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        while chunks.len() >= 4 {
+            let kind = chunks[0];
+            let len = usize::from(u16::from_be_bytes([chunks[2], chunks[3]]));
+            if len < 4 {
+                return None;
+            }
+            let chunk = chunks.get(..len.min(chunks.len()))?;
+            chunks = chunks.get(len.div_ceil(4) * 4..).unwrap_or(&[]);
+            if kind == 0 && chunk.len() > 16 {
+                return Some(&chunk[16..]);
+            }
         }
-        let chunk = chunks.get(..len.min(chunks.len()))?;
-        if kind == 0 && chunk.len() > 16 {
-            return Some(&chunk[16..]);
-        }
-        chunks = chunks.get(len.div_ceil(4) * 4..)?;
-    }
-    None
+        None
+    })
 }
 
 /// Arkime's millisecond timestamps, including its quirk of adding ten

@@ -87,6 +87,14 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     for w in &warnings {
         eprintln!("moonwire: warning: {w}");
     }
+    let mut registry = protocols::fields::FieldRegistry::builtin();
+    if let Some(custom) = settings.sections.get("custom-fields") {
+        for (expr, entry) in custom {
+            registry
+                .add_custom(expr, &entry.value)
+                .with_context(|| format!("{}: custom field {expr}", entry.origin))?;
+        }
+    }
     let mut inputs = inputs(&args)?;
     if inputs.is_empty() {
         if settings.interfaces.is_empty() {
@@ -133,6 +141,8 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         stop,
         stats,
         files: Arc::new(FileRegistry::default()),
+        registry: Arc::new(registry),
+        classifiers: Arc::new(protocols::ClassifierSet::new()),
     };
     let report = capture::run(job);
     if let Some(p) = progress {
