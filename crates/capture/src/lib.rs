@@ -8,6 +8,7 @@
 mod community_id;
 pub mod config;
 mod engine;
+mod json;
 mod keying;
 mod live;
 pub mod output;
