@@ -13,19 +13,27 @@ pub(crate) struct ObjectWriter<'a> {
 /// Appends `s` as a JSON string literal.
 pub(crate) fn push_str(buf: &mut String, s: &str) {
     buf.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(buf, "\\u{:04x}", c as u32);
-            }
-            c => buf.push(c),
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
         }
+        // Escapes are ASCII, so `i` is on a character boundary.
+        buf.push_str(&s[start..i]);
+        match b {
+            b'"' => buf.push_str("\\\""),
+            b'\\' => buf.push_str("\\\\"),
+            b'\n' => buf.push_str("\\n"),
+            b'\r' => buf.push_str("\\r"),
+            b'\t' => buf.push_str("\\t"),
+            _ => {
+                let _ = write!(buf, "\\u{:04x}", b);
+            }
+        }
+        start = i + 1;
     }
+    buf.push_str(&s[start..]);
     buf.push('"');
 }
 
@@ -48,13 +56,13 @@ impl<'a> ObjectWriter<'a> {
     /// `"k": n`.
     pub fn int(&mut self, k: &str, v: i64) {
         self.key(k);
-        let _ = write!(self.buf, "{v}");
+        self.buf.push_str(itoa::Buffer::new().format(v));
     }
 
     /// `"k": n` for unsigned values.
     pub fn uint(&mut self, k: &str, v: u64) {
         self.key(k);
-        let _ = write!(self.buf, "{v}");
+        self.buf.push_str(itoa::Buffer::new().format(v));
     }
 
     /// `"k": true|false`.
@@ -73,11 +81,12 @@ impl<'a> ObjectWriter<'a> {
     pub fn ints<I: IntoIterator<Item = i64>>(&mut self, k: &str, v: I) {
         self.key(k);
         self.buf.push('[');
+        let mut num = itoa::Buffer::new();
         for (i, x) in v.into_iter().enumerate() {
             if i > 0 {
                 self.buf.push(',');
             }
-            let _ = write!(self.buf, "{x}");
+            self.buf.push_str(num.format(x));
         }
         self.buf.push(']');
     }

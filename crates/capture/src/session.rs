@@ -831,16 +831,20 @@ fn arkime_ms(ts_us: i64, first_us: i64) -> i64 {
 
 /// Lower-case colon-separated MAC.
 pub(crate) fn mac_string(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    let mut s = hex(&m[..1]);
+    for b in &m[1..] {
+        s.push(':');
+        s.push_str(&hex(std::slice::from_ref(b)));
+    }
+    s
 }
 
 fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
-        s.push_str(&format!("{x:02x}"));
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0xf)]));
     }
     s
 }
