@@ -49,6 +49,36 @@ pub trait DocumentSink: Send {
     }
 }
 
+/// Keeps every document in memory, shared with the caller (tests,
+/// embedding).
+#[derive(Debug, Default, Clone)]
+pub struct CollectSink {
+    docs: std::sync::Arc<std::sync::Mutex<Vec<SessionDocument>>>,
+}
+
+impl CollectSink {
+    /// An empty collector.
+    pub fn new() -> CollectSink {
+        CollectSink::default()
+    }
+
+    /// The documents collected so far, in first-packet order.
+    pub fn documents(&self) -> Vec<SessionDocument> {
+        let mut docs = self.docs.lock().map(|d| d.clone()).unwrap_or_default();
+        docs.sort_by(|a, b| a.order.cmp(&b.order));
+        docs
+    }
+}
+
+impl DocumentSink for CollectSink {
+    fn write_batch(&mut self, docs: Vec<SessionDocument>) -> Result<(), SinkError> {
+        if let Ok(mut all) = self.docs.lock() {
+            all.extend(docs);
+        }
+        Ok(())
+    }
+}
+
 /// Discards documents (`--dryrun`).
 #[derive(Debug, Default)]
 pub struct NullSink;
