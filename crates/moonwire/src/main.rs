@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_pcap;
+mod cmd_query;
+
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]
 #[command(name = "moonwire", version, about, long_about = None)]
@@ -16,11 +19,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Search the session store with an Arkime expression.
+    Query(cmd_query::QueryArgs),
+    /// Write the packets of the sessions matching an expression as a pcap.
+    Pcap(cmd_pcap::PcapArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Query(args) => cmd_query::run(args),
+        Command::Pcap(args) => cmd_pcap::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(err) => {

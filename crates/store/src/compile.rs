@@ -56,14 +56,12 @@ pub fn compile(expr: &Expr, schema: &StoreSchema) -> Result<Q, QueryError> {
             let reg = schema.registry();
             let def = reg.def(*field);
             let name = def.expr.to_string();
-            let bad = |reason: String, pos: usize| {
-                QueryError {
-                    kind: QueryErrorKind::BadValue {
-                        field: name.clone(),
-                        reason,
-                    },
-                    pos,
-                }
+            let bad = |reason: String, pos: usize| QueryError {
+                kind: QueryErrorKind::BadValue {
+                    field: name.clone(),
+                    reason,
+                },
+                pos,
             };
             if def.kind == FieldKind::Object && *value != Value::Exists {
                 return Err(bad(
@@ -220,9 +218,8 @@ fn scalar_eq(
         }
         IndexType::Ip => {
             let text = plain(s, "an IP address or CIDR", pos, bad)?;
-            let (lo, hi) = ip_range(text).ok_or_else(|| {
-                bad(format!("{text:?} is not an IP address or CIDR block"), pos)
-            })?;
+            let (lo, hi) = ip_range(text)
+                .ok_or_else(|| bad(format!("{text:?} is not an IP address or CIDR block"), pos))?;
             if lo == hi {
                 Ok(term(Term::from_field_ip_addr(f.field, lo)))
             } else {
@@ -252,7 +249,8 @@ fn scalar_eq(
         }
         IndexType::DateMs => {
             let text = plain(s, "a date", pos, bad)?;
-            let ms = parse_date_ms(text).ok_or_else(|| bad(format!("{text:?} is not a date"), pos))?;
+            let ms =
+                parse_date_ms(text).ok_or_else(|| bad(format!("{text:?} is not a date"), pos))?;
             // Dates are compared at second resolution, as Arkime shows them.
             let lo = ms - ms.rem_euclid(1000);
             Ok(range(
@@ -271,7 +269,10 @@ fn plain<'a>(
 ) -> Result<&'a str, QueryError> {
     match s {
         Scalar::Text { text, .. } if !s.is_wildcard() => Ok(text),
-        Scalar::Text { .. } => Err(bad(format!("wildcards need a string field, not {what}"), pos)),
+        Scalar::Text { .. } => Err(bad(
+            format!("wildcards need a string field, not {what}"),
+            pos,
+        )),
         Scalar::Regex(_) => Err(bad(format!("regexes need a string field, not {what}"), pos)),
     }
 }
@@ -313,12 +314,14 @@ fn field_range(
         }
         IndexType::DateMs => {
             let text = plain(s, "a date", pos, bad)?;
-            let ms = parse_date_ms(text).ok_or_else(|| bad(format!("{text:?} is not a date"), pos))?;
+            let ms =
+                parse_date_ms(text).ok_or_else(|| bad(format!("{text:?} is not a date"), pos))?;
             Term::from_field_i64(f.field, ms)
         }
         IndexType::Ip => {
             let text = plain(s, "an IP address", pos, bad)?;
-            let ip = parse_ip(text).ok_or_else(|| bad(format!("{text:?} is not an IP address"), pos))?;
+            let ip =
+                parse_ip(text).ok_or_else(|| bad(format!("{text:?} is not an IP address"), pos))?;
             Term::from_field_ip_addr(f.field, ip)
         }
         IndexType::Str(case) => {
@@ -353,7 +356,11 @@ pub fn ip_range(s: &str) -> Option<(Ipv6Addr, Ipv6Addr)> {
             return None;
         }
         let n = u128::from(v6);
-        let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - bits)
+        };
         return Some((Ipv6Addr::from(n & mask), Ipv6Addr::from(n | !mask)));
     }
     if let Some(ip) = parse_ip(s) {
@@ -374,7 +381,11 @@ pub fn ip_range(s: &str) -> Option<(Ipv6Addr, Ipv6Addr)> {
 }
 
 fn v4_block(n: u32, bits: u32) -> (Ipv6Addr, Ipv6Addr) {
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     (
         Ipv4Addr::from(n & mask).to_ipv6_mapped(),
         Ipv4Addr::from(n | !mask).to_ipv6_mapped(),
@@ -388,13 +399,24 @@ mod tests {
     #[test]
     fn ip_ranges() {
         let v4 = |s: &str| s.parse::<Ipv4Addr>().unwrap().to_ipv6_mapped();
-        assert_eq!(ip_range("10.0.0.0/8"), Some((v4("10.0.0.0"), v4("10.255.255.255"))));
+        assert_eq!(
+            ip_range("10.0.0.0/8"),
+            Some((v4("10.0.0.0"), v4("10.255.255.255")))
+        );
         assert_eq!(ip_range("10.1"), Some((v4("10.1.0.0"), v4("10.1.255.255"))));
-        assert_eq!(ip_range("10.1.2."), Some((v4("10.1.2.0"), v4("10.1.2.255"))));
+        assert_eq!(
+            ip_range("10.1.2."),
+            Some((v4("10.1.2.0"), v4("10.1.2.255")))
+        );
         assert_eq!(ip_range("1.2.3.4"), Some((v4("1.2.3.4"), v4("1.2.3.4"))));
         let (lo, hi) = ip_range("fe80::/16").unwrap();
         assert_eq!(lo, "fe80::".parse::<Ipv6Addr>().unwrap());
-        assert_eq!(hi, "fe80:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            hi,
+            "fe80:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                .parse::<Ipv6Addr>()
+                .unwrap()
+        );
         assert_eq!(ip_range("10.0.0.0/33"), None);
         assert_eq!(ip_range("example.com"), None);
     }

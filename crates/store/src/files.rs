@@ -126,11 +126,7 @@ impl FilesTable {
 
     /// Updates an entry (marks it complete, records its final size) and
     /// saves the table.
-    pub fn update(
-        &mut self,
-        id: u64,
-        f: impl FnOnce(&mut FileEntry),
-    ) -> Result<(), StoreError> {
+    pub fn update(&mut self, id: u64, f: impl FnOnce(&mut FileEntry)) -> Result<(), StoreError> {
         if let Some(e) = self.table.files.iter_mut().find(|e| e.id == id) {
             f(e);
             self.save()?;

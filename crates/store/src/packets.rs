@@ -65,7 +65,11 @@ struct Iface {
 
 #[derive(Debug)]
 enum Format {
-    Pcap { be: bool, nanos: bool, linktype: u32 },
+    Pcap {
+        be: bool,
+        nanos: bool,
+        linktype: u32,
+    },
     /// Sections: (offset of the section header, big endian, interfaces).
     Pcapng(Vec<(u64, bool, Vec<Iface>)>),
 }
@@ -80,12 +84,20 @@ pub struct PacketReader {
 
 fn u32_at(b: &[u8], be: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
-    if be { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+    if be {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
 }
 
 fn u16_at(b: &[u8], be: bool) -> u16 {
     let a = [b[0], b[1]];
-    if be { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }
+    if be {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
 }
 
 const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
@@ -102,28 +114,56 @@ impl PacketReader {
             reason: reason.to_string(),
         };
         let mut hdr = [0u8; 24];
-        file.read_exact(&mut hdr).map_err(|e| StoreError::io(path, e))?;
+        file.read_exact(&mut hdr)
+            .map_err(|e| StoreError::io(path, e))?;
         let magic = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
         let format = match magic {
-            0xa1b2_c3d4 => Format::Pcap { be: false, nanos: false, linktype: u32_at(&hdr[20..], false) },
-            0xa1b2_3c4d => Format::Pcap { be: false, nanos: true, linktype: u32_at(&hdr[20..], false) },
-            0xd4c3_b2a1 => Format::Pcap { be: true, nanos: false, linktype: u32_at(&hdr[20..], true) },
-            0x4d3c_b2a1 => Format::Pcap { be: true, nanos: true, linktype: u32_at(&hdr[20..], true) },
+            0xa1b2_c3d4 => Format::Pcap {
+                be: false,
+                nanos: false,
+                linktype: u32_at(&hdr[20..], false),
+            },
+            0xa1b2_3c4d => Format::Pcap {
+                be: false,
+                nanos: true,
+                linktype: u32_at(&hdr[20..], false),
+            },
+            0xd4c3_b2a1 => Format::Pcap {
+                be: true,
+                nanos: false,
+                linktype: u32_at(&hdr[20..], true),
+            },
+            0x4d3c_b2a1 => Format::Pcap {
+                be: true,
+                nanos: true,
+                linktype: u32_at(&hdr[20..], true),
+            },
             PCAPNG_SHB => Format::Pcapng(scan_pcapng(&mut file).map_err(|r| bad(&r))?),
             _ => return Err(bad("not a pcap or pcapng file")),
         };
-        Ok(PacketReader { path: path.to_path_buf(), file, format })
+        Ok(PacketReader {
+            path: path.to_path_buf(),
+            file,
+            format,
+        })
     }
 
     /// Reads the packet record starting at byte `pos`.
     pub fn read_at(&mut self, pos: u64) -> Result<StoredPacket, StoreError> {
         let path = self.path.clone();
-        let bad = |reason: String| StoreError::Packet { path: path.clone(), reason };
+        let bad = |reason: String| StoreError::Packet {
+            path: path.clone(),
+            reason,
+        };
         self.file
             .seek(SeekFrom::Start(pos))
             .map_err(|e| StoreError::io(&path, e))?;
         match &self.format {
-            Format::Pcap { be, nanos, linktype } => {
+            Format::Pcap {
+                be,
+                nanos,
+                linktype,
+            } => {
                 let mut h = [0u8; 16];
                 self.file
                     .read_exact(&mut h)
@@ -140,10 +180,16 @@ impl PacketReader {
                     .read_exact(&mut data)
                     .map_err(|e| bad(format!("short packet at offset {pos}: {e}")))?;
                 let ts_ns = sec * 1_000_000_000 + if *nanos { frac } else { frac * 1000 };
-                Ok(StoredPacket { ts_ns, linktype: *linktype, orig_len, data })
+                Ok(StoredPacket {
+                    ts_ns,
+                    linktype: *linktype,
+                    orig_len,
+                    data,
+                })
             }
             Format::Pcapng(sections) => {
-                let Some((_, be, ifaces)) = sections.iter().rev().find(|(off, _, _)| *off <= pos) else {
+                let Some((_, be, ifaces)) = sections.iter().rev().find(|(off, _, _)| *off <= pos)
+                else {
                     return Err(bad(format!("offset {pos} is before the first section")));
                 };
                 let (be, ifaces) = (*be, ifaces.clone());
@@ -163,13 +209,27 @@ impl PacketReader {
                 let (iface, ts, caplen, orig_len, data_off) = match btype {
                     // Enhanced packet block.
                     6 if body.len() >= 20 => {
-                        let ts = (u64::from(u32_at(&body[4..], be)) << 32) | u64::from(u32_at(&body[8..], be));
-                        (u32_at(&body[0..], be), ts, u32_at(&body[12..], be), u32_at(&body[16..], be), 20)
+                        let ts = (u64::from(u32_at(&body[4..], be)) << 32)
+                            | u64::from(u32_at(&body[8..], be));
+                        (
+                            u32_at(&body[0..], be),
+                            ts,
+                            u32_at(&body[12..], be),
+                            u32_at(&body[16..], be),
+                            20,
+                        )
                     }
                     // Obsolete packet block.
                     2 if body.len() >= 20 => {
-                        let ts = (u64::from(u32_at(&body[4..], be)) << 32) | u64::from(u32_at(&body[8..], be));
-                        (u32::from(u16_at(&body[0..], be)), ts, u32_at(&body[12..], be), u32_at(&body[16..], be), 20)
+                        let ts = (u64::from(u32_at(&body[4..], be)) << 32)
+                            | u64::from(u32_at(&body[8..], be));
+                        (
+                            u32::from(u16_at(&body[0..], be)),
+                            ts,
+                            u32_at(&body[12..], be),
+                            u32_at(&body[16..], be),
+                            20,
+                        )
                     }
                     // Simple packet block: no timestamp.
                     3 if body.len() >= 4 => {
@@ -177,10 +237,16 @@ impl PacketReader {
                         let cap = (body.len() as u32 - 8).min(orig);
                         (0, 0, cap, orig, 4)
                     }
-                    t => return Err(bad(format!("block at offset {pos} (type {t}) is not a packet"))),
+                    t => {
+                        return Err(bad(format!(
+                            "block at offset {pos} (type {t}) is not a packet"
+                        )));
+                    }
                 };
                 let Some(ifc) = ifaces.get(iface as usize) else {
-                    return Err(bad(format!("packet at offset {pos} names unknown interface {iface}")));
+                    return Err(bad(format!(
+                        "packet at offset {pos} names unknown interface {iface}"
+                    )));
                 };
                 let end = data_off + caplen as usize;
                 if end > body.len() {
@@ -229,7 +295,8 @@ fn scan_pcapng(file: &mut File) -> Result<Vec<(u64, bool, Vec<Iface>)>, String> 
         }
         if btype == 1 {
             let mut body = vec![0u8; blen as usize - 8];
-            file.seek(SeekFrom::Start(pos + 8)).map_err(|e| e.to_string())?;
+            file.seek(SeekFrom::Start(pos + 8))
+                .map_err(|e| e.to_string())?;
             file.read_exact(&mut body).map_err(|e| e.to_string())?;
             let linktype = u32::from(u16_at(&body[0..], be));
             let mut units = 1_000_000u64;
@@ -273,7 +340,10 @@ pub struct PacketFetcher<F: Fn(u64) -> Option<PathBuf>> {
 impl<F: Fn(u64) -> Option<PathBuf>> PacketFetcher<F> {
     /// A fetcher resolving file ids with `resolve`.
     pub fn new(resolve: F) -> Self {
-        PacketFetcher { resolve, open: HashMap::new() }
+        PacketFetcher {
+            resolve,
+            open: HashMap::new(),
+        }
     }
 
     /// Reads one packet.
@@ -299,7 +369,12 @@ pub fn write_pcap<W: Write>(out: W, packets: &[StoredPacket]) -> Result<u64, Sto
     let path = PathBuf::from("output");
     let mut w = BufWriter::new(out);
     let linktype = packets.first().map_or(1, |p| p.linktype);
-    let snaplen = packets.iter().map(|p| p.data.len() as u32).max().unwrap_or(0).max(65535);
+    let snaplen = packets
+        .iter()
+        .map(|p| p.data.len() as u32)
+        .max()
+        .unwrap_or(0)
+        .max(65535);
     let mut hdr = Vec::with_capacity(24);
     hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     hdr.extend_from_slice(&2u16.to_le_bytes());
@@ -379,7 +454,9 @@ pub struct PacketFileWriter {
 
 impl std::fmt::Debug for PacketFileWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PacketFileWriter").field("dir", &self.dir).finish()
+        f.debug_struct("PacketFileWriter")
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 
@@ -390,12 +467,19 @@ impl PacketFileWriter {
         opts: PacketWriterOptions,
     ) -> Result<PacketFileWriter, StoreError> {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        Ok(PacketFileWriter { dir, files, opts, cur: None })
+        Ok(PacketFileWriter {
+            dir,
+            files,
+            opts,
+            cur: None,
+        })
     }
 
     fn open_next(&mut self) -> Result<(), StoreError> {
         self.close_current()?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let mut files = self.files.lock().map_err(|_| StoreError::WriterGone)?;
         // Reserve the id first so the name carries it (unique even within
         // one second).
@@ -416,7 +500,12 @@ impl PacketFileWriter {
         hdr.extend_from_slice(&self.opts.snaplen.to_le_bytes());
         hdr.extend_from_slice(&self.opts.linktype.to_le_bytes());
         out.write_all(&hdr).map_err(|e| StoreError::io(&path, e))?;
-        self.cur = Some(OpenFile { id, path, out, size: 24 });
+        self.cur = Some(OpenFile {
+            id,
+            path,
+            out,
+            size: 24,
+        });
         Ok(())
     }
 
@@ -460,8 +549,12 @@ impl PacketFileWriter {
         h[4..8].copy_from_slice(&ts_usec.to_le_bytes());
         h[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
         h[12..16].copy_from_slice(&orig_len.to_le_bytes());
-        c.out.write_all(&h).map_err(|e| StoreError::io(&c.path, e))?;
-        c.out.write_all(data).map_err(|e| StoreError::io(&c.path, e))?;
+        c.out
+            .write_all(&h)
+            .map_err(|e| StoreError::io(&c.path, e))?;
+        c.out
+            .write_all(data)
+            .map_err(|e| StoreError::io(&c.path, e))?;
         c.size += rec;
         Ok((c.id, pos))
     }
@@ -523,7 +616,10 @@ mod tests {
         w16(&mut v, 0);
         w32(&mut v, 32);
         let mut offs = Vec::new();
-        for (i, ts) in [1_500_000_000_123_456_789u64, 1_500_000_001_000_000_000].iter().enumerate() {
+        for (i, ts) in [1_500_000_000_123_456_789u64, 1_500_000_001_000_000_000]
+            .iter()
+            .enumerate()
+        {
             offs.push(v.len() as u64);
             let data = vec![i as u8 + 1; 5];
             w32(&mut v, 6);
@@ -562,8 +658,13 @@ mod tests {
     #[test]
     fn rotating_writer_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let files = Arc::new(Mutex::new(FilesTable::open(dir.path().join("files.json")).unwrap()));
-        let opts = PacketWriterOptions { max_file_size: 24 + 2 * (16 + 100), ..Default::default() };
+        let files = Arc::new(Mutex::new(
+            FilesTable::open(dir.path().join("files.json")).unwrap(),
+        ));
+        let opts = PacketWriterOptions {
+            max_file_size: 24 + 2 * (16 + 100),
+            ..Default::default()
+        };
         let mut w = PacketFileWriter::new(dir.path().join("pcap"), files.clone(), opts).unwrap();
         let mut refs = Vec::new();
         for i in 0..5u8 {

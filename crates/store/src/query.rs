@@ -9,7 +9,8 @@
 //! value   := EXISTS! | "quoted" | /regex/ | [item, item, ...] | bare
 //! ```
 //!
-//! Field names are the registry's expression names. A bare value holding
+//! Field names are the registry's expression names (database paths such as
+//! `source.ip` are accepted too, as Arkime's viewer does). A bare value holding
 //! `*` or `?` is a wildcard; a quoted value is taken literally (Arkime's
 //! way to search for a `*`). Regexes match the whole value, as Arkime's
 //! Elasticsearch `regexp` queries do (`/.*login.*/` finds `login` anywhere).
@@ -206,7 +207,11 @@ impl Parser<'_> {
         if r.is_empty() {
             "the end of the expression".into()
         } else {
-            let tok: String = r.chars().take_while(|c| !c.is_whitespace()).take(20).collect();
+            let tok: String = r
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .take(20)
+                .collect();
             format!("{tok:?}")
         }
     }
@@ -268,9 +273,11 @@ impl Parser<'_> {
             ));
         }
         let name = &self.src[field_pos..field_pos + name_len];
+        // Arkime's viewer also accepts database field names (`source.ip`).
         let field = self
             .reg
             .lookup_expr(name)
+            .or_else(|| self.reg.by_db(name))
             .ok_or_else(|| err(QueryErrorKind::UnknownField(name.to_string()), field_pos))?;
         self.pos += name_len;
         self.ws();
@@ -340,6 +347,8 @@ impl Parser<'_> {
                 self.ws();
                 if self.rest().starts_with(',') {
                     self.pos += 1;
+                } else if self.rest().is_empty() {
+                    return Err(err(QueryErrorKind::Unterminated("list"), open));
                 } else if !self.rest().starts_with(']') {
                     return Err(err(
                         QueryErrorKind::Expected {
@@ -448,17 +457,38 @@ mod tests {
         assert!(matches!(*l, Expr::And(..)));
         assert!(matches!(*rr, Expr::Not(..)));
         let e = parse("http.uri == /lo gin/", &r).unwrap();
-        assert!(matches!(e, Expr::Compare { value: Value::One(Scalar::Regex(ref s)), .. } if s == "lo gin"));
+        assert!(
+            matches!(e, Expr::Compare { value: Value::One(Scalar::Regex(ref s)), .. } if s == "lo gin")
+        );
         let e = parse(r#"protocols == [http, "tls", *ssh*]"#, &r).unwrap();
-        let Expr::Compare { value: Value::List(items), .. } = e else { panic!() };
+        let Expr::Compare {
+            value: Value::List(items),
+            ..
+        } = e
+        else {
+            panic!()
+        };
         assert_eq!(items.len(), 3);
         assert!(items[2].0.is_wildcard());
         let e = parse("dns.host != EXISTS!", &r).unwrap();
-        assert!(matches!(e, Expr::Compare { op: Op::Ne, value: Value::Exists, .. }));
+        assert!(matches!(
+            e,
+            Expr::Compare {
+                op: Op::Ne,
+                value: Value::Exists,
+                ..
+            }
+        ));
         let e = parse("(port.dst>=80&&port.dst<=90)", &r).unwrap();
         assert!(matches!(e, Expr::And(..)));
         let e = parse("http.uri == /index.html", &r).unwrap();
-        assert!(matches!(e, Expr::Compare { value: Value::One(Scalar::Text { .. }), .. }));
+        assert!(matches!(
+            e,
+            Expr::Compare {
+                value: Value::One(Scalar::Text { .. }),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -471,7 +501,13 @@ mod tests {
         assert_eq!(e.kind, QueryErrorKind::UnknownOperator("=~".into()));
         assert_eq!(e.pos, 9);
         let e = parse("(port.dst == 3", &r).unwrap_err();
-        assert!(matches!(e.kind, QueryErrorKind::Expected { expected: "')'", .. }));
+        assert!(matches!(
+            e.kind,
+            QueryErrorKind::Expected {
+                expected: "')'",
+                ..
+            }
+        ));
         let e = parse("tags == \"abc", &r).unwrap_err();
         assert_eq!(e.kind, QueryErrorKind::Unterminated("quoted string"));
         let e = parse("tags == [a, b", &r).unwrap_err();

@@ -86,8 +86,7 @@ impl StoreSchema {
         let mut b = Schema::builder();
         let mut pending = Vec::new();
         for (id, def) in registry.iter() {
-            if def.is_multi() || def.db.is_empty() || def.flags.contains(FieldFlags::VIEWER_ONLY)
-            {
+            if def.is_multi() || def.db.is_empty() || def.flags.contains(FieldFlags::VIEWER_ONLY) {
                 continue;
             }
             // `_id` is not in bodies; `packetPos`/`packetLen` are large
@@ -104,7 +103,9 @@ impl StoreSchema {
                 IndexType::I64 | IndexType::DateMs => {
                     b.add_i64_field(&name, NumericOptions::default() | INDEXED | FAST)
                 }
-                IndexType::F64 => b.add_f64_field(&name, NumericOptions::default() | INDEXED | FAST),
+                IndexType::F64 => {
+                    b.add_f64_field(&name, NumericOptions::default() | INDEXED | FAST)
+                }
                 IndexType::Ip => {
                     b.add_ip_addr_field(&name, IpAddrOptions::default().set_indexed().set_fast())
                 }

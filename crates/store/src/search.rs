@@ -75,7 +75,9 @@ pub struct Hits {
 
 impl std::fmt::Debug for Hits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hits").field("len", &self.docs.len()).finish()
+        f.debug_struct("Hits")
+            .field("len", &self.docs.len())
+            .finish()
     }
 }
 
@@ -123,7 +125,10 @@ impl Store {
     pub fn search(&self, expr: &str, time: TimeRange) -> Result<Hits, StoreError> {
         let q = self.build_query(expr, time)?;
         let searcher = self.reader()?.searcher();
-        let mut docs: Vec<DocAddress> = searcher.search(&*q, &DocSetCollector)?.into_iter().collect();
+        let mut docs: Vec<DocAddress> = searcher
+            .search(&*q, &DocSetCollector)?
+            .into_iter()
+            .collect();
         docs.sort_unstable();
         Ok(Hits {
             searcher,
@@ -172,7 +177,9 @@ impl Hits {
             .lookup_expr(expr)
             .ok_or_else(|| StoreError::Field(format!("unknown field {expr:?}")))?;
         let f = self.schema.indexed(id).ok_or_else(|| {
-            StoreError::Field(format!("field {expr:?} is not indexed (no single value to use)"))
+            StoreError::Field(format!(
+                "field {expr:?} is not indexed (no single value to use)"
+            ))
         })?;
         Ok((id, f))
     }
@@ -234,7 +241,9 @@ impl Hits {
         }
         keyed.sort_by(|a, b| {
             let o = a.0.cmp_to(&b.0);
-            let o = if descending && !matches!((&a.0, &b.0), (SortKey::Missing, _) | (_, SortKey::Missing)) {
+            let o = if descending
+                && !matches!((&a.0, &b.0), (SortKey::Missing, _) | (_, SortKey::Missing))
+            {
                 o.reverse()
             } else {
                 o
@@ -324,7 +333,11 @@ impl Hits {
                             }
                         }
                         for (v, n) in counts {
-                            let s = if kind == FieldKind::Date { format_ms(v) } else { v.to_string() };
+                            let s = if kind == FieldKind::Date {
+                                format_ms(v)
+                            } else {
+                                v.to_string()
+                            };
                             *totals.entry(s).or_default() += n;
                         }
                     }
@@ -395,7 +408,10 @@ fn collect<'a>(v: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
         Value::Object(m) => {
             // Keys may themselves contain dots (`tcpflags.syn-ack` is
             // nested, `http.request-referer` is not): try every split.
-            for (i, _) in path.match_indices('.').chain(std::iter::once((path.len(), ""))) {
+            for (i, _) in path
+                .match_indices('.')
+                .chain(std::iter::once((path.len(), "")))
+            {
                 if let Some(child) = m.get(&path[..i]) {
                     let rest = if i < path.len() { &path[i + 1..] } else { "" };
                     collect(child, rest, out);
@@ -437,10 +453,16 @@ mod tests {
             "dns": [{"host": ["a.com", "b.com"]}, {"host": ["c.com"]}],
             "http": {"request-referer": ["x"]},
         });
-        assert_eq!(values_at(&body, "source.ip"), vec![&Value::from("10.0.0.1")]);
+        assert_eq!(
+            values_at(&body, "source.ip"),
+            vec![&Value::from("10.0.0.1")]
+        );
         assert_eq!(values_at(&body, "dns.host").len(), 3);
         assert_eq!(values_at(&body, "http.request-referer").len(), 1);
         assert!(values_at(&body, "nope").is_empty());
-        assert_eq!(display_field(&body, "dns.host", FieldKind::Lotermfield), "a.com,b.com,c.com");
+        assert_eq!(
+            display_field(&body, "dns.host", FieldKind::Lotermfield),
+            "a.com,b.com,c.com"
+        );
     }
 }

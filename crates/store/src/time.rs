@@ -90,8 +90,14 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         assert_eq!(parse_date_ms("1393422583"), Some(1_393_422_583_000));
-        assert_eq!(parse_date_ms("2014/02/26 13:49:43"), Some(1_393_422_583_000));
-        assert_eq!(parse_date_ms("2014-02-26T13:49:43Z"), Some(1_393_422_583_000));
+        assert_eq!(
+            parse_date_ms("2014/02/26 13:49:43"),
+            Some(1_393_422_583_000)
+        );
+        assert_eq!(
+            parse_date_ms("2014-02-26T13:49:43Z"),
+            Some(1_393_422_583_000)
+        );
         assert_eq!(parse_date_ms("2014-02-26"), Some(1_393_372_800_000));
         assert_eq!(parse_date_ms("2014-13-01"), None);
         assert_eq!(parse_date_ms("yesterday"), None);
