@@ -134,9 +134,9 @@ pub struct QueryArgs {
     pub count: bool,
     /// Load session documents from these JSON files into the store instead
     /// of searching (Arkime .test files, JSON arrays of bodies, or JSON
-    /// lines). A sibling NAME.pcap/NAME.pcapng is registered as the file
-    /// the documents' packetPos point into; a file already stored is
-    /// skipped.
+    /// lines; "-" streams JSON lines from standard input). A sibling
+    /// NAME.pcap/NAME.pcapng is registered as the file the documents'
+    /// packetPos point into; a file already stored is skipped.
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["unique", "count"])]
     pub import: Vec<PathBuf>,
 }
@@ -344,6 +344,25 @@ fn import(args: &QueryArgs) -> Result<ExitCode> {
     let writer = store.writer(WriterOptions::default())?;
     let mut total = 0u64;
     for file in &args.import {
+        if file.as_os_str() == "-" {
+            // Streamed: each line is queued as soon as it is read, so the
+            // writer's periodic commits make sessions searchable while the
+            // producer is still running.
+            let mut n = 0u64;
+            for (i, line) in std::io::stdin().lines().enumerate() {
+                let line = line.context("reading standard input")?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let body: Value = serde_json::from_str(&line)
+                    .with_context(|| format!("standard input line {}", i + 1))?;
+                writer.add(body)?;
+                n += 1;
+            }
+            total += n;
+            eprintln!("imported {n} sessions from standard input");
+            continue;
+        }
         let mut bodies = read_bodies(file)?;
         let pcap = ["pcap", "pcapng"]
             .iter()
