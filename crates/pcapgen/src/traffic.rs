@@ -175,7 +175,16 @@ fn body(rng: &mut Rng, len: usize) -> Vec<u8> {
 impl Conversation {
     fn new(rng: &mut Rng, mix: &Mix, serial: u64) -> Conversation {
         let total = u64::from(mix.http + mix.dns + mix.tls + mix.smtp).max(1);
-        let mut pick = rng.below(total) as u32;
+        let pick = rng.below(total) as u32;
+        let kind = if pick < mix.http {
+            0
+        } else if pick < mix.http + mix.dns {
+            1
+        } else if pick < mix.http + mix.dns + mix.tls {
+            2
+        } else {
+            3
+        };
         let c = rng.next();
         let client_ip = [10, (c >> 8) as u8, (c >> 16) as u8, (c >> 24) as u8 | 1];
         let client_mac = [
@@ -192,7 +201,7 @@ impl Conversation {
         let server_mac = [0x02, 0x00, 0, 0, 1, server_n];
         let host = HOSTS[rng.below(HOSTS.len() as u64) as usize];
         let mut steps = Vec::new();
-        let (dport, udp) = if pick < mix.http {
+        let (dport, udp) = if kind == 0 {
             tcp_open(&mut steps);
             let path = PATHS[rng.below(PATHS.len() as u64) as usize];
             let req = format!(
@@ -208,10 +217,7 @@ impl Conversation {
             data(&mut steps, false, resp);
             tcp_close(&mut steps);
             (80, false)
-        } else if {
-            pick -= mix.http;
-            pick < mix.dns
-        } {
+        } else if kind == 1 {
             let id = rng.below(65536) as u16;
             steps.push(Step {
                 from_client: true,
@@ -225,10 +231,7 @@ impl Conversation {
                 payload: build::dns_response(id, host, addr),
             });
             (53, true)
-        } else if {
-            pick -= mix.dns;
-            pick < mix.tls
-        } {
+        } else if kind == 2 {
             tcp_open(&mut steps);
             data(&mut steps, true, build::tls_client_hello(host, c as u32));
             data(&mut steps, false, build::tls_server_hello(0xc02f));
