@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_proxy;
+
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]
 #[command(name = "moonwire", version, about, long_about = None)]
@@ -16,11 +18,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run (or check with -c) HAProxy configuration files with their Lua scripts.
+    Proxy(cmd_proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Proxy(args) => cmd_proxy::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(err) => {
