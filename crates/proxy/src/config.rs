@@ -436,7 +436,12 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
             '\\' => {
                 in_word = true;
                 match chars.next() {
-                    Some(n) => cur.push(n),
+                    Some(n @ (' ' | '#' | '\\' | '"' | '\'')) => cur.push(n),
+                    Some(n) => {
+                        // Other escapes (`\1` back-references) stay as written.
+                        cur.push('\\');
+                        cur.push(n);
+                    }
                     None => cur.push('\\'),
                 }
             }

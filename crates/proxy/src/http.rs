@@ -157,6 +157,7 @@ pub async fn read_request(
             let mut hdrs = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut req = httparse::Request::new(&mut hdrs);
             match req.parse(conn.pending()) {
+                Ok(httparse::Status::Complete(n)) if n > max => return Err(HttpError::TooLarge),
                 Ok(httparse::Status::Complete(n)) => {
                     let head = ReqHead {
                         method: req.method.unwrap_or("GET").to_string(),

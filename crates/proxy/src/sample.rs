@@ -1132,7 +1132,28 @@ pub fn parse_acl(words: &[String], names: &dyn LuaNames) -> Result<Acl, String> 
         _ => MatchMethod::Str,
     });
     let mut patterns = Vec::new();
-    for w in &words[i..] {
+    let mut rest = words[i..].iter();
+    while let Some(w) = rest.next() {
+        // Integer operators: `gt 3`, `le 10`, ...
+        if matches!(method, MatchMethod::Int | MatchMethod::Len)
+            && let Some(op) = ["eq", "ge", "gt", "le", "lt"]
+                .iter()
+                .find(|o| **o == w.as_str())
+        {
+            let v: i64 = rest
+                .next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("'{op}' needs an integer"))?;
+            let (a, b) = match *op {
+                "eq" => (v, v),
+                "ge" => (v, i64::MAX),
+                "gt" => (v.saturating_add(1), i64::MAX),
+                "le" => (i64::MIN, v),
+                _ => (i64::MIN, v.saturating_sub(1)),
+            };
+            patterns.push(Pattern::Int(a, b));
+            continue;
+        }
         patterns.push(crate::map::compile(method, w, ignore_case)?);
     }
     for f in &files {
