@@ -1681,10 +1681,11 @@ fn spawn_task(lua: &Lua, core: Rc<WorkerCore>, func: Function, args: Vec<Value>)
 
 fn report_error(core: &WorkerCore, what: &str, msg: &str) {
     core.shared.count_lua_error();
-    let first = core.errors.borrow_mut().record(msg);
+    // Counted per script:line for `error_sites`; every failure is logged
+    // (a request failed because of it).
+    core.errors.borrow_mut().record(msg);
     let msg = msg.lines().next().unwrap_or(msg);
-    let suffix = if first { "" } else { " (repeated)" };
-    core.shared.log(3, &format!("Lua {what}: {msg}{suffix}"));
+    core.shared.log(3, &format!("Lua {what}: {msg}"));
 }
 
 impl LuaWorker {
@@ -1722,8 +1723,10 @@ impl LuaWorker {
         let lua = host.lua();
         lua.set_app_data(core.clone());
         register_api(lua, cfg)?;
+        // A global hook: mlua installs it on every coroutine it creates
+        // (actions run in their own), not only on the main thread.
         let hook_core = core.clone();
-        lua.set_hook(
+        lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(g.forced_yield.max(100)),
             move |_lua, _dbg| {
                 let Some(slot) = hook_core.exec.get() else {

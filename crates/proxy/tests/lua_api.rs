@@ -1,0 +1,619 @@
+//! HAProxy's Lua API end to end: actions, fetches, converters, services,
+//! TXN/HTTP/Channel/Fetches/Converters, core.*, Map, Socket, tasks, and
+//! the seed documents' examples.
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
+
+fn http_cfg(backend: std::net::SocketAddr, global: &str, fe: &str) -> String {
+    format!(
+        "global\n  lua-load {{dir}}/s.lua\n{global}\n\
+         defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 1s\n\
+         frontend fe\n  bind 127.0.0.1:0\n{fe}\n  default_backend be\n\
+         backend be\n  server s1 {backend}\n"
+    )
+}
+
+#[test]
+fn hello_world_service_from_the_seed_documents() {
+    let b = backend();
+    let lua = r#"
+core.register_service("hello", "http", function(applet)
+  local response = "Hello World !"
+  applet:set_status(200)
+  applet:add_header("content-length", string.len(response))
+  applet:add_header("content-type", "text/plain")
+  applet:start_response()
+  applet:send(response)
+end)
+"#;
+    let p = start(
+        &http_cfg(b.addr, "", "  http-request use-service lua.hello"),
+        &[("s.lua", lua)],
+    );
+    let mut c = Client::connect(p.addr("fe"));
+    for _ in 0..3 {
+        let r = c.get("/");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, "Hello World !");
+        assert_eq!(r.header("content-type"), Some("text/plain"));
+    }
+    assert_eq!(b.hits.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn seed_era_tcp_hello_world() {
+    // The draft's example: `tcp-request content lua hello_world` with
+    // txn:res_channel() (first draft) and txn.res + txn:close() (later).
+    let lua = r#"
+function hello_world(txn)
+   local res = txn:res_channel()
+   res:send("hello world\n")
+end
+function hello_world2(txn)
+   txn.res:send("hello world\n")
+   txn:close()
+end
+"#;
+    let p = start(
+        "global\n  lua-load {dir}/s.lua\n\
+         listen proxy\n  bind 127.0.0.1:0\n  timeout client 5s\n  tcp-request content lua hello_world\n\
+         listen proxy2\n  bind 127.0.0.1:0\n  timeout client 5s\n  tcp-request content lua hello_world2\n",
+        &[("s.lua", lua)],
+    );
+    for name in ["proxy", "proxy2"] {
+        let mut s = std::net::TcpStream::connect(p.addr(name)).unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        s.write_all(b"coucou\n").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert_eq!(out, "hello world\n", "{name}");
+    }
+}
+
+#[test]
+fn actions_fetches_converters_in_rules_headers_and_acls() {
+    let b = backend();
+    let lua = r#"
+core.register_action("tag", {"http-req"}, function(txn, name, value)
+  txn.http:req_set_header(name, value)
+  txn:set_var("txn.tagged", "yes")
+end, 2)
+core.register_action("resp", {"http-res"}, function(txn)
+  txn.http:res_set_header("X-Res-Lua", txn:get_var("txn.tagged") or "no")
+  txn.http:res_add_header("X-Status", tostring(txn.f:status()))
+end)
+core.register_fetches("hello", function(txn) return "hello" end)
+core.register_fetches("route", function(txn, prefix)
+  local p = txn.f:path()
+  if p:sub(1, #prefix) == prefix then return "special" end
+  return "normal"
+end)
+core.register_converters("rev", function(s) return s:reverse() end)
+core.register_converters("suffix", function(s, a) return s .. a end)
+"#;
+    let p = start(
+        &http_cfg(
+            b.addr,
+            "",
+            "  http-request lua.tag X-Tag v1\n\
+               http-request set-header X-Hello %[lua.hello,lua.rev,lua.suffix(!)]\n\
+               http-request return status 200 content-type text/plain lf-string \"route=%[lua.route(/sp)]\" if { lua.route(/sp) -m str special }\n\
+               http-response lua.resp\n\
+               http-request redirect location /%[lua.hello] if { path /redir }",
+        ),
+        &[("s.lua", lua)],
+    );
+    let a = p.addr("fe");
+    let r = get(a, "/x");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("X-Tag: v1"), "{}", r.body);
+    assert!(r.body.contains("X-Hello: olleh!"), "{}", r.body);
+    assert_eq!(r.header("x-res-lua"), Some("yes"));
+    assert_eq!(r.header("x-status"), Some("200"));
+    let r = get(a, "/sp/1");
+    assert_eq!(r.body, "route=special");
+    let r = get(a, "/redir");
+    assert_eq!((r.status, r.header("location")), (302, Some("/hello")));
+}
+
+#[test]
+fn txn_api_fetches_converters_http_and_vars() {
+    let b = backend();
+    let lua = r#"
+core.register_action("probe", {"http-req"}, function(txn)
+  local h = txn.http
+  local hdrs = h:req_get_headers()
+  local out = {}
+  out[#out+1] = "method=" .. txn.f:method()
+  out[#out+1] = "host=" .. hdrs["host"][0]
+  out[#out+1] = "hdr=" .. txn.sf:req_hdr("x-in")
+  out[#out+1] = "missing=" .. tostring(txn.f:req_hdr("nope"))
+  out[#out+1] = "smissing=[" .. txn.sf:req_hdr("nope") .. "]"
+  out[#out+1] = "src=" .. txn.f:src()
+  out[#out+1] = "lower=" .. txn.c:lower("AbC")
+  out[#out+1] = "b64=" .. txn.sc:base64("hi")
+  out[#out+1] = "crc=" .. tostring(txn.c:crc32("123456789"))
+  out[#out+1] = "field=" .. txn.c:field("a,b,c", 2, ",")
+  out[#out+1] = "query=" .. (txn.f:query() or "")
+  out[#out+1] = "urlp=" .. (txn.f:url_param("k") or "")
+  out[#out+1] = "body=" .. (txn.f:req_body() or "")
+  txn:set_var("req.v", 42)
+  out[#out+1] = "var=" .. math.type(txn:get_var("req.v"))
+  txn:set_priv({n = 1})
+  out[#out+1] = "priv=" .. txn:get_priv().n
+  local ok, err = pcall(function() return txn.f:no_such_fetch() end)
+  out[#out+1] = "unknown=" .. tostring(err):match("no_such_fetch") 
+  h:req_set_header("X-Probe", table.concat(out, ";"))
+  h:req_del_header("X-Del")
+  h:req_replace_header("X-Rep", "^(a+)", "<%1>")
+  h:req_replace_value("X-Vals", "^v([0-9])$", "w%1")
+  h:req_add_header("X-Added", "1")
+  h:req_set_method("PUT")
+  h:req_set_path("/new")
+  h:req_set_query("a=b")
+end)
+"#;
+    let lua = lua.replace("%1", "\\\\1");
+    let p = start(
+        &http_cfg(b.addr, "", "  http-request lua.probe"),
+        &[("s.lua", &lua)],
+    );
+    let r = Client::connect(p.addr("fe"))
+        .request(
+            "POST /orig?k=val HTTP/1.1\r\nHost: h1\r\nX-In: v\r\nX-Del: d\r\nX-Rep: aab\r\nX-Vals: v1, x2\r\nContent-Length: 3\r\n\r\nabc",
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let body = r.body;
+    assert!(body.starts_with("PUT /new?a=b HTTP/1.1"), "{body}");
+    for want in [
+        "method=POST",
+        "host=h1",
+        "hdr=v",
+        "missing=nil",
+        "smissing=[]",
+        "src=127.0.0.1",
+        "lower=abc",
+        "b64=aGk=",
+        "crc=3421780262",
+        "field=b",
+        "query=k=val",
+        "urlp=val",
+        "body=abc",
+        "var=integer",
+        "priv=1",
+        "unknown=no_such_fetch",
+        "X-Rep: <aa>b",
+        "X-Vals: w1, x2",
+        "X-Added: 1",
+    ] {
+        assert!(body.contains(want), "missing {want} in {body}");
+    }
+    assert!(!body.contains("X-Del"), "{body}");
+}
+
+#[test]
+fn seed_era_names_http_tables_get_headers_and_redirect() {
+    let b = backend();
+    let lua = r#"
+function seed(txn)
+  local hdrs = txn:get_headers()
+  txn.http.req.set_header(txn, "X-Seed", hdrs["host"][0] .. "-" .. txn:src())
+  txn.http.req.add_header(txn, "X-Seed-Path", txn:path())
+  if txn:path() == "/go" then txn.http.redirect(txn, "/gone") end
+end
+"#;
+    let p = start(
+        &http_cfg(b.addr, "", "  http-request lua seed"),
+        &[("s.lua", lua)],
+    );
+    let r = get(p.addr("fe"), "/x");
+    assert!(r.body.contains("X-Seed: test-127.0.0.1"), "{}", r.body);
+    assert!(r.body.contains("X-Seed-Path: /x"), "{}", r.body);
+    let r = get(p.addr("fe"), "/go");
+    assert_eq!((r.status, r.header("location")), (302, Some("/gone")));
+}
+
+#[test]
+fn map_geo_example_and_core_set_map() {
+    let b = backend();
+    let lua = r#"
+default = "usa"
+geo = Map.new("{dir}/geo.map", Map.ip);
+core.register_fetches("country", function(txn)
+  local src;
+  local loc;
+  src = txn.f:fhdr("x-forwarded-for");
+  if (src == nil) then
+    src = txn.f:src()
+    if (src == nil) then
+      return default;
+    end
+  end
+  loc = geo:lookup(src);
+  if (loc == nil) then
+    return default;
+  end
+  return loc;
+end);
+local names = Map.new("{dir}/names.map", Map.beg)
+core.register_action("admin", {"http-req"}, function(txn)
+  local k = txn.f:url_param("k")
+  local v = txn.f:url_param("v")
+  if v then core.set_map("{dir}/geo.map", k, v) else core.del_map("{dir}/geo.map", k) end
+  txn.http:req_set_header("X-Name", names:slookup(txn.f:path()))
+end)
+"#;
+    let p = start(
+        &http_cfg(
+            b.addr,
+            "",
+            "  http-request lua.admin if { path_beg /admin }\n  http-request set-header X-Country %[lua.country]\n\
+               http-request set-header X-Map %[req.hdr(x-forwarded-for),map_ip({dir}/geo.map,none)]",
+        ),
+        &[
+            ("s.lua", lua),
+            (
+                "geo.map",
+                "# network country\n10.0.0.0/8 fr\n10.1.0.0/16 de\n127.0.0.1 lo\n",
+            ),
+            ("names.map", "/admin/x ex\n"),
+        ],
+    );
+    let a = p.addr("fe");
+    let q = |xff: &str| {
+        Client::connect(a)
+            .request(&format!(
+                "GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {xff}\r\n\r\n"
+            ))
+            .unwrap()
+            .body
+    };
+    assert!(q("10.1.2.3").contains("X-Country: de"));
+    assert!(q("10.9.9.9").contains("X-Country: fr"));
+    assert!(q("192.168.1.1").contains("X-Country: usa"));
+    assert!(q("192.168.1.1").contains("X-Map: none"));
+    assert!(get(a, "/").body.contains("X-Country: lo"));
+    // core.set_map updates the map every thread and Map object sees.
+    let r = get(a, "/admin/x?k=192.168.1.0/24&v=nl");
+    assert!(r.body.contains("X-Name: ex"), "{}", r.body);
+    assert!(q("192.168.1.1").contains("X-Country: nl"));
+    assert!(q("192.168.1.1").contains("X-Map: nl"));
+    get(a, "/admin/y?k=192.168.1.0/24");
+    assert!(q("192.168.1.1").contains("X-Country: usa"));
+}
+
+#[test]
+fn tcp_service_and_tcp_actions_with_channels() {
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ea = echo.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in echo.incoming().take(4) {
+            let mut s = s.unwrap();
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let _ = std::io::copy(&mut r, &mut s);
+            });
+        }
+    });
+    let lua = r#"
+core.register_service("echo", "tcp", function(applet)
+  applet:set_var("sess.n", 0)
+  while true do
+    local line = applet:getline()
+    if line == nil or line == "" or line == "quit\n" then break end
+    applet:send("> " .. line)
+  end
+  local four = applet:receive(4)
+  applet:send("got " .. tostring(four) .. "\n")
+end)
+core.register_action("rewrite", {"tcp-req"}, function(txn)
+  local req = txn.req
+  local d = req:dup()
+  local n = req:get_in_length()
+  req:set(string.upper(d))
+  req:append("[" .. n .. "]")
+end)
+"#;
+    let p = start(
+        &format!(
+            "global\n  lua-load {{dir}}/s.lua\n\
+             listen svc\n  mode tcp\n  bind 127.0.0.1:0\n  timeout client 5s\n  tcp-request content use-service lua.echo\n\
+             listen rw\n  mode tcp\n  bind 127.0.0.1:0\n  timeout client 5s\n  timeout server 5s\n\
+               tcp-request inspect-delay 2s\n  tcp-request content lua.rewrite\n  server e {ea}\n"
+        ),
+        &[("s.lua", lua)],
+    );
+    let mut s = std::net::TcpStream::connect(p.addr("svc")).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"one\ntwo\nquit\nabcd").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert_eq!(out, "> one\n> two\ngot abcd\n");
+
+    let mut s = std::net::TcpStream::connect(p.addr("rw")).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"hello").unwrap();
+    let mut buf = [0u8; 8];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HELLO[5]");
+}
+
+#[test]
+fn socket_sleep_and_yield_do_not_stall_other_connections() {
+    let b = backend();
+    let gate = Gate::new("released");
+    let lua = format!(
+        r#"
+core.register_action("wait_gate", {{"http-req"}}, function(txn)
+  local s = core.tcp()
+  s:settimeout(10)
+  assert(s:connect("{gate}") == 1)
+  local ip, port = s:getpeername()
+  s:send("hi\n")
+  local line, err = s:receive("*l")
+  s:close()
+  core.yield()
+  core.msleep(1)
+  txn.http:req_set_header("X-Gate", tostring(line) .. " from " .. ip)
+end)
+"#,
+        gate = gate.addr
+    );
+    let p = start(
+        &http_cfg(b.addr, "", "  http-request lua.wait_gate if { path /slow }"),
+        &[("s.lua", &lua)],
+    );
+    let a = p.addr("fe");
+    let slow = std::thread::spawn(move || get(a, "/slow"));
+    // While the slow script waits on its socket, other requests flow.
+    for _ in 0..3 {
+        assert_eq!(get(a, "/fast").status, 200);
+    }
+    assert!(!slow.is_finished());
+    gate.open();
+    let r = slow.join().unwrap();
+    assert!(
+        r.body.contains("X-Gate: released from 127.0.0.1"),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn coroutine_wrapped_sleep_still_yields_to_the_event_loop() {
+    let b = backend();
+    let gate = Gate::new("ok");
+    let lua = format!(
+        r#"
+core.register_action("co", {{"http-req"}}, function(txn)
+  local gen = coroutine.wrap(function()
+    local s = core.tcp()
+    s:settimeout(10)
+    s:connect("{gate}")
+    coroutine.yield("first")
+    local l = s:receive("*l")
+    coroutine.yield(l)
+  end)
+  local a = gen()
+  local b = gen()
+  txn.http:req_set_header("X-Co", a .. "," .. tostring(b))
+end)
+"#,
+        gate = gate.addr
+    );
+    let p = start(
+        &http_cfg(b.addr, "", "  http-request lua.co if { path /co }"),
+        &[("s.lua", &lua)],
+    );
+    let a = p.addr("fe");
+    let slow = std::thread::spawn(move || get(a, "/co"));
+    assert_eq!(get(a, "/other").status, 200);
+    gate.open();
+    let r = slow.join().unwrap();
+    assert!(r.body.contains("X-Co: first,ok"), "{}", r.body);
+}
+
+#[test]
+fn tasks_init_core_functions_and_proxies() {
+    let b = backend();
+    let lua = r#"
+local ready = "no"
+core.register_init(function() ready = "yes" end)
+core.register_task(function()
+  local n = 0
+  while true do
+    n = n + 1
+    core.set_map("{dir}/state.map", "ticks", tostring(n))
+    core.msleep(10)
+  end
+end)
+local st = Map.new("{dir}/state.map", Map.str)
+core.register_service("info", "http", function(applet)
+  local info = core.get_info()
+  local now = core.now()
+  local be = core.backends["be"]
+  local srv = be.servers["s1"]
+  local body = table.concat({
+    "ready=" .. ready,
+    "ticks=" .. tostring(tonumber(st:lookup("ticks") or "0") > 0),
+    "name=" .. info.Name,
+    "now=" .. tostring(now.sec > 0),
+    "be=" .. be:get_name(),
+    "srv=" .. srv:get_name() .. "@" .. srv:get_addr(),
+    "fe=" .. tostring(core.frontends["fe"] ~= nil),
+    "levels=" .. core.emerg .. core.info .. core.debug,
+  }, ";")
+  core.Info("service info called")
+  applet:set_status(200)
+  applet:send(body)
+end)
+"#;
+    let p = start(
+        &http_cfg(
+            b.addr,
+            "",
+            "  http-request use-service lua.info if { path /info }",
+        ),
+        &[("s.lua", lua), ("state.map", "")],
+    );
+    let a = p.addr("fe");
+    assert!(eventually(250, || get(a, "/info")
+        .body
+        .contains("ticks=true")));
+    let body = get(a, "/info").body;
+    for want in [
+        "ready=yes",
+        "name=moonwire",
+        "now=true",
+        "be=be",
+        "fe=true",
+        "levels=067",
+    ] {
+        assert!(body.contains(want), "{want} in {body}");
+    }
+    assert!(body.contains(&format!("srv=s1@{}", b.addr)), "{body}");
+    assert!(p.log_contains("service info called"));
+}
+
+#[test]
+fn forbidden_functions_raise_clear_errors_in_their_context() {
+    let b = backend();
+    let lua = r#"
+core.register_fetches("bad_socket", function(txn) local s = core.tcp() return "x" end)
+core.register_fetches("bad_sleep", function(txn) core.msleep(1) return "x" end)
+core.register_action("late", {"http-req"}, function(txn)
+  core.register_fetches("x", function() return "y" end)
+end)
+local ok, err = pcall(core.tcp)
+body_tcp_error = tostring(err)
+core.register_service("show", "http", function(applet) applet:send(body_tcp_error) end)
+"#;
+    let p = start(
+        &http_cfg(
+            b.addr,
+            "",
+            "  http-request use-service lua.show if { path /show }\n\
+               http-request set-header X-A %[lua.bad_socket] if { path /a }\n\
+               http-request set-header X-B %[lua.bad_sleep] if { path /b }\n\
+               http-request lua.late if { path /late }",
+        ),
+        &[("s.lua", lua)],
+    );
+    let a = p.addr("fe");
+    assert!(
+        get(a, "/show")
+            .body
+            .contains("core.tcp: not available in the body context")
+    );
+    // A failing fetch yields no value; the request still goes through.
+    assert_eq!(get(a, "/a").status, 200);
+    assert!(
+        p.log_contains("core.tcp: not available in the sample-fetch context"),
+        "{:?}",
+        p.logs()
+    );
+    assert_eq!(get(a, "/b").status, 200);
+    assert!(
+        p.log_contains("core.msleep: not available in the sample-fetch context"),
+        "{:?}",
+        p.logs()
+    );
+    assert_eq!(get(a, "/late").status, 500);
+    assert!(
+        p.log_contains("core.register_fetches: only allowed in the body context"),
+        "{:?}",
+        p.logs()
+    );
+}
+
+#[test]
+fn lua_errors_loops_and_memory_bombs_give_500_and_the_proxy_goes_on() {
+    let b = backend();
+    let lua = r#"
+core.register_action("boom", {"http-req"}, function(txn) error("kaboom") end)
+core.register_action("loop", {"http-req"}, function(txn) while true do end end)
+core.register_action("bomb", {"http-req"}, function(txn)
+  local t = {}
+  for i = 1, 1e9 do t[i] = string.rep("x", 1000) .. i end
+end)
+core.register_service("svc_boom", "http", function(applet) local x = nil; x.y = 1 end)
+core.register_action("tcp_boom", {"tcp-req"}, function(txn) error("tcp kaboom") end)
+"#;
+    let p = start(
+        &format!(
+            "global\n  lua-load {{dir}}/s.lua\n  tune.lua.maxmem 8\n  tune.lua.session-timeout 1s\n  tune.lua.service-timeout 1s\n\
+             defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n\
+             frontend fe\n  bind 127.0.0.1:0\n\
+               http-request lua.boom if {{ path /boom }}\n  http-request lua.loop if {{ path /loop }}\n\
+               http-request lua.bomb if {{ path /bomb }}\n  http-request use-service lua.svc_boom if {{ path /svc }}\n\
+               default_backend be\n\
+             backend be\n  server s1 {}\n\
+             listen t\n  mode tcp\n  bind 127.0.0.1:0\n  tcp-request content lua.tcp_boom\n  server s1 {}\n",
+            b.addr, b.addr
+        ),
+        &[("s.lua", lua)],
+    );
+    let a = p.addr("fe");
+    let looping = std::thread::spawn(move || get(a, "/loop").status);
+    // While one script loops (forced to yield), others are served.
+    assert_eq!(get(a, "/ok").status, 200);
+    assert_eq!(looping.join().unwrap(), 500);
+    assert!(p.log_contains("Lua execution timeout"), "{:?}", p.logs());
+    assert_eq!(get(a, "/boom").status, 500);
+    assert!(p.log_contains("kaboom"));
+    assert_eq!(get(a, "/bomb").status, 500);
+    assert!(p.log_contains("memory"), "{:?}", p.logs());
+    assert_eq!(get(a, "/svc").status, 500);
+    assert_eq!(get(a, "/ok").status, 200);
+    let mut s = std::net::TcpStream::connect(p.addr("t")).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let _ = s.write_all(b"x");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(buf.is_empty());
+    assert!(p.log_contains("tcp kaboom"));
+    assert!(
+        p.running
+            .as_ref()
+            .unwrap()
+            .shared()
+            .lua_errors
+            .load(Ordering::Relaxed)
+            >= 5
+    );
+}
+
+#[test]
+fn per_thread_states_and_nbthread() {
+    let b = backend();
+    let lua = r#"
+local hits = 0
+core.register_service("count", "http", function(applet)
+  hits = hits + 1
+  applet:send(tostring(core.get_info().Thread) .. ":" .. hits)
+end)
+"#;
+    let p = start(
+        &format!(
+            "global\n  nbthread 2\n  lua-load-per-thread {{dir}}/s.lua\n\
+             defaults\n  mode http\n  timeout client 5s\n\
+             frontend fe\n  bind 127.0.0.1:0\n  http-request use-service lua.count\n  default_backend be\n\
+             backend be\n  server s {}\n",
+            b.addr
+        ),
+        &[("s.lua", lua)],
+    );
+    let mut total = 0;
+    for _ in 0..10 {
+        let body = get(p.addr("fe"), "/").body;
+        let (t, _) = body.split_once(':').unwrap();
+        assert!(t == "1" || t == "2", "{body}");
+        total += 1;
+    }
+    assert_eq!(total, 10);
+}
