@@ -120,7 +120,7 @@ pub struct Running {
     tx: watch::Sender<Command>,
     threads: Vec<JoinHandle<()>>,
     ready: mpsc::Receiver<Result<(), String>>,
-    listeners: HashMap<SocketAddr, Arc<std::net::TcpListener>>,
+    listeners: HashMap<String, Arc<std::net::TcpListener>>,
     bound: Vec<(String, SocketAddr)>,
     shared: Arc<Shared>,
     nbthread: usize,
@@ -216,13 +216,18 @@ impl Running {
             }
         };
         // Drop listeners no longer configured.
-        let keep: Vec<SocketAddr> = spec
+        let keep: Vec<String> = spec
             .cfg
             .sections
             .iter()
-            .flat_map(|s| s.binds.iter().flat_map(|b| b.addrs.iter().copied()))
+            .filter(|s| s.is_frontend())
+            .flat_map(|s| {
+                s.binds.iter().enumerate().flat_map(move |(bi, b)| {
+                    b.addrs.iter().map(move |a| listener_key(&s.name, bi, *a))
+                })
+            })
             .collect();
-        listeners.retain(|a, _| keep.contains(a));
+        listeners.retain(|k, _| keep.contains(k));
         self.listeners = listeners;
         self.bound = bound;
         let _ = self.tx.send(Command::Run(spec));
@@ -255,9 +260,17 @@ impl Drop for Running {
     }
 }
 
+fn listener_key(frontend: &str, bind: usize, addr: SocketAddr) -> String {
+    if addr.port() == 0 {
+        format!("{frontend}#{bind}#{addr}")
+    } else {
+        addr.to_string()
+    }
+}
+
 fn make_spec(
     cfg: Config,
-    listeners: &mut HashMap<SocketAddr, Arc<std::net::TcpListener>>,
+    listeners: &mut HashMap<String, Arc<std::net::TcpListener>>,
 ) -> Result<(Arc<Spec>, Vec<(String, SocketAddr)>), ProxyError> {
     let mut out = Vec::new();
     let mut bound = Vec::new();
@@ -265,15 +278,16 @@ fn make_spec(
         if !s.is_frontend() {
             continue;
         }
-        for b in &s.binds {
+        for (bi, b) in s.binds.iter().enumerate() {
             for addr in &b.addrs {
-                let l = match listeners.get(addr) {
-                    Some(l) if addr.port() != 0 => l.clone(),
-                    _ => {
+                // Port 0 ("any") is kept per frontend and bind line so a
+                // reload does not move it.
+                let key = listener_key(&s.name, bi, *addr);
+                let l = match listeners.get(&key) {
+                    Some(l) => l.clone(),
+                    None => {
                         let l = Arc::new(bind(*addr)?);
-                        if addr.port() != 0 {
-                            listeners.insert(*addr, l.clone());
-                        }
+                        listeners.insert(key, l.clone());
                         l
                     }
                 };
@@ -337,6 +351,13 @@ fn worker_main(
         }
         ctl.stopping.set(true);
         ctl.stop.notify_waiters();
+        shared.log(
+            7,
+            &format!(
+                "thread {id} stopping: {} connection(s) still open",
+                ctl.active.get()
+            ),
+        );
         let deadline = tokio::time::Instant::now() + grace;
         while ctl.active.get() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -390,26 +411,36 @@ async fn start_generation(
 
 /// Runs until SIGTERM/SIGINT (graceful stop); SIGHUP or SIGUSR2 reload.
 pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
+    use tokio::signal::unix::{SignalKind, signal};
     let log = opts.log.clone();
-    let mut running = Running::start(opts)?;
     let rt = build_runtime()?;
-    rt.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
+    // Handlers first: a SIGHUP arriving while workers start must reload,
+    // not kill the process (the default action).
+    let (mut term, mut int, mut hup, mut usr2) = rt.block_on(async {
         let mk = |k| signal(k).map_err(|e| ProxyError::Runtime(format!("signal handler: {e}")));
-        let mut term = mk(SignalKind::terminate())?;
-        let mut int = mk(SignalKind::interrupt())?;
-        let mut hup = mk(SignalKind::hangup())?;
-        let mut usr2 = mk(SignalKind::user_defined2())?;
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => reload_logged(&mut running, &log),
-                _ = usr2.recv() => reload_logged(&mut running, &log),
-            }
-        }
-        Ok::<(), ProxyError>(())
+        Ok::<_, ProxyError>((
+            mk(SignalKind::terminate())?,
+            mk(SignalKind::interrupt())?,
+            mk(SignalKind::hangup())?,
+            mk(SignalKind::user_defined2())?,
+        ))
     })?;
+    let mut running = Running::start(opts)?;
+    loop {
+        // Reloading builds its own runtime, so it runs outside this one.
+        let reload = rt.block_on(async {
+            tokio::select! {
+                _ = term.recv() => false,
+                _ = int.recv() => false,
+                _ = hup.recv() => true,
+                _ = usr2.recv() => true,
+            }
+        });
+        if !reload {
+            break;
+        }
+        reload_logged(&mut running, &log);
+    }
     log(5, "stopping: finishing in-flight requests");
     running.stop();
     Ok(())
