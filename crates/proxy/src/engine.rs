@@ -1165,8 +1165,12 @@ async fn tcp_session(
         return;
     }
     let server_to = be.timeouts.server;
-    // tcp-response content rules see the server's first data.
-    let res_rules: Vec<&Rule<TcpAction>> = be
+    let (mut cr, mut cw) = client.io.into_split();
+    let (mut sr, mut sw) = srv.into_split();
+    // Client to server runs on its own while the response side may first
+    // go through tcp-response content rules.
+    let up = tokio::task::spawn_local(async move { pump(&mut cr, &mut sw, client_to).await });
+    let res_rules: Vec<Rule<TcpAction>> = be
         .tcp_response
         .iter()
         .chain(if be_idx != fe_idx {
@@ -1174,14 +1178,16 @@ async fn tcp_session(
         } else {
             [].iter()
         })
+        .cloned()
         .collect();
+    let mut sent = 0u64;
     if !res_rules.is_empty() {
         let mut buf = vec![0u8; 16384];
         let n = match server_to {
-            Some(t) => tokio::time::timeout(t, srv.read(&mut buf))
+            Some(t) => tokio::time::timeout(t, sr.read(&mut buf))
                 .await
                 .unwrap_or(Ok(0)),
-            None => srv.read(&mut buf).await,
+            None => sr.read(&mut buf).await,
         }
         .unwrap_or(0);
         {
@@ -1190,59 +1196,49 @@ async fn tcp_session(
             st.res_chan.shut = n == 0;
             st.phase = Phase::Response;
         }
-        let rules: Vec<Rule<TcpAction>> = res_rules.into_iter().cloned().collect();
-        let v = run_tcp_rules(g, be, &rules, &txn, "tcp-res").await;
+        let v = run_tcp_rules(g, be, &res_rules, &txn, "tcp-res").await;
         let mut out = flush(&txn);
         out.extend(txn.borrow_mut().res_chan.take_all());
-        if !out.is_empty() && client.write_all(&out, client_to).await.is_err() {
+        if !out.is_empty() && cw.write_all(&out).await.is_err() {
+            up.abort();
             return;
         }
+        sent += out.len() as u64;
         if matches!(v, TcpVerdict::Close) || n == 0 {
-            let _ = client.io.shutdown().await;
+            let _ = cw.shutdown().await;
+            up.abort();
+            log_txn(g, fe, &txn, &timing, sent, 0);
             return;
         }
     }
-    let moved = splice(client.io, srv, client_to, server_to).await;
-    log_txn(g, fe, &txn, &timing, moved, 0);
+    sent += pump(&mut sr, &mut cw, server_to).await;
+    let _ = up.await;
+    log_txn(g, fe, &txn, &timing, sent, 0);
 }
 
-/// Copies both directions until both are done, each read bounded by its
-/// side's idle timeout; returns bytes sent to the client.
-async fn splice(
-    client: TcpStream,
-    server: TcpStream,
-    client_to: Option<Duration>,
-    server_to: Option<Duration>,
+/// Copies one direction until EOF, error or idle timeout, then shuts the
+/// write side down; returns bytes copied.
+async fn pump(
+    r: &mut tokio::net::tcp::OwnedReadHalf,
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    to: Option<Duration>,
 ) -> u64 {
-    let (mut cr, mut cw) = client.into_split();
-    let (mut sr, mut sw) = server.into_split();
-    async fn pump(
-        r: &mut tokio::net::tcp::OwnedReadHalf,
-        w: &mut tokio::net::tcp::OwnedWriteHalf,
-        to: Option<Duration>,
-    ) -> u64 {
-        let mut buf = vec![0u8; 16384];
-        let mut total = 0;
-        loop {
-            let n = match to {
-                Some(t) => match tokio::time::timeout(t, r.read(&mut buf)).await {
-                    Ok(Ok(n)) => n,
-                    _ => 0,
-                },
-                None => r.read(&mut buf).await.unwrap_or(0),
-            };
-            if n == 0 || w.write_all(&buf[..n]).await.is_err() {
-                let _ = w.shutdown().await;
-                return total;
-            }
-            total += n as u64;
+    let mut buf = vec![0u8; 16384];
+    let mut total = 0;
+    loop {
+        let n = match to {
+            Some(t) => match tokio::time::timeout(t, r.read(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                _ => 0,
+            },
+            None => r.read(&mut buf).await.unwrap_or(0),
+        };
+        if n == 0 || w.write_all(&buf[..n]).await.is_err() {
+            let _ = w.shutdown().await;
+            return total;
         }
+        total += n as u64;
     }
-    let (_, down) = tokio::join!(
-        pump(&mut cr, &mut sw, client_to),
-        pump(&mut sr, &mut cw, server_to)
-    );
-    down
 }
 
 /// Periodic TCP connect checks for servers with `check`.

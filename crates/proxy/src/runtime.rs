@@ -260,6 +260,9 @@ impl Drop for Running {
     }
 }
 
+/// Frontend name and bound address, per listening socket.
+type BoundAddrs = Vec<(String, SocketAddr)>;
+
 fn listener_key(frontend: &str, bind: usize, addr: SocketAddr) -> String {
     if addr.port() == 0 {
         format!("{frontend}#{bind}#{addr}")
@@ -271,7 +274,7 @@ fn listener_key(frontend: &str, bind: usize, addr: SocketAddr) -> String {
 fn make_spec(
     cfg: Config,
     listeners: &mut HashMap<String, Arc<std::net::TcpListener>>,
-) -> Result<(Arc<Spec>, Vec<(String, SocketAddr)>), ProxyError> {
+) -> Result<(Arc<Spec>, BoundAddrs), ProxyError> {
     let mut out = Vec::new();
     let mut bound = Vec::new();
     for (i, s) in cfg.sections.iter().enumerate() {

@@ -821,10 +821,7 @@ pub fn expand_groups(repl: &str, caps: &[Option<&[u8]>]) -> Vec<u8> {
 pub fn regex_replace(re: &lua::Pcre, input: &[u8], repl: &str, global: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = input;
-    loop {
-        let Some(caps) = re.captures(rest) else {
-            break;
-        };
+    while let Some(caps) = re.captures(rest) {
         let Some(whole) = caps[0] else { break };
         let start = whole.as_ptr() as usize - rest.as_ptr() as usize;
         let end = start + whole.len();
@@ -1255,7 +1252,7 @@ pub fn parse_cond(unless: bool, words: &[String], names: &dyn LuaNames) -> Resul
             continue;
         }
         let (neg, w) = match w.strip_prefix('!') {
-            Some(rest) if rest.is_empty() => {
+            Some("") => {
                 i += 1;
                 (
                     true,

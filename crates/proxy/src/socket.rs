@@ -301,7 +301,7 @@ async fn receive(
         Some(e) => {
             let partial = {
                 let mut st = sock.st.borrow_mut();
-                out.extend(st.rbuf.drain(..));
+                out.append(&mut st.rbuf);
                 out
             };
             Ok((

@@ -617,3 +617,93 @@ end)
     }
     assert_eq!(total, 10);
 }
+
+#[test]
+fn applet_http_request_side_and_log_format_with_lua() {
+    let b = backend();
+    let lua = r#"
+core.register_converters("tag", function(s) return "<" .. s .. ">" end)
+core.register_service("echo", "http", function(applet)
+  local first = applet:getline()
+  local rest = applet:receive()
+  local h = applet.headers
+  applet:set_var("txn.seen", applet.method)
+  local body = table.concat({
+    applet.method, applet.path, applet.qs, applet.version, tostring(applet.length),
+    h["x-a"][0], first, rest, applet:get_var("txn.seen"), applet.f:path(), applet.sc:upper("q"),
+  }, "|")
+  applet:set_status(201, "Made")
+  applet:add_header("x-svc", "1")
+  applet:start_response()
+  applet:send(body)
+end)
+"#;
+    let p = start(
+        &format!(
+            "global\n  lua-load {{dir}}/s.lua\n\
+             defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n\
+             frontend fe\n  bind 127.0.0.1:0\n  log global\n  log-format \"req %HM %HU %ST lua=%[path,lua.tag]\"\n\
+               http-request use-service lua.echo\n  default_backend be\n\
+             backend be\n  server s1 {}\n",
+            b.addr
+        ),
+        &[("s.lua", lua)],
+    );
+    let r = Client::connect(p.addr("fe"))
+        .request(
+            "POST /svc?x=1 HTTP/1.1\r\nHost: t\r\nX-A: aa\r\nContent-Length: 9\r\n\r\nline1\nend",
+        )
+        .unwrap();
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("x-svc"), Some("1"));
+    assert_eq!(r.body, "POST|/svc|x=1|1.1|9|aa|line1\n|end|POST|/svc|Q");
+    assert!(
+        eventually(100, || p.log_contains("req POST /svc?x=1 201 lua=</svc>")),
+        "{:?}",
+        p.logs()
+    );
+}
+
+#[test]
+fn tcp_response_content_action_and_health_checks() {
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ea = echo.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in echo.incoming() {
+            let mut s = s.unwrap();
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let _ = std::io::copy(&mut r, &mut s);
+            });
+        }
+    });
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let lua = r#"
+core.register_action("mark", {"tcp-res"}, function(txn)
+  local d = txn.res:get()
+  txn.res:append("srv:" .. d)
+end)
+"#;
+    let p = start(
+        &format!(
+            "global\n  lua-load {{dir}}/s.lua\n\
+             listen t\n  mode tcp\n  bind 127.0.0.1:0\n  timeout client 5s\n  timeout server 5s\n  timeout connect 500ms\n\
+               balance first\n  tcp-response content lua.mark\n  server dead {dead} check inter 100ms\n  server live {ea} check inter 100ms\n"
+        ),
+        &[("s.lua", lua)],
+    );
+    assert!(
+        eventually(250, || p.log_contains("Server t/dead is DOWN")),
+        "{:?}",
+        p.logs()
+    );
+    let mut s = std::net::TcpStream::connect(p.addr("t")).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"abc").unwrap();
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"srv:abc");
+}
