@@ -1500,4 +1500,33 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn several_files_are_read_in_order() {
+        let cfg = parse_texts(
+            &[
+                (
+                    Path::new("a.cfg"),
+                    "defaults\n  mode http\nfrontend fe\n  bind :80\n  default_backend be\n",
+                ),
+                (Path::new("b.cfg"), "backend be\n  server s 127.0.0.1:1\n"),
+            ],
+            &AnyLuaNames,
+        )
+        .unwrap();
+        assert_eq!(cfg.sections.len(), 2);
+        assert_eq!(cfg.backend("be").unwrap().mode, Mode::Http);
+        let e = parse_texts(
+            &[
+                (Path::new("a.cfg"), "frontend fe\n  bind :80\n"),
+                (Path::new("b.cfg"), "\n\nbogus\n"),
+            ],
+            &AnyLuaNames,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "b.cfg:3: unknown keyword 'bogus' out of section"
+        );
+    }
 }

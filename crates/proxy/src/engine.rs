@@ -839,12 +839,34 @@ async fn forward_http(
     }
     let mut head_bytes = Vec::with_capacity(512);
     {
-        let st = txn.borrow();
-        let mut req = st.req.clone();
-        if matches!(framing, Framing::Length(_)) && body_buffered {
-            req.set("content-length", st.req_body.len().to_string().as_bytes());
+        // Rules and scripts may have touched the framing fields: the
+        // server must see exactly the framing the body is sent with.
+        let mut st = txn.borrow_mut();
+        let blen = st.req_body.len();
+        let (want_cl, want_te) = match framing {
+            _ if body_buffered && blen > 0 => (Some(blen as u64), false),
+            Framing::Length(n) => (Some(n), false),
+            Framing::Chunked => (None, true),
+            _ => (None, false),
+        };
+        let cur_cl = st.req.values("content-length");
+        let cur_te = !st.req.values("transfer-encoding").is_empty();
+        let cl_ok = match want_cl {
+            Some(n) => cur_cl.len() == 1 && cur_cl[0] == n.to_string().as_bytes(),
+            None => cur_cl.is_empty(),
+        };
+        if !cl_ok || cur_te != want_te {
+            st.req.remove("content-length");
+            st.req.remove("transfer-encoding");
+            if let Some(n) = want_cl {
+                st.req.add("content-length", n.to_string().as_bytes());
+            }
+            if want_te {
+                st.req.add("transfer-encoding", b"chunked");
+            }
         }
-        http::write_request_head(&mut head_bytes, &req);
+        let st = &*st;
+        http::write_request_head(&mut head_bytes, &st.req);
         if body_buffered {
             head_bytes.extend_from_slice(&st.req_body);
         }

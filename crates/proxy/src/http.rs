@@ -86,33 +86,19 @@ impl Conn {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let len = self.buf.len();
-        if self.buf.capacity() - len < 4096 {
+        if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(8192);
         }
-        let cap = self.buf.capacity();
-        self.buf.resize(cap, 0);
-        let fut = self.io.read(&mut self.buf[len..]);
+        // Reads into spare capacity: no zeroing of the buffer per read.
+        let fut = self.io.read_buf(&mut self.buf);
         let r = match timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
-                Err(_) => {
-                    self.buf.truncate(len);
-                    return Err(HttpError::Timeout);
-                }
+                Err(_) => return Err(HttpError::Timeout),
             },
             None => fut.await,
         };
-        match r {
-            Ok(n) => {
-                self.buf.truncate(len + n);
-                Ok(n)
-            }
-            Err(e) => {
-                self.buf.truncate(len);
-                Err(HttpError::Io(e))
-            }
-        }
+        r.map_err(HttpError::Io)
     }
 
     /// Writes all bytes, within `timeout`.

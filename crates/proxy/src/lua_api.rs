@@ -83,8 +83,18 @@ impl Ctx {
 #[derive(Clone)]
 pub struct ActionReg {
     func: Function,
-    kinds: Vec<String>,
+    /// Bit set of ACTION_KINDS indices.
+    kinds: u8,
     nargs: usize,
+}
+
+const ACTION_KINDS: [&str; 4] = ["http-req", "http-res", "tcp-req", "tcp-res"];
+
+fn kind_bit(kind: &str) -> u8 {
+    ACTION_KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .map_or(0, |i| 1 << i)
 }
 
 /// What scripts registered.
@@ -1250,18 +1260,21 @@ fn register_api(lua: &Lua, cfg: &Config) -> mlua::Result<()> {
             if c.ctx.get() != Ctx::Body {
                 return Err(mlua::Error::runtime("core.register_action: only allowed in the body context"));
             }
+            let mut bits = 0u8;
             for k in &kinds {
-                if !["http-req", "http-res", "tcp-req", "tcp-res"].contains(&k.as_str()) {
+                let b = kind_bit(k);
+                if b == 0 {
                     return Err(mlua::Error::runtime(format!(
                         "core.register_action: unknown action type '{k}' (http-req, http-res, tcp-req, tcp-res)"
                     )));
                 }
+                bits |= b;
             }
             c.reg.borrow_mut().actions.insert(
                 name,
                 ActionReg {
                     func,
-                    kinds,
+                    kinds: bits,
                     nargs: nargs.unwrap_or(0).max(0) as usize,
                 },
             );
@@ -1837,7 +1850,7 @@ impl LuaWorker {
 
     async fn run_async(
         &self,
-        what: &str,
+        what: (&str, &str),
         func: &Function,
         args: mlua::MultiValue,
         limit: Duration,
@@ -1857,7 +1870,7 @@ impl LuaWorker {
             (Ok(()), None) => Outcome::Continue,
             (Err(e), None) => {
                 let msg = e.to_string();
-                report_error(&self.core, what, &msg);
+                report_error(&self.core, &format!("{} '{}'", what.0, what.1), &msg);
                 Outcome::Failed(msg)
             }
         }
@@ -1875,7 +1888,7 @@ impl LuaWorker {
         let Some(reg) = reg else {
             return Outcome::Failed(format!("Lua action '{name}' is not registered"));
         };
-        if !reg.kinds.iter().any(|k| k == kind) {
+        if reg.kinds & kind_bit(kind) == 0 {
             return Outcome::Failed(format!("Lua action '{name}' is not registered for {kind}"));
         }
         let lua = self.host.lua();
@@ -1891,7 +1904,7 @@ impl LuaWorker {
             }
         }
         self.run_async(
-            &format!("action '{name}'"),
+            ("action", name),
             &reg.func,
             mv,
             self.core.limits.session_timeout,
@@ -1913,7 +1926,7 @@ impl LuaWorker {
             Err(e) => return Outcome::Failed(e.to_string()),
         }
         self.run_async(
-            &format!("function '{name}'"),
+            ("function", name),
             &func,
             mv,
             self.core.limits.session_timeout,
@@ -1942,7 +1955,7 @@ impl LuaWorker {
         let mut mv = mlua::MultiValue::new();
         mv.push_back(Value::UserData(ud));
         self.run_async(
-            &format!("service '{name}'"),
+            ("service", name),
             &func,
             mv,
             self.core.limits.service_timeout,
@@ -1972,7 +1985,7 @@ impl LuaWorker {
         let mut mv = mlua::MultiValue::new();
         mv.push_back(Value::UserData(ud));
         self.run_async(
-            &format!("service '{name}'"),
+            ("service", name),
             &func,
             mv,
             self.core.limits.service_timeout,
@@ -2073,7 +2086,7 @@ impl ScriptNames for LuaWorker {
             .borrow()
             .actions
             .get(name)
-            .is_some_and(|a| a.kinds.iter().any(|k| k == kind))
+            .is_some_and(|a| a.kinds & kind_bit(kind) != 0)
     }
     fn has_service(&self, name: &str, http: bool) -> bool {
         self.core
