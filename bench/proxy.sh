@@ -81,7 +81,7 @@ config() { # $1 case, $2 port
 global
   nbthread 1
   lua-load $WORK/bench.lua
-  maxconn 10000
+  maxconn 4000
 defaults
   mode http
   timeout client 30s
@@ -104,18 +104,30 @@ wait_port() {
   echo "port $1 did not open" >&2; return 1
 }
 
-run_wrk() { # $1 port, $2 conns -> "rps p50 p99"
+cpu_ticks() { # utime+stime of a process, in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50 p99 cpu-us-per-request"
+  local t0 t1 reqs
+  t0=$(cpu_ticks "$3")
   wrk -t2 -c"$2" -d"${DUR}s" --latency "http://127.0.0.1:$1/" > "$WORK/wrk.out" 2>&1 || true
+  t1=$(cpu_ticks "$3")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
   p50=$(awk '$1=="50%" {print $2}' "$WORK/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk.out")
-  echo "${rps:-0} ${p50:-?} ${p99:-?}"
+  reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+  # CPU time the proxy spent per request: robust to a busy machine, where
+  # requests/s mostly measures how much CPU the scheduler gave each side.
+  local hz; hz=$(getconf CLK_TCK)
+  cpu=$(awk -v a="$t0" -v b="$t1" -v n="${reqs:-0}" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "-" }')
+  echo "${rps:-0} ${p50:-?} ${p99:-?} $cpu"
 }
 
 wait_port 18100
-echo "| case | conns | HAProxy req/s | HAProxy p50 | HAProxy p99 | moonwire req/s | moonwire p50 | moonwire p99 | ratio |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| case | conns | HAProxy req/s | p50 | p99 | CPU µs/req | moonwire req/s | p50 | p99 | CPU µs/req | req/s ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for c in plain action service fetch; do
   config "$c" 18101 > "$WORK/haproxy-$c.cfg"
   config "$c" 18102 > "$WORK/moonwire-$c.cfg"
@@ -123,10 +135,10 @@ for c in plain action service fetch; do
   "$BIN" proxy -f "$WORK/moonwire-$c.cfg" 2>"$WORK/moonwire.err" & MP=$!; PIDS+=($MP)
   wait_port 18101; wait_port 18102
   for conns in 50 200; do
-    read -r hr h50 h99 < <(run_wrk 18101 "$conns")
-    read -r mr m50 m99 < <(run_wrk 18102 "$conns")
+    read -r hr h50 h99 hc < <(run_wrk 18101 "$conns" "$HP")
+    read -r mr m50 m99 mc < <(run_wrk 18102 "$conns" "$MP")
     ratio=$(awk -v a="$mr" -v b="$hr" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    echo "| $c | $conns | $hr | $h50 | $h99 | $mr | $m50 | $m99 | $ratio |"
+    echo "| $c | $conns | $hr | $h50 | $h99 | $hc | $mr | $m50 | $m99 | $mc | $ratio |"
   done
   kill "$HP" "$MP" 2>/dev/null || true
   wait "$HP" "$MP" 2>/dev/null || true
