@@ -707,3 +707,152 @@ end)
     s.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"srv:abc");
 }
+
+#[test]
+fn remaining_api_items_channels_sockets_acls_logs_done() {
+    let b = backend();
+    // A line server: answers "hello <what it got>\n" then "tail" and closes.
+    let ls = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let la = ls.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in ls.incoming().take(3) {
+            let mut s = s.unwrap();
+            s.set_read_timeout(Some(IO_TIMEOUT)).ok();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = s.write_all(
+                format!("hello {}\ntail", String::from_utf8_lossy(&buf[..n]).trim()).as_bytes(),
+            );
+        }
+    });
+    let lua = format!(
+        r#"
+package.path = package.path
+local util = require("util")
+core.register_action("chan", {{"tcp-req"}}, function(txn)
+  local c = txn:get_req_buf()
+  local out = {{}}
+  out[#out+1] = "in=" .. c:get_in_length() .. ",out=" .. c:get_out_length()
+  out[#out+1] = "line=" .. c:line():gsub("\n", "")
+  out[#out+1] = "data=" .. c:data(0, 3)
+  c:forward(2)
+  out[#out+1] = "fwd=" .. c:output() .. "/" .. c:input()
+  c:prepend("<")
+  c:insert("!", 1)
+  c:remove(0, 0)
+  out[#out+1] = "full=" .. tostring(c:is_full()) .. ",recv=" .. tostring(c:may_recv())
+  out[#out+1] = "getline=" .. c:get_line():gsub("\n", "")
+  out[#out+1] = "rest=" .. c:get()
+  txn:set_var("sess.visits", 1)
+  txn:set_var("proc.total", 7)
+  txn:unset_var("sess.visits")
+  out[#out+1] = "vars=" .. tostring(txn:get_var("sess.visits")) .. "," .. txn:get_var("proc.total")
+  txn:Debug("debug line") txn:Info("info line") txn:Warning("warn line") txn:Alert("alert line")
+  txn:log(core.notice, "notice line") txn:deflog("deflog line")
+  txn:set_loglevel(5) txn:set_tos(0) txn:set_mark(1) txn:set_priority_class(1) txn:set_priority_offset(2)
+  core.set_nice(10)
+  txn.res:send(table.concat(out, ";") .. "\n")
+  txn:done()
+end)
+core.register_action("acl", {{"http-req"}}, function(txn, op, key)
+  if op == "add" then core.add_acl("{{dir}}/block.acl", key) else core.del_acl("{{dir}}/block.acl", key) end
+  core.done()
+end, 2)
+core.register_action("sock", {{"http-req"}}, function(txn)
+  local s = core.tcp()
+  s:setoption("tcp-nodelay", true)
+  s:settimeout(5)
+  s:connect("127.0.0.1", {port})
+  local ip, port = s:getsockname()
+  local n = s:send("XXabcYY", 3, 5)
+  local l = s:receive("*l")
+  local rest = s:receive("*a")
+  local r2, err = s:receive(1)
+  txn.http:req_set_header("X-Sock", l .. "|" .. rest .. "|" .. n .. "|" .. tostring(r2) .. "," .. err .. "|" .. ip .. "|" .. util.twice("z"))
+  local s2 = core.tcp()
+  s2:settimeout(5)
+  s2:connect("127.0.0.1:{port}")
+  s2:send("q")
+  local four = s2:receive(4, "pre-")
+  s2:close()
+  txn.http:req_set_header("X-Sock2", four)
+end)
+core.register_action("resp", {{"http-res"}}, function(txn)
+  local h = txn.http:res_get_headers()
+  txn.http:res_del_header("x-backend")
+  txn.http:res_replace_header("content-type", "text/(.*)", "app/\\1")
+  txn.http.res.set_header(txn, "X-Had-Backend", h["x-backend"][0])
+end)
+"#,
+        port = la.port()
+    );
+    let p = start(
+        &format!(
+            "global\n  lua-prepend-path {{dir}}/?.lua\n  lua-load {{dir}}/s.lua\n  tune.lua.openlibs all\n\
+             defaults\n  timeout client 5s\n  timeout server 5s\n\
+             frontend fe\n  mode http\n  bind 127.0.0.1:0\n  acl blocked path -f {{dir}}/block.acl\n\
+               http-request deny if blocked\n  http-request lua.acl add /secret if {{ path /block }}\n\
+               http-request lua.acl del /secret if {{ path /unblock }}\n  http-request lua.sock if {{ path /sock }}\n\
+               http-response lua.resp\n  default_backend be\n\
+             backend be\n  mode http\n  server s1 {}\n\
+             listen t\n  mode tcp\n  bind 127.0.0.1:0\n  tcp-request inspect-delay 2s\n  tcp-request content lua.chan\n",
+            b.addr
+        ),
+        &[
+            ("s.lua", &lua),
+            ("block.acl", ""),
+            (
+                "util.lua",
+                "return { twice = function(s) return s .. s end }\n",
+            ),
+        ],
+    );
+    // Channel, vars, logs, txn:done in TCP.
+    let mut s = std::net::TcpStream::connect(p.addr("t")).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"abcdef\nxyz").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert_eq!(
+        out,
+        "in=10,out=0;line=abcdef;data=abc;fwd=2/8;full=false,recv=true;getline=<!cdef;rest=xyz;vars=nil,7\n"
+    );
+    for l in [
+        "debug line",
+        "info line",
+        "warn line",
+        "alert line",
+        "notice line",
+        "deflog line",
+    ] {
+        assert!(p.log_contains(l), "{l}: {:?}", p.logs());
+    }
+    // core.add_acl / core.del_acl feed `acl -f`.
+    let a = p.addr("fe");
+    assert_eq!(get(a, "/secret").status, 200);
+    // core.done() without a reply ends the transaction: no response, close.
+    let mut c = Client::connect(a);
+    assert!(
+        c.request("GET /block HTTP/1.1\r\nHost: t\r\n\r\n")
+            .is_none()
+    );
+    assert_eq!(get(a, "/secret").status, 403);
+    assert!(
+        Client::connect(a)
+            .request("GET /unblock HTTP/1.1\r\nHost: t\r\n\r\n")
+            .is_none()
+    );
+    assert_eq!(get(a, "/secret").status, 200);
+    // Socket details and the response-side HTTP functions.
+    let r = get(a, "/sock");
+    assert!(
+        r.body
+            .contains("X-Sock: hello abc|tail|5|nil,closed|127.0.0.1|zz"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("X-Sock2: pre-hell"), "{}", r.body);
+    assert_eq!(r.header("x-backend"), None);
+    assert_eq!(r.header("x-had-backend"), Some("yes"));
+    assert_eq!(r.header("content-type"), Some("app/plain"));
+}
