@@ -235,3 +235,52 @@ fn ipv6_bind_and_port_ranges() {
     assert!(a.is_ipv6());
     assert_eq!(get(a, "/").status, 200);
 }
+
+#[test]
+fn converters_in_headers_redirect_prefix_and_source_balance() {
+    let b1 = backend();
+    let b2 = backend();
+    let p = start(
+        &format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n\
+             frontend fe\n  bind 127.0.0.1:0\n\
+               http-request redirect prefix https://new.example code 308 if {{ path_beg /moved }}\n\
+               http-request set-header X-C1 %[req.hdr(x-in),lower,base64,b64dec,hex]\n\
+               http-request set-header X-C2 %[req.hdr(x-in),djb2]/%[req.hdr(x-in),sdbm]/%[req.hdr(x-in),wt6]/%[req.hdr(x-in),crc32]\n\
+               http-request set-header X-C3 %[req.hdr(x-in),json]|%[url_param(u),url_dec]|%[req.hdr(x-in),bytes(1,2)]\n\
+               http-request set-header X-C4 %[req.hdr(x-words),word(2,/)]|%[req.hdr(x-words),field(3,/)]|%[req.hdr(x-in),regsub(b,X,g)]\n\
+               http-request set-header X-C5 %[str(5),add(3),mul(2)]|%[src,ipmask(8)]|%[req.hdr(x-in),length]|%[base]\n\
+               default_backend be\n\
+             backend be\n  balance source\n  server a {}\n  server b {}\n",
+            b1.addr, b2.addr
+        ),
+        &[],
+    );
+    let a = p.addr("fe");
+    let r = Client::connect(a)
+        .request("GET /c?u=a%20b%2F HTTP/1.1\r\nHost: h\r\nX-In: aBb\"\r\nX-Words: /x//y/z\r\n\r\n")
+        .unwrap();
+    let body = r.body;
+    let djb2 = "aBb\""
+        .bytes()
+        .fold(5381u32, |h, c| h.wrapping_mul(33).wrapping_add(c as u32));
+    assert!(body.contains("X-C1: 61626222\n"), "{body}");
+    assert!(body.contains(&format!("X-C2: {djb2}/")), "{body}");
+    assert!(body.contains("X-C3: aBb\\\"|a b/|Bb\n"), "{body}");
+    assert!(body.contains("X-C4: y||aBX\"\n"), "{body}");
+    assert!(body.contains("X-C5: 16|127.0.0.0|4|h/c\n"), "{body}");
+    let r = get(a, "/moved/x?y=1");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (308, Some("https://new.example/moved/x?y=1"))
+    );
+    // Same source address: always the same server.
+    for _ in 0..6 {
+        get(a, "/s");
+    }
+    let (h1, h2) = (
+        b1.hits.load(Ordering::SeqCst),
+        b2.hits.load(Ordering::SeqCst),
+    );
+    assert!(h1 == 7 && h2 == 0 || h1 == 0 && h2 == 7, "{h1} {h2}");
+}
