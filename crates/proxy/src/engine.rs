@@ -756,30 +756,72 @@ async fn http_service(
             }
         }
     };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let out = Rc::new(RefCell::new(AppletHttpOut {
         status: 200,
         req_body: body,
+        tx: Some(tx),
+        flush_at: bufsize,
+        client_minor,
+        keep,
+        head_request: method_is_head(txn),
         ..Default::default()
     }));
-    let outcome = g.lua.run_http_service(name, txn, out.clone()).await;
+    // The service and the writer of what it streams run side by side.
+    let service = async {
+        let o = g.lua.run_http_service(name, txn, out.clone()).await;
+        out.borrow_mut().tx = None;
+        o
+    };
+    let writer = async {
+        let mut ok = true;
+        let mut bytes = 0u64;
+        while let Some(b) = rx.recv().await {
+            if ok {
+                ok = client.write_all(&b, client_to).await.is_ok();
+                bytes += b.len() as u64;
+            }
+        }
+        (ok, bytes)
+    };
+    let (outcome, (write_ok, streamed_bytes)) = tokio::join!(service, writer);
+    let mut o = std::mem::take(&mut *out.borrow_mut());
+    if o.head_sent {
+        // Streaming already started: finish the body, or cut the
+        // connection if the service failed half way.
+        let failed = matches!(outcome, Outcome::Failed(_));
+        let rest = if failed {
+            Vec::new()
+        } else {
+            o.take_stream_bytes(true)
+        };
+        let ok = write_ok && !failed && client.write_all(&rest, client_to).await.is_ok();
+        let length_ok =
+            o.chunked || o.declared_len().is_none_or(|n| n == o.streamed) || o.head_request;
+        txn.borrow_mut().res = Some(o.res_head());
+        return Some((
+            o.status,
+            streamed_bytes + rest.len() as u64,
+            ok && o.keep && length_ok && !o.until_close,
+        ));
+    }
     if let Outcome::Failed(_) = outcome {
         let resp = http::error_response(500);
         let _ = client.write_all(&resp, client_to).await;
         return Some((500, resp.len() as u64, false));
     }
-    let o = std::mem::take(&mut *out.borrow_mut());
     let mut res = ResHead {
         status: o.status,
-        reason: o.reason.unwrap_or_default(),
+        reason: o.reason.take().unwrap_or_default(),
         minor: 1,
-        headers: o.headers,
+        headers: std::mem::take(&mut o.headers),
     };
     let has_len = res.get_all("content-length").next().is_some();
     let chunked = res
         .values("transfer-encoding")
         .iter()
         .any(|v| v.eq_ignore_ascii_case(b"chunked"));
-    let mut body = o.body;
+    let mut body = std::mem::take(&mut o.body);
     let mut ka = keep;
     if chunked {
         // The service promised chunks; the buffered body is sent as one.

@@ -31,6 +31,7 @@ use crate::map::{MapData, MatchMethod};
 use crate::sample::{self, Eval, LuaNames, LuaSampler, Sample};
 use crate::shared::Shared;
 use crate::socket::LuaSocket;
+use crate::txn::Headers as _;
 use crate::txn::{Chan, Phase, ReqHead, ResHead, Termination, TxnHandle};
 
 /// Failure to build a worker's Lua state.
@@ -991,6 +992,82 @@ pub struct AppletHttpOut {
     pub req_body: Vec<u8>,
     /// Read offset in `req_body`.
     pub req_pos: usize,
+    /// Where streamed output goes (the engine writes it to the client);
+    /// None once the service returned.
+    pub tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    /// Output beyond this many buffered bytes starts streaming.
+    pub flush_at: usize,
+    /// The client's HTTP minor version.
+    pub client_minor: u8,
+    /// Whether the client connection may stay open.
+    pub keep: bool,
+    /// HEAD request: no body bytes are sent.
+    pub head_request: bool,
+    /// Streaming started: the head was sent.
+    pub head_sent: bool,
+    /// Streaming with chunked encoding.
+    pub chunked: bool,
+    /// Streaming until close (HTTP/1.0 client, no length).
+    pub until_close: bool,
+    /// Body bytes streamed so far.
+    pub streamed: u64,
+}
+
+impl AppletHttpOut {
+    /// The declared Content-Length, if the service set one.
+    pub fn declared_len(&self) -> Option<u64> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok())
+    }
+
+    /// The response head as the service built it.
+    pub fn res_head(&self) -> ResHead {
+        ResHead {
+            status: self.status,
+            reason: self.reason.clone().unwrap_or_default(),
+            minor: 1,
+            headers: self.headers.clone(),
+        }
+    }
+
+    /// Takes the buffered output as bytes ready for the client (the head
+    /// first when streaming starts), framed; `last` adds the end of a
+    /// chunked body.
+    pub fn take_stream_bytes(&mut self, last: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.head_sent {
+            self.head_sent = true;
+            let mut res = self.res_head();
+            res.remove("transfer-encoding");
+            if self.declared_len().is_none() {
+                if self.client_minor >= 1 {
+                    self.chunked = true;
+                    res.add("transfer-encoding", b"chunked");
+                } else {
+                    self.until_close = true;
+                    self.keep = false;
+                }
+            }
+            crate::http::write_response_head(&mut out, &res, self.client_minor, self.keep);
+        }
+        let body = std::mem::take(&mut self.body);
+        if !self.head_request && !body.is_empty() {
+            self.streamed += body.len() as u64;
+            if self.chunked {
+                out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+                out.extend_from_slice(&body);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.extend_from_slice(&body);
+            }
+        }
+        if last && self.chunked && !self.head_request {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        out
+    }
 }
 
 /// `AppletHTTP`.
@@ -1049,11 +1126,34 @@ impl UserData for AppletHttp {
             this.out.borrow_mut().started = true;
             Ok(())
         });
-        methods.add_method("send", |_, this, s: mlua::LuaString| {
-            let mut o = this.out.borrow_mut();
-            o.started = true;
-            o.body.extend_from_slice(&s.as_bytes());
-            Ok(())
+        methods.add_async_method("send", |_, this, s: mlua::LuaString| {
+            let out = this.out.clone();
+            let data = s.as_bytes().to_vec();
+            async move {
+                // Buffered until the service returns (one write, with a
+                // Content-Length) unless the service declared a length or
+                // the output outgrows the buffer: then it streams.
+                let msg = {
+                    let mut o = out.borrow_mut();
+                    o.started = true;
+                    o.body.extend_from_slice(&data);
+                    let stream =
+                        o.head_sent || o.declared_len().is_some() || o.body.len() >= o.flush_at;
+                    match (&o.tx, stream) {
+                        (Some(tx), true) => {
+                            let tx = tx.clone();
+                            Some((tx, o.take_stream_bytes(false)))
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some((tx, bytes)) = msg {
+                    tx.send(bytes).await.map_err(|_| {
+                        mlua::Error::runtime("AppletHTTP.send: client connection closed")
+                    })?;
+                }
+                Ok(())
+            }
         });
         methods.add_method("getline", |lua, this, ()| {
             let mut o = this.out.borrow_mut();

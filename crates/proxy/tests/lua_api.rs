@@ -856,3 +856,66 @@ end)
     assert_eq!(r.header("x-had-backend"), Some("yes"));
     assert_eq!(r.header("content-type"), Some("app/plain"));
 }
+
+#[test]
+fn http_service_output_streams() {
+    let b = backend();
+    let gate = Gate::new("done");
+    let lua = format!(
+        r#"
+core.register_service("big", "http", function(applet)
+  applet:start_response()
+  for i = 1, 50 do applet:send(string.rep(string.char(96 + (i % 26) + 1), 1000)) end
+end)
+core.register_service("declared", "http", function(applet)
+  applet:add_header("content-length", "10")
+  applet:start_response()
+  applet:send("first")
+  local s = core.tcp()
+  s:settimeout(10)
+  s:connect("{gate}")
+  s:receive("*l")
+  applet:send("-last")
+end)
+"#,
+        gate = gate.addr
+    );
+    let p = start(
+        &http_cfg(
+            b.addr,
+            "",
+            "  http-request use-service lua.big if { path /big }\n  http-request use-service lua.declared if { path /declared }",
+        ),
+        &[("s.lua", &lua)],
+    );
+    let a = p.addr("fe");
+    // Larger than tune.bufsize without a length: chunked, keep-alive kept.
+    let mut c = Client::connect(a);
+    let r = c.get("/big");
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.body.len(), 50_000);
+    assert_eq!(&r.body[..3], "bbb");
+    assert_eq!(c.get("/big").body.len(), 50_000);
+    // Declared length: the head and the first part reach the client while
+    // the service still waits.
+    let mut c = Client::connect(a);
+    c.send_raw(b"GET /declared HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut got = Vec::new();
+    let mut s = c_stream(&mut c);
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    while !String::from_utf8_lossy(&got).ends_with("first") {
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).contains("content-length: 10"));
+    gate.open();
+    let mut rest = [0u8; 5];
+    s.read_exact(&mut rest).unwrap();
+    assert_eq!(&rest, b"-last");
+}
+
+fn c_stream(c: &mut Client) -> std::net::TcpStream {
+    c.raw_stream()
+}

@@ -139,6 +139,11 @@ impl Client {
         }
     }
 
+    /// The socket itself (for byte-level reads).
+    pub fn raw_stream(&mut self) -> TcpStream {
+        self.w.try_clone().unwrap()
+    }
+
     pub fn send_raw(&mut self, raw: &[u8]) {
         self.w.write_all(raw).unwrap();
     }
