@@ -494,12 +494,38 @@ fn alias_value(a: &str, txn: &TxnHandle, extra: Option<(&Timing, u64, u16)>) -> 
             let d = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
-            format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+            haproxy_date(d.as_secs(), d.subsec_millis())
         }
         "pid" => std::process::id().to_string(),
         "ID" => String::new(),
         _ => "-".to_string(),
     }
+}
+
+/// `%t`: `23/Nov/2026:18:20:00.123` (UTC), as HAProxy writes it.
+fn haproxy_date(secs: u64, ms: u32) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02}.{ms:03}",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn log_txn(g: &Generation, fe: &Section, txn: &TxnHandle, t: &Timing, bytes: u64, status: u16) {
@@ -1347,5 +1373,21 @@ pub async fn health_checks(g: Rc<Generation>) {
             .min()
             .unwrap_or(Duration::from_secs(2));
         tokio::time::sleep(inter).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn haproxy_date_format() {
+        assert_eq!(super::haproxy_date(0, 5), "01/Jan/1970:00:00:00.005");
+        assert_eq!(
+            super::haproxy_date(1_795_457_971, 123),
+            "23/Nov/2026:18:19:31.123"
+        );
+        assert_eq!(
+            super::haproxy_date(951_782_400, 0),
+            "29/Feb/2000:00:00:00.000"
+        );
     }
 }
