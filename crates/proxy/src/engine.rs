@@ -738,6 +738,8 @@ async fn http_session(
             },
         };
         log_txn(g, fe, &txn, &timing, bytes, status);
+        // `set_priv` data may reference the TXN itself: break that cycle.
+        txn.borrow_mut().priv_data = None;
         if close || !keep || ctl.stopping.get() {
             let _ = client.io.shutdown().await;
             return;
@@ -1162,6 +1164,16 @@ async fn tcp_session(
         start: Instant::now(),
         head_done: None,
     };
+    /// `set_priv` data may reference the TXN itself: break that cycle at the end.
+    struct ClearPriv(TxnHandle);
+    impl Drop for ClearPriv {
+        fn drop(&mut self) {
+            if let Ok(mut st) = self.0.try_borrow_mut() {
+                st.priv_data = None;
+            }
+        }
+    }
+    let _clear = ClearPriv(txn.clone());
     if !fe.tcp_request.is_empty()
         && let Some(delay) = fe.inspect_delay
     {

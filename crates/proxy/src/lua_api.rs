@@ -161,6 +161,8 @@ pub struct WorkerCore {
     fetch_fns: RefCell<HashMap<String, Function>>,
     conv_fns: RefCell<HashMap<String, Function>>,
     errors: RefCell<lua::ErrorLog>,
+    /// Running `core.register_task` tasks, aborted when the state retires.
+    tasks: RefCell<Vec<tokio::task::AbortHandle>>,
 }
 
 impl WorkerCore {
@@ -1774,7 +1776,8 @@ fn forward_poll_pending_through_coroutines(lua: &Lua) -> mlua::Result<()> {
 fn spawn_task(lua: &Lua, core: Rc<WorkerCore>, func: Function, args: Vec<Value>) {
     let lua = lua.clone();
     let limit = core.limits.task_timeout;
-    tokio::task::spawn_local(async move {
+    let owner = core.clone();
+    let handle = tokio::task::spawn_local(async move {
         let fut = func.call_async::<()>(Variadic::from_iter(args));
         let r = Tracked {
             fut: Box::pin(fut),
@@ -1790,6 +1793,9 @@ fn spawn_task(lua: &Lua, core: Rc<WorkerCore>, func: Function, args: Vec<Value>)
         }
         drop(lua);
     });
+    let mut tasks = owner.tasks.borrow_mut();
+    tasks.retain(|t| !t.is_finished());
+    tasks.push(handle.abort_handle());
 }
 
 fn report_error(core: &WorkerCore, what: &str, msg: &str) {
@@ -1832,6 +1838,7 @@ impl LuaWorker {
             fetch_fns: RefCell::new(HashMap::new()),
             conv_fns: RefCell::new(HashMap::new()),
             errors: RefCell::new(lua::ErrorLog::default()),
+            tasks: RefCell::new(Vec::new()),
         });
         let lua = host.lua();
         lua.set_app_data(core.clone());
@@ -1930,6 +1937,14 @@ impl LuaWorker {
         let tasks = std::mem::take(&mut self.core.reg.borrow_mut().tasks);
         for (f, args) in tasks {
             spawn_task(self.host.lua(), self.core.clone(), f, args);
+        }
+    }
+
+    /// Stops this state's tasks (on reload and stop: a retired
+    /// configuration's tasks must not keep running).
+    pub fn abort_tasks(&self) {
+        for t in self.core.tasks.borrow_mut().drain(..) {
+            t.abort();
         }
     }
 

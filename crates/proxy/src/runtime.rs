@@ -62,7 +62,7 @@ pub struct ProxyOptions {
 }
 
 fn build_runtime() -> Result<tokio::runtime::Runtime, ProxyError> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::newcurrent_thread()
         .enable_all()
         .build()
         .map_err(|e| ProxyError::Runtime(format!("tokio runtime: {e}")))
@@ -326,7 +326,7 @@ fn worker_main(
     local.block_on(&rt, async move {
         let ctl = Rc::new(ThreadCtl::default());
         let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-        let mut _current: Option<Rc<Generation>> = None;
+        let mut current: Option<Rc<Generation>> = None;
         let grace = loop {
             let cmd = rx.borrow_and_update().clone();
             match cmd {
@@ -337,7 +337,9 @@ fn worker_main(
                             t.abort();
                         }
                         tasks = new_tasks;
-                        _current = Some(g);
+                        if let Some(old) = current.replace(g) {
+                            old.lua.abort_tasks();
+                        }
                         let _ = ready.send(Ok(()));
                     }
                     Err(e) => {
@@ -351,6 +353,9 @@ fn worker_main(
         };
         for t in tasks.drain(..) {
             t.abort();
+        }
+        if let Some(g) = &current {
+            g.lua.abort_tasks();
         }
         ctl.stopping.set(true);
         ctl.stop.notify_waiters();
