@@ -62,7 +62,7 @@ pub struct ProxyOptions {
 }
 
 fn build_runtime() -> Result<tokio::runtime::Runtime, ProxyError> {
-    tokio::runtime::Builder::newcurrent_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| ProxyError::Runtime(format!("tokio runtime: {e}")))
