@@ -284,3 +284,22 @@ fn converters_in_headers_redirect_prefix_and_source_balance() {
     );
     assert!(h1 == 7 && h2 == 0 || h1 == 0 && h2 == 7, "{h1} {h2}");
 }
+
+#[test]
+fn pipelined_requests_and_http10_keep_alive() {
+    let b = backend();
+    let p = start(&cfg(b.addr, ""), &[]);
+    let mut c = Client::connect(p.addr("fe"));
+    c.send_raw(b"GET /1 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\n\r\nHEAD /3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(c.read_response(false).unwrap().body.starts_with("GET /1 "));
+    assert!(c.read_response(false).unwrap().body.starts_with("GET /2 "));
+    let r = c.read_response(true).unwrap();
+    assert_eq!(r.status, 200);
+    let r = c
+        .request("GET /4 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    let r = c.request("GET /5 HTTP/1.0\r\n\r\n").unwrap();
+    assert!(r.body.starts_with("GET /5 "));
+    assert!(c.closed());
+}
