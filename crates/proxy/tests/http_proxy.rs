@@ -303,3 +303,37 @@ fn pipelined_requests_and_http10_keep_alive() {
     assert!(r.body.starts_with("GET /5 "));
     assert!(c.closed());
 }
+
+#[test]
+fn silent_server_gives_504_and_bad_server_502() {
+    // One server accepts and never answers, the other answers garbage.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sa = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut keep = Vec::new();
+        for s in silent.incoming().take(2) {
+            keep.push(s);
+        }
+        std::thread::sleep(IO_TIMEOUT);
+    });
+    let bad = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ba = bad.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in bad.incoming().take(2) {
+            let mut s = s.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let _ = s.write_all(b"NOT HTTP AT ALL\r\n\r\n");
+        }
+    });
+    let p = start(
+        &format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 300ms\n\
+             frontend fe\n  bind 127.0.0.1:0\n  use_backend bad if {{ path /bad }}\n  default_backend silent\n\
+             backend silent\n  server s {sa}\nbackend bad\n  server b {ba}\n"
+        ),
+        &[],
+    );
+    assert_eq!(get(p.addr("fe"), "/").status, 504);
+    assert_eq!(get(p.addr("fe"), "/bad").status, 502);
+}
