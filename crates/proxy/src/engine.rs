@@ -461,7 +461,7 @@ async fn connect_server(srv: &Server, timeout: Option<Duration>) -> std::io::Res
 
 struct Timing {
     start: Instant,
-    head_done: Option<Instant>,
+    head_done: Cell<Option<Instant>>,
 }
 
 /// Values of `%xx` log-format aliases.
@@ -488,7 +488,11 @@ fn alias_value(a: &str, txn: &TxnHandle, extra: Option<(&Timing, u64, u16)>) -> 
         "B" => bytes.to_string(),
         "Tt" | "Ta" => t.map_or(0, |t| t.start.elapsed().as_millis()).to_string(),
         "Tr" | "TR" => t
-            .and_then(|t| t.head_done.map(|h| h.duration_since(t.start).as_millis()))
+            .and_then(|t| {
+                t.head_done
+                    .get()
+                    .map(|h| h.duration_since(t.start).as_millis())
+            })
             .map_or("-1".to_string(), |v| v.to_string()),
         "t" | "T" => {
             let d = std::time::SystemTime::now()
@@ -582,7 +586,7 @@ async fn http_session(
         };
         let timing = Timing {
             start: Instant::now(),
-            head_done: None,
+            head_done: Cell::new(None),
         };
         let head = match head {
             Ok(Some(h)) => h,
@@ -692,6 +696,12 @@ async fn http_session(
                 return;
             }
             Verdict::Service(name) => {
+                {
+                    // Logged like HAProxy: the frontend and `<lua.NAME>`.
+                    let mut st = txn.borrow_mut();
+                    st.backend = Some(fe_name.clone());
+                    st.server = Some(format!("<lua.{name}>").into());
+                }
                 let r = http_service(
                     g,
                     &mut client,
@@ -1023,6 +1033,7 @@ async fn forward_http(
                 .await
                 .map_err(|e| (502, e.to_string()))?;
         }
+        timing.head_done.set(Some(Instant::now()));
         let srv_keep = http::response_keep_alive(&res);
         let rframing = http::response_framing(method, &res).map_err(|e| (502, e.to_string()))?;
         {
@@ -1086,7 +1097,6 @@ async fn forward_http(
     }
     .await;
     let _ = &mut si;
-    let _ = timing;
     match result {
         Ok(r) => r,
         Err((0, _)) => (0, 0, false),
@@ -1162,7 +1172,7 @@ async fn tcp_session(
     g.shared().total_requests.fetch_add(1, Ordering::Relaxed);
     let timing = Timing {
         start: Instant::now(),
-        head_done: None,
+        head_done: Cell::new(None),
     };
     /// `set_priv` data may reference the TXN itself: break that cycle at the end.
     struct ClearPriv(TxnHandle);
