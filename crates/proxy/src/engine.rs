@@ -577,12 +577,14 @@ async fn http_session(
         } else {
             fe.timeouts.http_keep_alive.or(head_to)
         };
-        if ctl.stopping.get() && client.pending().is_empty() {
+        // On stop, idle keep-alive connections close; a new connection
+        // still gets its first request served (it may be on the wire).
+        if ctl.stopping.get() && client.pending().is_empty() && !first {
             return;
         }
         let head = tokio::select! {
             r = http::read_request(&mut client, bufsize, idle, head_to) => r,
-            _ = ctl.stop.notified(), if client.pending().is_empty() => return,
+            _ = ctl.stop.notified(), if client.pending().is_empty() && !first => return,
         };
         let timing = Timing {
             start: Instant::now(),

@@ -110,14 +110,9 @@ fn graceful_stop_finishes_in_flight_requests() {
     let a = p.addr("fe");
     let slow = std::thread::spawn(move || Client::connect(a).get("/slow"));
     // Wait (bounded) until the request is inside the script.
-    assert!(eventually(250, || p
-        .running
-        .as_ref()
-        .unwrap()
-        .shared()
-        .current_conns
-        .load(std::sync::atomic::Ordering::Relaxed)
-        == 1));
+    assert!(eventually(250, || gate
+        .connected
+        .load(std::sync::atomic::Ordering::SeqCst)));
     let running = p.running.take().unwrap();
     let logs = p.logs.clone();
     let stopper = std::thread::spawn(move || running.stop());

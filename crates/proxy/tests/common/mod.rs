@@ -305,6 +305,8 @@ pub fn start(cfg: &str, files: &[(&str, &str)]) -> Proxy {
 pub struct Gate {
     pub addr: SocketAddr,
     tx: std::sync::mpsc::Sender<()>,
+    /// Set once a client connected.
+    pub connected: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Gate {
@@ -312,8 +314,11 @@ impl Gate {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let c = connected.clone();
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = l.accept() {
+                c.store(true, Ordering::SeqCst);
                 let _ = rx.recv_timeout(IO_TIMEOUT);
                 let _ = s.write_all(format!("{line}\n").as_bytes());
                 let mut sink = [0u8; 64];
@@ -321,7 +326,11 @@ impl Gate {
                 let _ = s.read(&mut sink);
             }
         });
-        Gate { addr, tx }
+        Gate {
+            addr,
+            tx,
+            connected,
+        }
     }
     pub fn open(&self) {
         let _ = self.tx.send(());
