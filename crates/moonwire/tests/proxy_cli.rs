@@ -136,16 +136,16 @@ fn serves_reloads_on_sighup_and_stops_on_sigterm() {
     // The shell's built-in `kill`: no dependency on procps.
     let pid = child.id();
     assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
+        Command::new("sh")
+            .args(["-c", &format!("kill -HUP {pid}")])
             .status()
             .unwrap()
             .success()
     );
     let reloaded = poll(|| get(addr).is_some_and(|r| r.ends_with("two")));
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
+        Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
             .status()
             .unwrap()
             .success()
