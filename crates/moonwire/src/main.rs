@@ -17,6 +17,7 @@ mod cmd_query;
 mod progress;
 mod signals;
 mod store_sink;
+mod cmd_proxy;
 
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ enum Command {
     Query(cmd_query::QueryArgs),
     /// Write the packets of the sessions matching an expression as a pcap.
     Pcap(cmd_pcap::PcapArgs),
+    /// Run (or check with -c) HAProxy configuration files with their Lua scripts.
+    Proxy(cmd_proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Capture(args) => cmd_capture::run(args),
         Command::Query(args) => cmd_query::run(args),
         Command::Pcap(args) => cmd_pcap::run(args),
+        Command::Proxy(args) => cmd_proxy::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Benchmark: moonwire proxy vs Debian's HAProxy on the same configuration
+# and Lua file, side by side in one run.
+#
+# Cases: plain proxying, a Lua http-req action setting a header, a Lua HTTP
+# service answering "hello", a Lua fetch used in a header. Backend: nginx.
+# Client: wrk -t2 at 50 and 200 connections. nbthread 1 for both proxies.
+#
+# Usage: bench/proxy.sh [seconds-per-run]   (default 5; total ~2-3 minutes)
+# Needs root for apt-get when haproxy/wrk/nginx are missing.
+set -euo pipefail
+
+DUR="${1:-5}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="$ROOT/target/release/moonwire"
+WORK="$(mktemp -d /tmp/moonwire-bench-proxy.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need=()
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ ! -x "$BIN" ]; then
+  (cd "$ROOT" && cargo build --release -p moonwire)
+fi
+
+BACKEND=127.0.0.1:18100
+cat > "$WORK/nginx.conf" <<NGX
+daemon off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err warn;
+user root;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen $BACKEND;
+    location / { default_type text/plain; return 200 "hello from nginx\n"; }
+  }
+}
+NGX
+nginx -c "$WORK/nginx.conf" & PIDS+=($!)
+
+cat > "$WORK/bench.lua" <<'LUA'
+core.register_action("tag", { "http-req" }, function(txn)
+  txn.http:req_set_header("X-Lua", "1")
+end)
+core.register_service("hello", "http", function(applet)
+  local body = "hello\n"
+  applet:set_status(200)
+  applet:add_header("content-type", "text/plain")
+  applet:add_header("content-length", tostring(#body))
+  applet:start_response()
+  applet:send(body)
+end)
+core.register_fetches("client", function(txn)
+  return txn.f:src()
+end)
+LUA
+
+config() { # $1 case, $2 port
+  local rules=""
+  case "$1" in
+    plain) rules="" ;;
+    action) rules="  http-request lua.tag" ;;
+    service) rules="  http-request use-service lua.hello" ;;
+    fetch) rules="  http-request set-header X-Client %[lua.client]" ;;
+  esac
+  cat <<CFG
+global
+  nbthread 1
+  lua-load $WORK/bench.lua
+  maxconn 4000
+defaults
+  mode http
+  timeout client 30s
+  timeout server 30s
+  timeout connect 5s
+frontend fe
+  bind 127.0.0.1:$2
+$rules
+  default_backend be
+backend be
+  server s1 $BACKEND
+CFG
+}
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "port $1 did not open" >&2; return 1
+}
+
+cpu_ticks() { # utime+stime of a process, in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50 p99 cpu-us-per-request"
+  local t0 t1 reqs
+  t0=$(cpu_ticks "$3")
+  wrk -t2 -c"$2" -d"${DUR}s" --latency "http://127.0.0.1:$1/" > "$WORK/wrk.out" 2>&1 || true
+  t1=$(cpu_ticks "$3")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
+  p50=$(awk '$1=="50%" {print $2}' "$WORK/wrk.out")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk.out")
+  reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+  # CPU time the proxy spent per request: robust to a busy machine, where
+  # requests/s mostly measures how much CPU the scheduler gave each side.
+  local hz; hz=$(getconf CLK_TCK)
+  cpu=$(awk -v a="$t0" -v b="$t1" -v n="${reqs:-0}" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "-" }')
+  echo "${rps:-0} ${p50:-?} ${p99:-?} $cpu"
+}
+
+wait_port 18100
+echo "| case | conns | HAProxy req/s | p50 | p99 | CPU µs/req | moonwire req/s | p50 | p99 | CPU µs/req | req/s ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for c in plain action service fetch; do
+  config "$c" 18101 > "$WORK/haproxy-$c.cfg"
+  config "$c" 18102 > "$WORK/moonwire-$c.cfg"
+  haproxy -f "$WORK/haproxy-$c.cfg" -q & HP=$!; PIDS+=($HP)
+  "$BIN" proxy -f "$WORK/moonwire-$c.cfg" 2>"$WORK/moonwire.err" & MP=$!; PIDS+=($MP)
+  wait_port 18101; wait_port 18102
+  for conns in 50 200; do
+    read -r hr h50 h99 hc < <(run_wrk 18101 "$conns" "$HP")
+    read -r mr m50 m99 mc < <(run_wrk 18102 "$conns" "$MP")
+    ratio=$(awk -v a="$mr" -v b="$hr" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    echo "| $c | $conns | $hr | $h50 | $h99 | $hc | $mr | $m50 | $m99 | $mc | $ratio |"
+  done
+  kill "$HP" "$MP" 2>/dev/null || true
+  wait "$HP" "$MP" 2>/dev/null || true
+done
