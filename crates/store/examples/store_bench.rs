@@ -112,7 +112,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let docs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let docs: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let tmp;
     let dir = match args.next() {
         Some(d) => std::path::PathBuf::from(d),
@@ -158,8 +162,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = cpu_secs() - cpu0 - docs as f64 / gen_rate;
     let size = dir_size(&dir.join("index"))?;
     println!("| documents | {docs} |");
-    println!("| indexing time (generate + add → final commit) | {:.1} s |", index_time.as_secs_f64());
-    println!("| indexing rate (generation included) | {:.0} documents/s |", docs as f64 / index_time.as_secs_f64());
+    println!(
+        "| indexing time (generate + add → final commit) | {:.1} s |",
+        index_time.as_secs_f64()
+    );
+    println!(
+        "| indexing rate (generation included) | {:.0} documents/s |",
+        docs as f64 / index_time.as_secs_f64()
+    );
     println!("| generation alone | {gen_rate:.0} documents/s |");
     println!(
         "| CPU time of indexing (all threads, generation subtracted) | {cpu:.1} s = {:.0} documents per CPU-second |",
@@ -167,13 +177,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("| commits | {} |", stats.commits);
     println!("| index size | {:.1} MB |", size as f64 / 1e6);
-    println!("| index bytes per session | {:.0} (JSON body ≈ {} bytes) |", size as f64 / docs as f64, json_bytes / 1000);
+    println!(
+        "| index bytes per session | {:.0} (JSON body ≈ {} bytes) |",
+        size as f64 / docs as f64,
+        json_bytes / 1000
+    );
 
     let http = probe
         .iter()
         .find_map(|b| b["http"]["host"][0].as_str().map(str::to_string))
         .unwrap_or_else(|| "host1.example1.com".into());
-    let ip = probe[0]["source"]["ip"].as_str().unwrap_or("10.1.2.3").to_string();
+    let ip = probe[0]["source"]["ip"]
+        .as_str()
+        .unwrap_or("10.1.2.3")
+        .to_string();
     let term_host = format!("host.http == {http}");
     let term_ip = format!("ip.src == {ip}");
     let queries: &[(&str, &str)] = &[
@@ -211,7 +228,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (name, q, field) in [
         ("--unique ip.dst, all sessions", "", "ip.dst"),
-        ("--unique host.http where protocols == http", "protocols == http", "host.http"),
+        (
+            "--unique host.http where protocols == http",
+            "protocols == http",
+            "host.http",
+        ),
     ] {
         let mut lat = Vec::new();
         let mut nvals = 0;
@@ -262,7 +283,11 @@ fn dir_size(p: &std::path::Path) -> std::io::Result<u64> {
     for e in std::fs::read_dir(p)? {
         let e = e?;
         let md = e.metadata()?;
-        n += if md.is_dir() { dir_size(&e.path())? } else { md.len() };
+        n += if md.is_dir() {
+            dir_size(&e.path())?
+        } else {
+            md.len()
+        };
     }
     Ok(n)
 }
