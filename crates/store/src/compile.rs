@@ -26,10 +26,9 @@ type Q = Box<dyn Query>;
 /// Compiles an expression.
 pub fn compile(expr: &Expr, schema: &StoreSchema) -> Result<Q, QueryError> {
     Ok(match expr {
-        Expr::And(a, b) => {
+        Expr::And(..) => {
             let mut parts = Vec::new();
             flatten_and(expr, &mut parts);
-            let _ = (a, b);
             let mut clauses = Vec::with_capacity(parts.len());
             for p in parts {
                 clauses.push((Occur::Must, compile(p, schema)?));

@@ -289,7 +289,7 @@ fn scan_pcapng(file: &mut File) -> Result<Vec<(u64, bool, Vec<Iface>)>, String> 
         }
         let btype = u32_at(&h[0..], be);
         let blen = u32_at(&h[4..], be);
-        if blen < 12 || blen % 4 != 0 || pos + u64::from(blen) > len {
+        if blen < 12 || !blen.is_multiple_of(4) || pos + u64::from(blen) > len {
             // A truncated tail (a capture cut short) ends the scan.
             break;
         }

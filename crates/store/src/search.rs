@@ -312,13 +312,21 @@ impl Hits {
                                 }
                             }
                         }
-                        let mut buf = String::new();
-                        for (ord, n) in counts {
-                            buf.clear();
-                            if col.ord_to_str(ord, &mut buf).unwrap_or(false) {
-                                *totals.entry(buf.clone()).or_default() += n;
-                            }
-                        }
+                        // One pass over the sorted ordinals decodes each
+                        // dictionary block once (ord_to_str per value would
+                        // decode a block per value).
+                        let mut ords: Vec<(u64, u64)> = counts.into_iter().collect();
+                        ords.sort_unstable();
+                        let keys: Vec<u64> = ords.iter().map(|o| o.0).collect();
+                        let mut next = ords.iter();
+                        col.dictionary()
+                            .sorted_ords_to_term_cb(&keys, |bytes| {
+                                if let Some((_, n)) = next.next() {
+                                    let s = String::from_utf8_lossy(bytes).into_owned();
+                                    *totals.entry(s).or_default() += n;
+                                }
+                            })
+                            .map_err(|e| StoreError::Field(format!("reading {name}: {e}")))?;
                     }
                     IndexType::I64 | IndexType::DateMs => {
                         let col = ff.i64(&name)?;
