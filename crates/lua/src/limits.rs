@@ -124,7 +124,7 @@ impl LuaHost {
             budget.inner.remaining.set(steps);
             let state = budget.clone();
             let limit = options.max_instructions;
-            lua.set_hook(
+            lua.set_global_hook(
                 HookTriggers::new().every_nth_instruction(HOOK_STEP),
                 move |_lua, _debug| {
                     let left = state.inner.remaining.get();
@@ -238,6 +238,22 @@ mod tests {
         host.budget().arm();
         let v: i64 = host.lua().load("return 1 + 1").eval().unwrap();
         assert_eq!(v, 2);
+    }
+
+    #[test]
+    fn runaway_loop_inside_a_coroutine_is_interrupted() {
+        let host = LuaHost::new(HostOptions {
+            max_instructions: 100_000,
+            ..HostOptions::default()
+        })
+        .unwrap();
+        host.budget().arm();
+        let err = host
+            .lua()
+            .load("local co = coroutine.wrap(function() while true do end end) co()")
+            .exec()
+            .unwrap_err();
+        assert!(err.to_string().contains("instruction budget exceeded"), "{err}");
     }
 
     #[test]
