@@ -1448,12 +1448,17 @@ impl UserData for DissectorTable {
                 Ok(keys) => keys.first().and_then(|k| this.with(|t| t.uints.get(k).copied())),
                 Err(s) => this.with(|t| t.strings.get(&s).copied()),
             };
-            let Some(h) = h else {
-                return Ok(0);
-            };
             let r = tvb.borrow::<Tvb>()?.r;
             let node = tree.borrow::<TreeItem>()?.node;
-            crate::engine::call_handle(lua, &this.ctx, h, r, node)
+            // Like Wireshark, bytes no dissector takes go to "data".
+            let n = match h {
+                Some(h) => crate::engine::call_handle(lua, &this.ctx, h, r, node)?,
+                None => 0,
+            };
+            if n == 0 {
+                return crate::engine::call_handle(lua, &this.ctx, Handle::Builtin(crate::ctx::Builtin::Data), r, node);
+            }
+            Ok(n)
         });
         m.add_method("add_for_decode_as", |_, _this, _h: LuaValue| Ok(()));
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {

@@ -74,8 +74,8 @@ pub fn group_name(g: u32) -> &'static str {
     match g {
         group::CHECKSUM => "Checksum",
         group::SEQUENCE => "Sequence",
-        group::RESPONSE_CODE => "Response code",
-        group::REQUEST_CODE => "Request code",
+        group::RESPONSE_CODE => "Response",
+        group::REQUEST_CODE => "Request",
         group::UNDECODED => "Undecoded",
         group::REASSEMBLE => "Reassemble",
         group::MALFORMED => "Malformed",
