@@ -8,8 +8,8 @@
 //! them; this crate knows nothing about packets or requests.
 
 mod errors;
-mod limits;
 mod libs;
+mod limits;
 mod pattern;
 
 pub use errors::{ErrorLog, ErrorSite};

@@ -5,7 +5,9 @@ use thiserror::Error;
 
 /// Failure to parse a library list such as `"base,string,table"`.
 #[derive(Debug, Error)]
-#[error("unknown Lua library '{0}' (known: base, coroutine, table, io, os, string, utf8, math, package, debug, all, safe)")]
+#[error(
+    "unknown Lua library '{0}' (known: base, coroutine, table, io, os, string, utf8, math, package, debug, all, safe)"
+)]
 pub struct LibSetError(pub String);
 
 /// A set of standard libraries plus whether process control is allowed.

@@ -229,7 +229,10 @@ mod tests {
         .unwrap();
         host.budget().arm();
         let err = host.lua().load("while true do end").exec().unwrap_err();
-        assert!(err.to_string().contains("instruction budget exceeded"), "{err}");
+        assert!(
+            err.to_string().contains("instruction budget exceeded"),
+            "{err}"
+        );
         assert_eq!(host.budget().exceeded(), 1);
         // The interpreter still works afterwards.
         host.budget().arm();

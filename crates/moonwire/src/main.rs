@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_capture;
 mod cmd_dissect;
+mod progress;
+mod signals;
 
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]
@@ -18,6 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Read pcap/pcapng files or live interfaces into Arkime session documents.
+    Capture(cmd_capture::CaptureArgs),
     /// Run Wireshark Lua dissectors over a capture (tshark-compatible flags).
     Dissect(cmd_dissect::DissectArgs),
 }
@@ -25,6 +30,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Capture(args) => cmd_capture::run(args),
         Command::Dissect(args) => cmd_dissect::run(args),
     };
     match result {

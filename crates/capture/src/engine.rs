@@ -1,0 +1,350 @@
+//! A packet thread: owns its sessions outright (no locks), adds each packet
+//! of a batch to its session, expires idle sessions by capture time, and
+//! sends finished documents to the output thread in batches.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, Sender};
+use flow::{SessionId, SessionKey, SessionKind, SessionTable};
+use serde_json::Map;
+use wire::{Decoded, TcpInfo, Transport};
+
+use crate::Settings;
+use crate::output::{IndexRotation, SessionDocument};
+use crate::session::Session;
+use crate::stats::Stats;
+
+/// One packet inside a [`PacketBatch`].
+#[derive(Debug, Clone)]
+pub(crate) struct BatchPacket {
+    /// Where the packet's bytes start in the batch buffer.
+    pub start: usize,
+    /// Captured length.
+    pub len: usize,
+    /// Timestamp, microseconds.
+    pub ts_us: i64,
+    /// Record offset in its input file (`packetPos`).
+    pub pos: u64,
+    /// Input file number.
+    pub file: u32,
+    /// The session it belongs to.
+    pub key: SessionKey,
+    /// What the reader decoded.
+    pub decoded: Decoded,
+}
+
+/// Packets for one packet thread, with their bytes in one buffer that is
+/// sent back for reuse (no allocation per packet).
+#[derive(Debug, Default)]
+pub(crate) struct PacketBatch {
+    pub data: Vec<u8>,
+    pub packets: Vec<BatchPacket>,
+    /// The reader's newest timestamp when the batch was sent, so an idle
+    /// thread still expires its sessions.
+    pub now_us: i64,
+}
+
+/// Idle lists (timeout classes) of the session table.
+const LIST_TCP: usize = 0;
+const LIST_UDP: usize = 1;
+const LIST_ICMP: usize = 2;
+const LIST_SCTP: usize = 3;
+const LIST_ESP: usize = 4;
+const LIST_OTHER: usize = 5;
+const LIST_CLOSING: usize = 6;
+const LIST_NEVER: usize = 7;
+const LISTS: usize = 8;
+
+fn list_of(kind: SessionKind, key: &SessionKey) -> usize {
+    match kind {
+        SessionKind::Tcp => LIST_TCP,
+        SessionKind::Udp => LIST_UDP,
+        SessionKind::Icmp => LIST_ICMP,
+        SessionKind::Sctp => LIST_SCTP,
+        SessionKind::Esp => LIST_ESP,
+        // LLDP speakers advertise every few minutes forever; one session.
+        SessionKind::UnknownEther if key.discriminator == 0x88cc => LIST_NEVER,
+        _ => LIST_OTHER,
+    }
+}
+
+/// Per-session state owned by the packet thread.
+struct Entry {
+    session: Session,
+    /// Input file of the last written packet (file-change markers).
+    last_file: Option<u32>,
+    files: Vec<u32>,
+    save_at_us: i64,
+}
+
+/// Settings the packet thread needs, resolved once.
+pub(crate) struct ThreadConfig {
+    pub settings: Arc<Settings>,
+    pub node: String,
+    pub prefix: String,
+    pub rotation: IndexRotation,
+}
+
+pub(crate) struct PacketThread {
+    cfg: ThreadConfig,
+    table: SessionTable<Entry>,
+    timeouts_us: [i64; LISTS],
+    out: Sender<Vec<SessionDocument>>,
+    pending: Vec<SessionDocument>,
+    stats: Arc<Stats>,
+}
+
+const DOC_BATCH: usize = 64;
+
+impl PacketThread {
+    pub fn new(cfg: ThreadConfig, out: Sender<Vec<SessionDocument>>, stats: Arc<Stats>) -> Self {
+        let s = &cfg.settings;
+        let us = |secs: u32| i64::from(secs) * 1_000_000;
+        let timeouts_us = [
+            us(s.tcp_timeout),
+            us(s.udp_timeout),
+            us(s.icmp_timeout),
+            us(s.sctp_timeout),
+            us(s.esp_timeout),
+            us(s.other_timeout),
+            us(s.tcp_closing_timeout),
+            i64::MAX,
+        ];
+        PacketThread {
+            cfg,
+            table: SessionTable::new(LISTS),
+            timeouts_us,
+            out,
+            pending: Vec::new(),
+            stats,
+        }
+    }
+
+    /// Processes batches until the reader hangs up, then saves every
+    /// session still open.
+    pub fn run(mut self, rx: Receiver<PacketBatch>, recycle: Sender<PacketBatch>) {
+        for mut batch in rx {
+            for p in &batch.packets {
+                let data = &batch.data[p.start..p.start + p.len];
+                self.process(p, data);
+            }
+            self.stats
+                .packets_processed
+                .fetch_add(batch.packets.len() as u64, Ordering::Relaxed);
+            // Live captures also expire on wall-clock ticks from the reader.
+            if batch.now_us != i64::MIN {
+                self.expire(batch.now_us);
+            }
+            self.flush_docs();
+            batch.packets.clear();
+            batch.data.clear();
+            // The reader may have gone; then the buffer is simply freed.
+            let _ = recycle.try_send(batch);
+        }
+        self.save_all();
+        self.flush_docs();
+    }
+
+    fn process(&mut self, p: &BatchPacket, data: &[u8]) {
+        self.add_to_session(p, data);
+        // As Arkime: the packet first joins its session, then sessions idle
+        // past their timeout by this thread's clock are saved.
+        self.expire(p.ts_us);
+    }
+
+    fn add_to_session(&mut self, p: &BatchPacket, data: &[u8]) {
+        let d = &p.decoded;
+        let tcp = match d.transport {
+            Transport::Tcp(t) => Some(t),
+            _ => None,
+        };
+        let mut id = self.table.find(&p.key);
+        // A new SYN on a finished connection (port reuse) starts a new session.
+        if let (Some(sid), Some(t)) = (id, tcp)
+            && t.flags & (TcpInfo::SYN | TcpInfo::ACK) == TcpInfo::SYN
+            && let Some(e) = self.table.get(sid)
+            && let Some(state) = &e.session.tcp
+            && state.closed()
+            && state.syn_seq != Some(t.seq)
+        {
+            self.save(sid, true);
+            id = None;
+        }
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let synack_first = tcp.is_some_and(|t| {
+                    t.flags & (TcpInfo::SYN | TcpInfo::ACK) == (TcpInfo::SYN | TcpInfo::ACK)
+                });
+                let mut session = Session::new(
+                    p.key,
+                    d,
+                    p.ts_us,
+                    synack_first,
+                    self.cfg.settings.max_tcp_out_of_order,
+                );
+                if synack_first && let Some(t) = tcp {
+                    session.note_synack_first(t.seq);
+                }
+                let save_at_us = p.ts_us.div_euclid(1_000_000) * 1_000_000
+                    + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
+                let entry = Entry {
+                    session,
+                    last_file: None,
+                    files: Vec::new(),
+                    save_at_us,
+                };
+                self.table
+                    .insert(p.key, entry, list_of(p.key.kind, &p.key), p.ts_us)
+            }
+        };
+        let Some(e) = self.table.get_mut(id) else {
+            return;
+        };
+        let dir = e.session.direction(d, data);
+        if e.last_file != Some(p.file) {
+            if e.last_file.is_some() {
+                // Arkime marks a change of file inside packetPos.
+                e.session.packet_pos.push(u64::MAX - u64::from(p.file));
+                e.session.packet_len.push(0);
+            }
+            e.last_file = Some(p.file);
+            if !e.files.contains(&p.file) {
+                e.files.push(p.file);
+            }
+        }
+        e.session.add_packet(d, data, p.ts_us, p.pos, dir);
+        if let Some(t) = tcp {
+            let payload = d.payload(data);
+            e.session
+                .add_tcp(&t, payload, p.ts_us, dir, |_dir, _chunk| {});
+        }
+        let closed = e.session.tcp.as_ref().is_some_and(|t| t.closed());
+        let packets = e.session.packets[0] + e.session.packets[1];
+        let long = p.key.kind == SessionKind::Tcp && p.ts_us >= e.save_at_us;
+        let list = if closed {
+            LIST_CLOSING
+        } else {
+            list_of(p.key.kind, &p.key)
+        };
+        self.table.touch(id, list, p.ts_us);
+        if packets >= u64::from(self.cfg.settings.max_packets) || long {
+            self.mid_save(id, p.ts_us);
+        }
+    }
+
+    /// Saves sessions idle past their timeout. Times compare in whole
+    /// seconds, as Arkime's do: last.sec + timeout < now.sec.
+    fn expire(&mut self, now_us: i64) {
+        let now_sec_start = now_us.div_euclid(1_000_000) * 1_000_000;
+        for list in 0..LISTS {
+            let timeout = self.timeouts_us[list];
+            if timeout == i64::MAX {
+                continue;
+            }
+            // last.sec < now.sec - timeout  <=>  last < (now.sec - timeout) seconds.
+            let cutoff = now_sec_start.saturating_sub(timeout);
+            while let Some(id) = self.table.oldest_before(list, cutoff) {
+                self.save(id, true);
+            }
+        }
+    }
+
+    fn document(&self, e: &Entry) -> SessionDocument {
+        let mut body = Map::new();
+        e.session.write_document(
+            &mut body,
+            self.cfg.settings.enable_packet_len,
+            &self.cfg.node,
+        );
+        let positions: Vec<serde_json::Value> = e
+            .session
+            .packet_pos
+            .iter()
+            .map(|&p| {
+                if p > u64::MAX - 1_000_000 {
+                    serde_json::json!(-((u64::MAX - p) as i64))
+                } else {
+                    serde_json::json!(p)
+                }
+            })
+            .collect();
+        body.insert("packetPos".into(), serde_json::Value::Array(positions));
+        body.insert("fileId".into(), serde_json::json!([]));
+        body.insert(
+            "@timestamp".into(),
+            serde_json::json!(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0)
+            ),
+        );
+        let first_ms = body
+            .get("firstPacket")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        SessionDocument {
+            index: self.cfg.rotation.index_name(&self.cfg.prefix, first_ms),
+            body,
+            files: e.files.clone(),
+        }
+    }
+
+    fn save(&mut self, id: SessionId, _final: bool) {
+        let Some((_, mut e)) = self.table.remove(id) else {
+            return;
+        };
+        e.session.segments += 1;
+        if e.session.packet_pos.is_empty() {
+            return;
+        }
+        let doc = self.document(&e);
+        self.pending.push(doc);
+        if self.pending.len() >= DOC_BATCH {
+            self.flush_docs();
+        }
+    }
+
+    /// Saves a segment of a long session and keeps the session going.
+    fn mid_save(&mut self, id: SessionId, now_us: i64) {
+        let Some(e) = self.table.get_mut(id) else {
+            return;
+        };
+        e.session.segments += 1;
+        e.save_at_us = now_us.div_euclid(1_000_000) * 1_000_000
+            + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
+        let Some(e) = self.table.get(id) else {
+            return;
+        };
+        let doc = self.document(e);
+        self.pending.push(doc);
+        if let Some(e) = self.table.get_mut(id) {
+            e.session.reset_for_next_segment();
+            e.files.clear();
+            e.last_file = None;
+        }
+    }
+
+    fn save_all(&mut self) {
+        let mut ids = self.table.ids();
+        // Oldest first, so output order follows capture order.
+        ids.sort_by_key(|id| self.table.get(*id).map(|e| e.session.first_us).unwrap_or(0));
+        for id in ids {
+            self.save(id, true);
+        }
+    }
+
+    fn flush_docs(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let docs = std::mem::take(&mut self.pending);
+        self.stats
+            .sessions_written
+            .fetch_add(docs.len() as u64, Ordering::Relaxed);
+        // The output thread lives until every packet thread is done.
+        let _ = self.out.send(docs);
+    }
+}

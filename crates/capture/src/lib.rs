@@ -1,0 +1,21 @@
+//! Arkime-style capture: read pcap/pcapng files or live interfaces, spread
+//! sessions over packet threads, reassemble TCP, and produce one Arkime
+//! `sessions3` document per session.
+//!
+//! Start with [`run`] and a [`CaptureJob`]; settings come from Arkime's
+//! `config.ini` through [`config::load_settings`].
+
+mod community_id;
+pub mod config;
+mod engine;
+mod keying;
+mod live;
+pub mod output;
+mod pipeline;
+mod session;
+pub mod stats;
+
+pub use config::{ConfigError, IniFile, Settings, load_settings};
+pub use output::{DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink};
+pub use pipeline::{CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, run};
+pub use stats::{DropReason, Stats, StatsSnapshot};

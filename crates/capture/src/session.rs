@@ -1,0 +1,787 @@
+//! One session's generic state (everything not specific to an application
+//! protocol) and how it becomes an Arkime `sessions3` document.
+
+use std::net::IpAddr;
+
+use flow::{SessionKey, SessionKind, TcpStream};
+use serde_json::{Map, Value, json};
+use wire::{Decoded, TcpInfo, Transport};
+
+use crate::community_id;
+
+/// Per-direction facts are collected for this many packets (as Arkime).
+const FIRST_PACKETS: u64 = 10;
+
+/// TCP counters and reassembly for one session.
+#[derive(Debug)]
+pub(crate) struct TcpState {
+    /// syn, syn-ack, ack, psh, fin, rst, urg, ece, cwr, ae, srcZero, dstZero.
+    pub flags: [u32; 12],
+    pub syn_time: i64,
+    pub ack_time: i64,
+    pub syn_seq: Option<u32>,
+    pub synack_seq: Option<u32>,
+    pub synack_first_seq: Option<u32>,
+    pub isns: Vec<u32>,
+    pub syn_validated: bool,
+    pub synack_validated: bool,
+    pub client_ack_checked: bool,
+    pub streams: [TcpStream; 2],
+    pub fin: [bool; 2],
+    pub rst: bool,
+    tagged_out_of_order: [bool; 2],
+    tagged_acked_unseen: [bool; 2],
+    tagged_incomplete: bool,
+}
+
+impl TcpState {
+    fn new(max_pending: usize) -> TcpState {
+        TcpState {
+            flags: [0; 12],
+            syn_time: 0,
+            ack_time: 0,
+            syn_seq: None,
+            synack_seq: None,
+            synack_first_seq: None,
+            isns: Vec::new(),
+            syn_validated: false,
+            synack_validated: false,
+            client_ack_checked: false,
+            streams: [TcpStream::new(max_pending), TcpStream::new(max_pending)],
+            fin: [false; 2],
+            rst: false,
+            tagged_out_of_order: [false; 2],
+            tagged_acked_unseen: [false; 2],
+            tagged_incomplete: false,
+        }
+    }
+
+    /// Whether the connection has ended (both FINs or a RST).
+    pub fn closed(&self) -> bool {
+        self.rst || (self.fin[0] && self.fin[1])
+    }
+}
+
+/// Generic session state owned by one packet thread.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub key: SessionKey,
+    pub ip_protocol: u8,
+    pub ethertype: u16,
+    pub src_ip: Option<IpAddr>,
+    pub dst_ip: Option<IpAddr>,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub macs: [Vec<[u8; 6]>; 2],
+    pub first_us: i64,
+    pub last_us: i64,
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    pub databytes: [u64; 2],
+    pub packet_pos: Vec<u64>,
+    pub packet_len: Vec<u32>,
+    pub ttl: [Vec<u8>; 2],
+    pub dscp: [Vec<u8>; 2],
+    pub vlans: Vec<u16>,
+    pub dot1q: Vec<u16>,
+    pub dot1ad: Vec<u16>,
+    pub vnis: Vec<u32>,
+    pub outer_ips: [Vec<IpAddr>; 2],
+    pub outer_macs: [Vec<[u8; 6]>; 2],
+    pub payload8: [Vec<u8>; 2],
+    pub tcp: Option<Box<TcpState>>,
+    pub icmp_types: Vec<u8>,
+    pub icmp_codes: Vec<u8>,
+    pub icmp_first: Option<(u8, u8, bool)>,
+    pub protocols: Vec<&'static str>,
+    pub tags: Vec<&'static str>,
+    pub segments: u32,
+    /// Packets after this many are counted but not written (ESP).
+    pub stop_saving_after: Option<u64>,
+    pub truncated_tagged: bool,
+}
+
+fn add_unique<T: PartialEq + Copy>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+impl Session {
+    /// A session for the first packet `d`; `flip` makes the packet's
+    /// destination the session's source (a SYN-ACK seen first).
+    pub fn new(
+        key: SessionKey,
+        d: &Decoded,
+        ts_us: i64,
+        flip: bool,
+        max_pending: usize,
+    ) -> Session {
+        let net = d.network;
+        let (sp, dp) = d.ports().unwrap_or((0, 0));
+        let (mut src_ip, mut dst_ip) = (net.map(|n| n.src), net.map(|n| n.dst));
+        let (mut src_port, mut dst_port) = (sp, dp);
+        if flip {
+            std::mem::swap(&mut src_ip, &mut dst_ip);
+            std::mem::swap(&mut src_port, &mut dst_port);
+        }
+        let mut protocols = Vec::new();
+        let ip_protocol = match key.kind {
+            SessionKind::UnknownEther | SessionKind::CorruptEther => 0,
+            _ => net.map(|n| n.proto).unwrap_or(0),
+        };
+        match key.kind {
+            SessionKind::Tcp => protocols.push("tcp"),
+            SessionKind::Udp => protocols.push("udp"),
+            SessionKind::Icmp => protocols.push("icmp"),
+            SessionKind::Sctp => protocols.push("sctp"),
+            SessionKind::Esp => protocols.push("esp"),
+            SessionKind::UnknownIp => protocols.push("unknown-ip"),
+            SessionKind::CorruptIp => protocols.push("corrupt-ip"),
+            SessionKind::CorruptEther => protocols.push("corrupt-ether"),
+            SessionKind::UnknownEther => protocols.push(match key.discriminator {
+                0x0806 => "arp",
+                0x88cc => "lldp",
+                crate::keying::XID_DISCRIMINATOR => "xid",
+                _ => "unknown-ether",
+            }),
+            SessionKind::OtherIp => protocols.push(match ip_protocol {
+                2 => "igmp",
+                103 => "pim",
+                89 => "ospf",
+                _ => "unknown-ip",
+            }),
+        }
+        let stop_saving_after = (key.kind == SessionKind::Esp).then_some(1);
+        Session {
+            key,
+            ip_protocol,
+            ethertype: 0,
+            src_ip,
+            dst_ip,
+            src_port,
+            dst_port,
+            macs: [Vec::new(), Vec::new()],
+            first_us: ts_us,
+            last_us: ts_us,
+            packets: [0; 2],
+            bytes: [0; 2],
+            databytes: [0; 2],
+            packet_pos: Vec::new(),
+            packet_len: Vec::new(),
+            ttl: [Vec::new(), Vec::new()],
+            dscp: [Vec::new(), Vec::new()],
+            vlans: Vec::new(),
+            dot1q: Vec::new(),
+            dot1ad: Vec::new(),
+            vnis: Vec::new(),
+            outer_ips: [Vec::new(), Vec::new()],
+            outer_macs: [Vec::new(), Vec::new()],
+            payload8: [Vec::new(), Vec::new()],
+            tcp: (key.kind == SessionKind::Tcp).then(|| Box::new(TcpState::new(max_pending))),
+            icmp_types: Vec::new(),
+            icmp_codes: Vec::new(),
+            icmp_first: None,
+            protocols,
+            tags: Vec::new(),
+            segments: 0,
+            stop_saving_after,
+            truncated_tagged: false,
+        }
+    }
+
+    /// 0 when the packet goes from the session's source, 1 otherwise.
+    pub fn direction(&self, d: &Decoded, packet: &[u8]) -> usize {
+        if self.key.kind == SessionKind::Udp {
+            match self.key.discriminator {
+                // BOOTREPLY messages come from the server.
+                crate::keying::DHCP_DISCRIMINATOR => {
+                    return usize::from(d.payload(packet).first() == Some(&2));
+                }
+                crate::keying::DHCPV6_DISCRIMINATOR => {
+                    let kind = d.payload(packet).first().copied().unwrap_or(0);
+                    return usize::from(crate::keying::dhcpv6_from_server(kind));
+                }
+                _ => {}
+            }
+        }
+        match self.key.kind {
+            SessionKind::OtherIp => 0,
+            SessionKind::UnknownEther
+            | SessionKind::CorruptEther
+            | SessionKind::UnknownIp
+            | SessionKind::CorruptIp => 0,
+            _ => {
+                let src = d.network.map(|n| n.src);
+                let (sp, dp) = d.ports().unwrap_or((0, 0));
+                let dst = d.network.map(|n| n.dst);
+                if src == self.src_ip
+                    && sp == self.src_port
+                    && dst == self.dst_ip
+                    && dp == self.dst_port
+                {
+                    0
+                } else {
+                    1
+                }
+            }
+        }
+    }
+
+    /// Milliseconds since the session's first packet plus one, Arkime's
+    /// clock for `initRTT`.
+    fn rel_ms(&self, ts_us: i64) -> i64 {
+        let (s0, u0) = (
+            self.first_us.div_euclid(1_000_000),
+            self.first_us.rem_euclid(1_000_000),
+        );
+        let (s, u) = (ts_us.div_euclid(1_000_000), ts_us.rem_euclid(1_000_000));
+        (s - s0) * 1000 + (u - u0) / 1000 + 1
+    }
+
+    fn tag(&mut self, t: &'static str) {
+        add_unique(&mut self.tags, t);
+    }
+
+    /// Adds a protocol name (transport, tunnel or application).
+    pub fn add_protocol(&mut self, p: &'static str) {
+        add_unique(&mut self.protocols, p);
+    }
+
+    /// Accounts for one packet. `record_pos` is the packet's offset in its
+    /// file, `caplen` its captured length.
+    pub fn add_packet(
+        &mut self,
+        d: &Decoded,
+        packet: &[u8],
+        ts_us: i64,
+        record_pos: u64,
+        dir: usize,
+    ) {
+        let caplen = packet.len() as u64;
+        self.packets[dir] += 1;
+        self.bytes[dir] += caplen;
+        if ts_us > self.last_us {
+            self.last_us = ts_us;
+        }
+        let written = self.packets[0] + self.packets[1];
+        match self.stop_saving_after {
+            Some(n) if written > n => {
+                if !self.truncated_tagged {
+                    self.truncated_tagged = true;
+                    self.tag("truncated-pcap");
+                }
+            }
+            _ => {
+                self.packet_pos.push(record_pos);
+                self.packet_len.push(caplen as u32 + 16);
+            }
+        }
+        if self.packets[dir] <= FIRST_PACKETS {
+            self.first_packets_facts(d, dir);
+        }
+        match d.transport {
+            Transport::Udp { .. } => {
+                let payload = d.payload(packet);
+                self.databytes[dir] += payload.len() as u64;
+                if self.payload8[dir].is_empty() && !payload.is_empty() && !self.is_dhcp() {
+                    self.payload8[dir] = payload[..payload.len().min(8)].to_vec();
+                }
+            }
+            Transport::Sctp { .. } => {
+                let payload = d.payload(packet);
+                self.databytes[dir] += payload.len() as u64;
+                if self.payload8[dir].is_empty()
+                    && let Some(user) = sctp_first_user_data(payload)
+                {
+                    self.payload8[dir] = user[..user.len().min(8)].to_vec();
+                }
+            }
+            Transport::Icmp(i) => {
+                self.databytes[dir] += d.payload_len as u64;
+                if d.payload_len >= 2 {
+                    add_unique(&mut self.icmp_types, i.kind);
+                    add_unique(&mut self.icmp_codes, i.code);
+                    if self.icmp_first.is_none() {
+                        self.icmp_first = Some((i.kind, i.code, i.v6));
+                    }
+                }
+            }
+            Transport::Esp { .. } => {
+                self.databytes[dir] += (caplen as usize)
+                    .saturating_sub(d.payload_offset)
+                    .saturating_sub(8) as u64;
+            }
+            _ => {}
+        }
+    }
+
+    fn first_packets_facts(&mut self, d: &Decoded, dir: usize) {
+        let other = 1 - dir;
+        if let Some(m) = d.src_mac {
+            add_unique(&mut self.macs[dir], m);
+        }
+        if let Some(m) = d.dst_mac {
+            add_unique(&mut self.macs[other], m);
+        }
+        if self.ethertype == 0 && d.ethertype != 0 {
+            self.ethertype = d.ethertype;
+        }
+        if let Some(n) = d.network
+            && !matches!(
+                self.key.kind,
+                SessionKind::UnknownEther | SessionKind::CorruptEther
+            )
+        {
+            add_unique(&mut self.ttl[dir], n.ttl);
+            let dscp = n.tos >> 2;
+            if dscp != 0 {
+                add_unique(&mut self.dscp[dir], dscp);
+            }
+        }
+        for &v in d.vlan_ids() {
+            add_unique(&mut self.dot1q, v);
+        }
+        if let Some(s) = d.dot1ad {
+            add_unique(&mut self.dot1ad, s);
+            add_unique(&mut self.vlans, s);
+        }
+        for &v in d.vlan_ids() {
+            add_unique(&mut self.vlans, v);
+        }
+        if let Some(v) = d.vni {
+            add_unique(&mut self.vnis, v);
+        }
+        // Arkime records outer addresses as they appear, not by direction,
+        // and reads the outer Ethernet addresses in header order (the
+        // destination first, under its "src" name).
+        if let Some(o) = d.outer_layers().last() {
+            if let Some(ip) = o.src_ip {
+                add_unique(&mut self.outer_ips[0], ip);
+            }
+            if let Some(ip) = o.dst_ip {
+                add_unique(&mut self.outer_ips[1], ip);
+            }
+            if let Some(m) = o.dst_mac {
+                add_unique(&mut self.outer_macs[0], m);
+            }
+            if let Some(m) = o.src_mac {
+                add_unique(&mut self.outer_macs[1], m);
+            }
+        }
+        for name in d.tunnel_names() {
+            self.add_protocol(name);
+        }
+    }
+
+    /// TCP flags, handshake timing, and reassembly. `deliver` receives the
+    /// in-order stream bytes of the direction.
+    pub fn add_tcp(
+        &mut self,
+        t: &TcpInfo,
+        payload: &[u8],
+        ts_us: i64,
+        dir: usize,
+        mut deliver: impl FnMut(usize, &[u8]),
+    ) {
+        let rel = self.rel_ms(ts_us);
+        let Some(tcp) = self.tcp.as_mut() else {
+            return;
+        };
+        let f = t.flags;
+        let syn = f & TcpInfo::SYN != 0;
+        let ack = f & TcpInfo::ACK != 0;
+        let rst = f & TcpInfo::RST != 0;
+        if syn && !ack {
+            tcp.flags[0] += 1;
+            if tcp.syn_time == 0 {
+                tcp.syn_time = rel;
+                tcp.ack_time = 0;
+            }
+            if dir == 0 {
+                add_unique(&mut tcp.isns, t.seq);
+                if tcp.syn_seq.is_none() {
+                    tcp.syn_seq = Some(t.seq);
+                }
+            }
+            if !tcp.streams[dir].is_started() {
+                tcp.streams[dir].start_at(t.seq.wrapping_add(1));
+            }
+        }
+        if syn && ack {
+            tcp.flags[1] += 1;
+            if tcp.syn_seq.is_some_and(|s| t.ack == s.wrapping_add(1)) {
+                tcp.syn_validated = true;
+            }
+            if tcp.synack_seq.is_none() {
+                tcp.synack_seq = Some(t.seq);
+            }
+            if !tcp.streams[dir].is_started() {
+                tcp.streams[dir].start_at(t.seq.wrapping_add(1));
+            }
+            let other = 1 - dir;
+            if !tcp.streams[other].is_started() {
+                tcp.streams[other].start_at(t.ack);
+            }
+        }
+        if f & (TcpInfo::FIN | TcpInfo::SYN | TcpInfo::RST | TcpInfo::PSH | TcpInfo::ACK)
+            == TcpInfo::ACK
+        {
+            tcp.flags[2] += 1;
+            if tcp.ack_time == 0 {
+                tcp.ack_time = rel;
+            }
+            if dir == 0 && !tcp.client_ack_checked {
+                if let Some(s) = tcp.synack_seq {
+                    tcp.client_ack_checked = true;
+                    tcp.synack_validated = t.ack == s.wrapping_add(1);
+                }
+            }
+        }
+        for (bit, slot) in [
+            (TcpInfo::PSH, 3),
+            (TcpInfo::FIN, 4),
+            (TcpInfo::RST, 5),
+            (TcpInfo::URG, 6),
+            (TcpInfo::ECE, 7),
+            (TcpInfo::CWR, 8),
+            (TcpInfo::AE, 9),
+        ] {
+            if f & bit != 0 {
+                tcp.flags[slot] += 1;
+            }
+        }
+        if t.window == 0 && !rst {
+            tcp.flags[10 + dir] += 1;
+        }
+        let have_syn = tcp.syn_time != 0 || tcp.flags[1] > 0;
+        let mut new_tags: [Option<&'static str>; 3] = [None; 3];
+        if ack && have_syn && !tcp.tagged_acked_unseen[dir] {
+            let other = &tcp.streams[1 - dir];
+            if other.is_started() && other.pending_segments() == 0 {
+                let diff = t.ack.wrapping_sub(other.next_seq()) as i32;
+                if diff > 1 {
+                    tcp.tagged_acked_unseen[dir] = true;
+                    new_tags[0] = Some(if dir == 0 {
+                        "acked-unseen-segment-src"
+                    } else {
+                        "acked-unseen-segment-dst"
+                    });
+                }
+            }
+        }
+        // Without a handshake Arkime does not reassemble: no data bytes.
+        if !payload.is_empty() && have_syn {
+            let data_seq = if syn { t.seq.wrapping_add(1) } else { t.seq };
+            let databytes = &mut self.databytes[dir];
+            let payload8 = &mut self.payload8[dir];
+            let outcome = tcp.streams[dir].segment(data_seq, payload, |chunk| {
+                *databytes += chunk.len() as u64;
+                if payload8.len() < 8 {
+                    let take = (8 - payload8.len()).min(chunk.len());
+                    payload8.extend_from_slice(&chunk[..take]);
+                }
+                deliver(dir, chunk);
+            });
+            match outcome {
+                flow::SegmentOutcome::Queued if have_syn && !tcp.tagged_out_of_order[dir] => {
+                    tcp.tagged_out_of_order[dir] = true;
+                    new_tags[1] = Some(if dir == 0 {
+                        "out-of-order-src"
+                    } else {
+                        "out-of-order-dst"
+                    });
+                }
+                flow::SegmentOutcome::Overflow if !tcp.tagged_incomplete => {
+                    tcp.tagged_incomplete = true;
+                    new_tags[2] = Some("incomplete-tcp");
+                }
+                _ => {}
+            }
+        }
+        if f & TcpInfo::FIN != 0 {
+            tcp.fin[dir] = true;
+            tcp.streams[dir].fin(t.seq.wrapping_add(payload.len() as u32));
+        }
+        if rst {
+            tcp.rst = true;
+        }
+        for t in new_tags.into_iter().flatten() {
+            self.tag(t);
+        }
+    }
+
+    /// Marks that the session's first packet was a SYN-ACK.
+    pub fn note_synack_first(&mut self, seq: u32) {
+        if let Some(tcp) = self.tcp.as_mut() {
+            tcp.synack_first_seq = Some(seq);
+        }
+    }
+
+    /// Clears per-segment counters after a mid-session save (maxPackets,
+    /// tcpSaveTimeout), keeping identity and the first packet time.
+    pub fn reset_for_next_segment(&mut self) {
+        self.packets = [0; 2];
+        self.bytes = [0; 2];
+        self.databytes = [0; 2];
+        self.packet_pos.clear();
+        self.packet_len.clear();
+        // Fields Arkime does not carry into the next segment.
+        self.ttl = [Vec::new(), Vec::new()];
+        self.dscp = [Vec::new(), Vec::new()];
+        if let Some(tcp) = self.tcp.as_mut() {
+            tcp.flags = [0; 12];
+            tcp.syn_time = 0;
+            tcp.ack_time = 0;
+            tcp.syn_seq = None;
+            tcp.synack_seq = None;
+            tcp.synack_first_seq = None;
+            tcp.isns.clear();
+            tcp.syn_validated = false;
+            tcp.synack_validated = false;
+        }
+    }
+
+    /// Writes the generic part of the session's document into `doc`.
+    pub fn write_document(
+        &self,
+        doc: &mut Map<String, Value>,
+        enable_packet_len: bool,
+        node: &str,
+    ) {
+        let first_ms = arkime_ms(self.first_us, self.first_us);
+        let last_ms = arkime_ms(self.last_us, self.first_us);
+        doc.insert("firstPacket".into(), json!(first_ms));
+        doc.insert("lastPacket".into(), json!(last_ms));
+        doc.insert("length".into(), json!((last_ms - first_ms).abs()));
+        doc.insert(
+            "packetRange".into(),
+            json!({"gte": first_ms.min(last_ms), "lte": first_ms.max(last_ms)}),
+        );
+        doc.insert("ipProtocol".into(), json!(self.ip_protocol));
+        if self.ethertype != 0 {
+            doc.insert("ethertype".into(), json!(self.ethertype));
+        }
+        let is_ip = !matches!(
+            self.key.kind,
+            SessionKind::UnknownEther | SessionKind::CorruptEther
+        );
+        for (dir, name) in [(0, "source"), (1, "destination")] {
+            let mut m = Map::new();
+            m.insert("bytes".into(), json!(self.bytes[dir]));
+            m.insert("packets".into(), json!(self.packets[dir]));
+            if is_ip {
+                let (ip, port) = if dir == 0 {
+                    (self.src_ip, self.src_port)
+                } else {
+                    (self.dst_ip, self.dst_port)
+                };
+                if let Some(ip) = ip {
+                    m.insert("ip".into(), json!(ip.to_string()));
+                    m.insert("port".into(), json!(port));
+                }
+            }
+            if !self.macs[dir].is_empty() {
+                m.insert(
+                    "mac".into(),
+                    json!(
+                        self.macs[dir]
+                            .iter()
+                            .map(|x| mac_string(x))
+                            .collect::<Vec<_>>()
+                    ),
+                );
+                m.insert("mac-cnt".into(), json!(self.macs[dir].len()));
+            }
+            doc.insert(name.into(), Value::Object(m));
+        }
+        doc.insert("client".into(), json!({"bytes": self.databytes[0]}));
+        doc.insert("server".into(), json!({"bytes": self.databytes[1]}));
+        doc.insert(
+            "totDataBytes".into(),
+            json!(self.databytes[0] + self.databytes[1]),
+        );
+        let mut network = Map::new();
+        network.insert("packets".into(), json!(self.packets[0] + self.packets[1]));
+        network.insert("bytes".into(), json!(self.bytes[0] + self.bytes[1]));
+        if let Some(id) = self.community_id() {
+            network.insert("community_id".into(), json!(id));
+        }
+        if !self.vlans.is_empty() {
+            network.insert(
+                "vlan".into(),
+                json!({"id": self.vlans, "id-cnt": self.vlans.len()}),
+            );
+        }
+        doc.insert("network".into(), Value::Object(network));
+        if let Some(tcp) = &self.tcp {
+            let f = &tcp.flags;
+            doc.insert(
+                "tcpflags".into(),
+                json!({"syn": f[0], "syn-ack": f[1], "ack": f[2], "psh": f[3], "fin": f[4], "rst": f[5],
+                       "urg": f[6], "ece": f[7], "cwr": f[8], "ae": f[9], "srcZero": f[10], "dstZero": f[11]}),
+            );
+            if tcp.syn_time != 0 && tcp.ack_time != 0 {
+                doc.insert("initRTT".into(), json!((tcp.ack_time - tcp.syn_time) / 2));
+            }
+            if tcp.syn_time != 0 || f[1] > 0 {
+                let mut seq = Map::new();
+                if let Some(s) = tcp.syn_seq {
+                    seq.insert("src".into(), json!(s));
+                }
+                if f[1] > 0 {
+                    seq.insert("dst".into(), json!(tcp.synack_first_seq.unwrap_or(0)));
+                }
+                doc.insert("tcpseq".into(), Value::Object(seq));
+                doc.insert("tcpSynValidated".into(), json!(tcp.syn_validated));
+                doc.insert("tcpSynAckValidated".into(), json!(tcp.synack_validated));
+            }
+            if !tcp.isns.is_empty() {
+                doc.insert("srcISNCnt".into(), json!(tcp.isns.len()));
+            }
+        }
+        for (dir, name) in [(0, "srcPayload8"), (1, "dstPayload8")] {
+            if !self.payload8[dir].is_empty() {
+                doc.insert(name.into(), json!(hex(&self.payload8[dir])));
+            }
+        }
+        for (dir, name) in [(0, "src"), (1, "dst")] {
+            if !self.ttl[dir].is_empty() {
+                doc.insert(format!("{name}TTL"), json!(self.ttl[dir]));
+                doc.insert(format!("{name}TTLCnt"), json!(self.ttl[dir].len()));
+            }
+            if !self.dscp[dir].is_empty() {
+                doc.insert(format!("{name}Dscp"), json!(self.dscp[dir]));
+                doc.insert(format!("{name}DscpCnt"), json!(self.dscp[dir].len()));
+            }
+            if !self.outer_ips[dir].is_empty() {
+                let ips: Vec<String> = self.outer_ips[dir].iter().map(|i| i.to_string()).collect();
+                doc.insert(format!("{name}OuterIpCnt"), json!(ips.len()));
+                doc.insert(format!("{name}OuterIp"), json!(ips));
+            }
+            if !self.outer_macs[dir].is_empty() {
+                let macs: Vec<String> =
+                    self.outer_macs[dir].iter().map(|m| mac_string(m)).collect();
+                doc.insert(format!("{name}OuterMac-cnt"), json!(macs.len()));
+                doc.insert(format!("{name}OuterMac"), json!(macs));
+            }
+        }
+        if !self.dot1q.is_empty() {
+            doc.insert(
+                "dot1q".into(),
+                json!({"id": self.dot1q, "idCnt": self.dot1q.len()}),
+            );
+        }
+        if !self.dot1ad.is_empty() {
+            doc.insert(
+                "dot1ad".into(),
+                json!({"id": self.dot1ad, "idCnt": self.dot1ad.len()}),
+            );
+        }
+        if !self.vnis.is_empty() {
+            doc.insert("vni".into(), json!(self.vnis));
+            doc.insert("vniCnt".into(), json!(self.vnis.len()));
+        }
+        if !self.icmp_types.is_empty() {
+            doc.insert(
+                "icmp".into(),
+                json!({"type": self.icmp_types, "code": self.icmp_codes}),
+            );
+        }
+        doc.insert("protocol".into(), json!(self.protocols));
+        doc.insert("protocolCnt".into(), json!(self.protocols.len()));
+        if !self.tags.is_empty() {
+            doc.insert("tags".into(), json!(self.tags));
+            doc.insert("tagsCnt".into(), json!(self.tags.len()));
+        }
+        doc.insert("packetPos".into(), json!(self.packet_pos));
+        if enable_packet_len {
+            doc.insert("packetLen".into(), json!(self.packet_len));
+        }
+        doc.insert("segmentCnt".into(), json!(self.segments));
+        doc.insert("node".into(), json!(node));
+    }
+
+    /// DHCP sessions are their own protocol in Arkime: no community id and
+    /// no payload prefix.
+    fn is_dhcp(&self) -> bool {
+        self.key.kind == SessionKind::Udp
+            && matches!(
+                self.key.discriminator,
+                crate::keying::DHCP_DISCRIMINATOR | crate::keying::DHCPV6_DISCRIMINATOR
+            )
+    }
+
+    fn community_id(&self) -> Option<String> {
+        if self.is_dhcp() {
+            return None;
+        }
+        let (src, dst) = (self.src_ip?, self.dst_ip?);
+        match self.key.kind {
+            SessionKind::Tcp | SessionKind::Udp | SessionKind::Sctp => Some(community_id::flow(
+                src,
+                dst,
+                self.ip_protocol,
+                self.src_port,
+                self.dst_port,
+            )),
+            SessionKind::Esp => Some(community_id::flow(src, dst, self.ip_protocol, 0, 0)),
+            SessionKind::Icmp => {
+                let (kind, code, v6) = self.icmp_first.unwrap_or((0, 0, false));
+                Some(community_id::icmp(
+                    src,
+                    dst,
+                    self.ip_protocol,
+                    kind,
+                    code,
+                    v6,
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The user data of the first DATA chunk in an SCTP packet's chunks.
+fn sctp_first_user_data(mut chunks: &[u8]) -> Option<&[u8]> {
+    while chunks.len() >= 4 {
+        let kind = chunks[0];
+        let len = usize::from(u16::from_be_bytes([chunks[2], chunks[3]]));
+        if len < 4 {
+            return None;
+        }
+        let chunk = chunks.get(..len.min(chunks.len()))?;
+        if kind == 0 && chunk.len() > 16 {
+            return Some(&chunk[16..]);
+        }
+        chunks = chunks.get(len.div_ceil(4) * 4..)?;
+    }
+    None
+}
+
+/// Arkime's millisecond timestamps, including its quirk of adding ten
+/// seconds to times in the first ten seconds of the epoch.
+fn arkime_ms(ts_us: i64, first_us: i64) -> i64 {
+    let ms = ts_us.div_euclid(1000);
+    if first_us < 10_000_000 || ts_us < 10_000_000 {
+        ms + 10_000
+    } else {
+        ms
+    }
+}
+
+/// Lower-case colon-separated MAC.
+pub(crate) fn mac_string(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}

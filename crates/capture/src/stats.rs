@@ -1,0 +1,137 @@
+//! Counters shared by the pipeline's threads: every packet read is either
+//! processed or dropped with one of these reasons.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a packet did not become part of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum DropReason {
+    /// Headers did not decode (and corrupt packets are not kept).
+    Corrupt = 0,
+    /// Captured length below the wire length (`readTruncatedPackets=false`).
+    Truncated = 1,
+    /// A non-IP EtherType nothing handles (and unknown packets are not kept).
+    UnknownEtherType = 2,
+    /// An IP protocol nothing handles (and unknown packets are not kept).
+    UnknownIpProtocol = 3,
+    /// An IP fragment: merged into a reassembled datagram, or never
+    /// completed.
+    Fragment = 4,
+    /// The kernel dropped it (live capture).
+    Kernel = 5,
+}
+
+impl DropReason {
+    /// Every reason, in report order.
+    pub const ALL: [DropReason; 6] = [
+        DropReason::Corrupt,
+        DropReason::Truncated,
+        DropReason::UnknownEtherType,
+        DropReason::UnknownIpProtocol,
+        DropReason::Fragment,
+        DropReason::Kernel,
+    ];
+
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Corrupt => "corrupt",
+            DropReason::Truncated => "truncated",
+            DropReason::UnknownEtherType => "unknown-ethertype",
+            DropReason::UnknownIpProtocol => "unknown-ip-protocol",
+            DropReason::Fragment => "ip-fragment",
+            DropReason::Kernel => "kernel",
+        }
+    }
+}
+
+/// Pipeline counters, updated with relaxed atomics (reports only).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Input files to read.
+    pub files_total: AtomicU64,
+    /// Input files finished.
+    pub files_done: AtomicU64,
+    /// Packet records read (files) or received (live).
+    pub packets_read: AtomicU64,
+    /// Bytes of packet data read.
+    pub bytes_read: AtomicU64,
+    /// Bytes of the input files (for progress).
+    pub input_bytes_total: AtomicU64,
+    /// Packets added to sessions.
+    pub packets_processed: AtomicU64,
+    dropped: [AtomicU64; 6],
+    /// Session documents produced.
+    pub sessions_written: AtomicU64,
+    /// Input files that ended with an error (truncated, corrupt, I/O).
+    pub file_errors: AtomicU64,
+}
+
+impl Stats {
+    /// Counts a dropped packet.
+    pub fn drop_packet(&self, reason: DropReason) {
+        self.dropped[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n` drops for `reason`.
+    pub fn drop_packets(&self, reason: DropReason, n: u64) {
+        self.dropped[reason as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Packets dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Packets dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        DropReason::ALL.iter().map(|r| self.dropped(*r)).sum()
+    }
+
+    /// A snapshot for reporting.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            files_total: l(&self.files_total),
+            files_done: l(&self.files_done),
+            packets_read: l(&self.packets_read),
+            bytes_read: l(&self.bytes_read),
+            input_bytes_total: l(&self.input_bytes_total),
+            packets_processed: l(&self.packets_processed),
+            dropped: DropReason::ALL.map(|r| (r, self.dropped(r))),
+            sessions_written: l(&self.sessions_written),
+            file_errors: l(&self.file_errors),
+        }
+    }
+}
+
+/// Plain copy of [`Stats`] at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Input files to read.
+    pub files_total: u64,
+    /// Input files finished.
+    pub files_done: u64,
+    /// Packets read.
+    pub packets_read: u64,
+    /// Bytes of packet data read.
+    pub bytes_read: u64,
+    /// Bytes of the input files.
+    pub input_bytes_total: u64,
+    /// Packets added to sessions.
+    pub packets_processed: u64,
+    /// Drops per reason.
+    pub dropped: [(DropReason, u64); 6],
+    /// Session documents produced.
+    pub sessions_written: u64,
+    /// Files that ended with an error.
+    pub file_errors: u64,
+}
+
+impl StatsSnapshot {
+    /// Packets dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(|(_, n)| n).sum()
+    }
+}

@@ -1,0 +1,263 @@
+//! The per-thread session table.
+//!
+//! Sessions live in a slab; a hash map finds them by key. Each session is
+//! also on one of several idle lists (one per timeout class, e.g. TCP,
+//! UDP, closing TCP), ordered by last packet time: touching a session moves
+//! it to the tail in O(1), and expiry pops from the head until it meets a
+//! session that is still fresh. No locks: a table belongs to one thread.
+
+use ahash::AHashMap;
+
+use crate::SessionKey;
+
+const NIL: u32 = u32::MAX;
+
+/// Handle to a session in a [`SessionTable`]; valid until it is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(u32);
+
+#[derive(Debug)]
+struct Slot<T> {
+    key: SessionKey,
+    value: Option<T>,
+    last_us: i64,
+    list: u8,
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+/// Sessions of one packet thread, with idle lists.
+#[derive(Debug)]
+pub struct SessionTable<T> {
+    map: AHashMap<SessionKey, u32>,
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    lists: Vec<List>,
+}
+
+impl<T> SessionTable<T> {
+    /// A table with `lists` idle lists (timeout classes).
+    pub fn new(lists: usize) -> SessionTable<T> {
+        SessionTable {
+            map: AHashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            lists: vec![
+                List {
+                    head: NIL,
+                    tail: NIL,
+                    len: 0
+                };
+                lists.max(1)
+            ],
+        }
+    }
+
+    /// Sessions held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Sessions on idle list `list`.
+    pub fn list_len(&self, list: usize) -> usize {
+        self.lists.get(list).map_or(0, |l| l.len)
+    }
+
+    /// Finds a session by key.
+    pub fn find(&self, key: &SessionKey) -> Option<SessionId> {
+        self.map.get(key).map(|&i| SessionId(i))
+    }
+
+    /// Adds a session on idle list `list`. The key must not be present.
+    pub fn insert(&mut self, key: SessionKey, value: T, list: usize, now_us: i64) -> SessionId {
+        let slot = Slot {
+            key,
+            value: Some(value),
+            last_us: now_us,
+            list: list as u8,
+            prev: NIL,
+            next: NIL,
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, index);
+        self.push_tail(index);
+        SessionId(index)
+    }
+
+    /// The session's value.
+    pub fn get_mut(&mut self, id: SessionId) -> Option<&mut T> {
+        self.slots.get_mut(id.0 as usize)?.value.as_mut()
+    }
+
+    /// The session's value.
+    pub fn get(&self, id: SessionId) -> Option<&T> {
+        self.slots.get(id.0 as usize)?.value.as_ref()
+    }
+
+    /// The session's key.
+    pub fn key(&self, id: SessionId) -> Option<&SessionKey> {
+        let slot = self.slots.get(id.0 as usize)?;
+        slot.value.as_ref().map(|_| &slot.key)
+    }
+
+    /// Records activity at `now_us` and moves the session to the tail of
+    /// idle list `list` (which may differ from its current one).
+    pub fn touch(&mut self, id: SessionId, list: usize, now_us: i64) {
+        let i = id.0;
+        if self.slots.get(i as usize).is_none_or(|s| s.value.is_none()) {
+            return;
+        }
+        self.unlink(i);
+        let s = &mut self.slots[i as usize];
+        s.last_us = s.last_us.max(now_us);
+        s.list = list as u8;
+        self.push_tail(i);
+    }
+
+    /// Removes a session, returning its key and value.
+    pub fn remove(&mut self, id: SessionId) -> Option<(SessionKey, T)> {
+        let i = id.0;
+        let value = self.slots.get_mut(i as usize)?.value.take()?;
+        // Put it back briefly so unlink sees a live slot; cheaper than
+        // threading a flag through.
+        self.unlink_raw(i);
+        let key = self.slots[i as usize].key;
+        self.map.remove(&key);
+        self.free.push(i);
+        Some((key, value))
+    }
+
+    /// The oldest session on idle list `list` if its last activity is
+    /// before `cutoff_us`.
+    pub fn oldest_before(&self, list: usize, cutoff_us: i64) -> Option<SessionId> {
+        let head = self.lists.get(list)?.head;
+        if head == NIL {
+            return None;
+        }
+        (self.slots[head as usize].last_us < cutoff_us).then_some(SessionId(head))
+    }
+
+    /// The oldest session on idle list `list`.
+    pub fn oldest(&self, list: usize) -> Option<SessionId> {
+        let head = self.lists.get(list)?.head;
+        (head != NIL).then_some(SessionId(head))
+    }
+
+    /// Every live session id (in slab order).
+    pub fn ids(&self) -> Vec<SessionId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.value.is_some())
+            .map(|(i, _)| SessionId(i as u32))
+            .collect()
+    }
+
+    fn push_tail(&mut self, i: u32) {
+        let list = self.slots[i as usize].list as usize;
+        let tail = self.lists[list].tail;
+        self.slots[i as usize].prev = tail;
+        self.slots[i as usize].next = NIL;
+        if tail == NIL {
+            self.lists[list].head = i;
+        } else {
+            self.slots[tail as usize].next = i;
+        }
+        self.lists[list].tail = i;
+        self.lists[list].len += 1;
+    }
+
+    fn unlink(&mut self, i: u32) {
+        self.unlink_raw(i);
+    }
+
+    fn unlink_raw(&mut self, i: u32) {
+        let (prev, next, list) = {
+            let s = &self.slots[i as usize];
+            (s.prev, s.next, s.list as usize)
+        };
+        if prev == NIL {
+            self.lists[list].head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.lists[list].tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+        self.slots[i as usize].prev = NIL;
+        self.slots[i as usize].next = NIL;
+        self.lists[list].len -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SessionKind;
+
+    fn key(n: u8) -> SessionKey {
+        SessionKey::directional(SessionKind::Udp, 0, [n; 16], [0; 16], 0)
+    }
+
+    #[test]
+    fn insert_find_touch_expire() {
+        let mut t: SessionTable<&str> = SessionTable::new(2);
+        let a = t.insert(key(1), "a", 0, 100);
+        let b = t.insert(key(2), "b", 0, 200);
+        let c = t.insert(key(3), "c", 1, 50);
+        assert_eq!(t.find(&key(2)), Some(b));
+        assert_eq!(t.oldest_before(0, 150), Some(a));
+        t.touch(a, 0, 300);
+        assert_eq!(t.oldest_before(0, 150), None);
+        assert_eq!(t.oldest_before(0, 250), Some(b));
+        assert_eq!(t.remove(b), Some((key(2), "b")));
+        assert_eq!(t.find(&key(2)), None);
+        assert_eq!(t.oldest(0), Some(a));
+        // Moving between lists.
+        t.touch(c, 0, 400);
+        assert_eq!(t.list_len(1), 0);
+        assert_eq!(t.list_len(0), 2);
+        assert_eq!(t.oldest(0), Some(a));
+        // Slots are reused.
+        t.remove(a);
+        let d = t.insert(key(4), "d", 1, 500);
+        assert_eq!(d, a);
+        assert_eq!(t.get(d), Some(&"d"));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.ids().len(), 2);
+    }
+
+    #[test]
+    fn removed_handles_are_inert() {
+        let mut t: SessionTable<u32> = SessionTable::new(1);
+        let a = t.insert(key(1), 1, 0, 0);
+        t.remove(a);
+        assert!(t.get_mut(a).is_none());
+        assert!(t.remove(a).is_none());
+        t.touch(a, 0, 5);
+        assert_eq!(t.list_len(0), 0);
+    }
+}

@@ -1,0 +1,183 @@
+//! `moonwire capture`: read captures or live interfaces into session
+//! documents.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use capture::{
+    CaptureJob, DocumentSink, FileRegistry, IniFile, Input, JsonLinesSink, NullSink, Stats,
+    StatsSnapshot, TestsSink,
+};
+use clap::Args;
+
+/// Arguments of `moonwire capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Read a pcap or pcapng file (repeatable).
+    #[arg(short = 'r', long = "pcapfile", value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Read every .pcap/.pcapng/.cap file in a directory (repeatable).
+    #[arg(short = 'R', long = "pcapdir", value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Capture live on a Linux interface (repeatable; needs root or CAP_NET_RAW).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    interfaces: Vec<String>,
+    /// Arkime config.ini to read ([default] then the node's section).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Node name: the config section that overrides [default].
+    #[arg(short = 'n', long = "node", default_value = "default")]
+    node: String,
+    /// Override a setting, e.g. -o packetThreads=2 (repeatable).
+    #[arg(short = 'o', value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Print documents in Arkime's test shape ({"sessions3":[...]}) on stdout.
+    #[arg(long, conflicts_with_all = ["json", "dryrun"])]
+    tests: bool,
+    /// Print one document body per line (JSON lines) on stdout.
+    #[arg(long, conflicts_with = "dryrun")]
+    json: bool,
+    /// Process everything, write nothing.
+    #[arg(long)]
+    dryrun: bool,
+    /// Stop live capture after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<u64>,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn inputs(args: &CaptureArgs) -> anyhow::Result<Vec<Input>> {
+    let mut out: Vec<Input> = args.files.iter().cloned().map(Input::File).collect();
+    for dir in &args.dirs {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading directory {}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| matches!(e, "pcap" | "pcapng" | "cap"))
+            })
+            .collect();
+        found.sort();
+        out.extend(found.into_iter().map(Input::File));
+    }
+    out.extend(args.interfaces.iter().cloned().map(Input::Interface));
+    Ok(out)
+}
+
+/// Runs `moonwire capture`.
+pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
+    let ini = match &args.config {
+        Some(path) => Some((path.clone(), IniFile::load(path)?)),
+        None => None,
+    };
+    let (mut settings, warnings) = capture::load_settings(
+        ini.as_ref().map(|(p, i)| (p.as_path(), i)),
+        &args.node,
+        &args.overrides,
+    )?;
+    for w in &warnings {
+        eprintln!("moonwire: warning: {w}");
+    }
+    let mut inputs = inputs(&args)?;
+    if inputs.is_empty() {
+        if settings.interfaces.is_empty() {
+            bail!("nothing to read: give -r FILE, -R DIR or -i IFACE");
+        }
+        inputs = settings
+            .interfaces
+            .iter()
+            .cloned()
+            .map(Input::Interface)
+            .collect();
+    }
+    let live = inputs.iter().any(|i| matches!(i, Input::Interface(_)));
+    if live && settings.packet_threads == 0 {
+        settings.packet_threads = 1;
+    }
+    let sink: Box<dyn DocumentSink> = if args.tests {
+        Box::new(TestsSink::new(std::io::BufWriter::new(std::io::stdout())))
+    } else if args.json {
+        Box::new(JsonLinesSink::new(std::io::BufWriter::new(
+            std::io::stdout(),
+        )))
+    } else if args.dryrun {
+        Box::new(NullSink)
+    } else {
+        bail!("choose an output: --tests, --json or --dryrun");
+    };
+    let stop = crate::signals::install();
+    if let Some(secs) = args.duration {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(secs));
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let stats = Arc::new(Stats::default());
+    let progress = (!args.quiet && std::io::stderr().is_terminal() && !live)
+        .then(|| crate::progress::start(Arc::clone(&stats)));
+    let job = CaptureJob {
+        settings,
+        node: args.node.clone(),
+        inputs,
+        sink,
+        stop,
+        stats,
+        files: Arc::new(FileRegistry::default()),
+    };
+    let report = capture::run(job);
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let report = report?;
+    for e in &report.input_errors {
+        eprintln!("moonwire: error: {e}");
+    }
+    if !args.quiet {
+        eprintln!("{}", summary(&report.stats, report.elapsed));
+    }
+    let all_failed = report.stats.files_total > 0
+        && report.stats.file_errors == report.stats.files_total
+        && report.stats.packets_read == 0;
+    Ok(if all_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The end-of-run summary line.
+pub fn summary(s: &StatsSnapshot, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let drops: Vec<String> = s
+        .dropped
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{} {n}", r.name()))
+        .collect();
+    let drops = if drops.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", drops.join(", "))
+    };
+    format!(
+        "moonwire: packets read {} ({} bytes), processed {}, dropped {}{}; sessions written {}; {:.2}s, {:.0} packets/s",
+        s.packets_read,
+        s.bytes_read,
+        s.packets_processed,
+        s.dropped_total(),
+        drops,
+        s.sessions_written,
+        secs,
+        s.packets_read as f64 / secs
+    )
+}
