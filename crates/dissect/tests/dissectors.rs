@@ -23,12 +23,12 @@ fn lua(name: &str) -> String {
 fn write_pcap(dir: &Path, name: &str, frames: &[Vec<u8>]) -> PathBuf {
     let path = dir.join(name);
     let f = std::fs::File::create(&path).unwrap();
-    let mut w = PcapWriter::new(std::io::BufWriter::new(f), 1).unwrap();
+    let mut w = PcapWriter::new(std::io::BufWriter::new(f), 1, 65_535).unwrap();
     for (i, fr) in frames.iter().enumerate() {
-        w.write(1_700_000_000 + i as u32, 250_000 * (i as u32 % 4), fr)
-            .unwrap();
+        let ts = (1_700_000_000 + i as i64) * 1_000_000 + 250_000 * (i as i64 % 4);
+        w.write_packet(ts, fr.len() as u32, fr).unwrap();
     }
-    w.finish().unwrap();
+    w.into_inner().unwrap();
     path
 }
 
