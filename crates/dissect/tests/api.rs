@@ -1,0 +1,306 @@
+//! Wireshark Lua API details, each checked by a small script run over a
+//! generated two-packet capture.
+
+use std::path::{Path, PathBuf};
+
+use dissect::pcap::PcapWriter;
+use dissect::synth::udp_frame;
+use dissect::{EngineOptions, HostOptions, Options, OutputFormat, RunStats};
+
+fn capture(dir: &Path) -> PathBuf {
+    let path = dir.join("api.pcap");
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = PcapWriter::new(std::io::BufWriter::new(f), 1, 65_535).unwrap();
+    let payload = [0x01u8, 0x02, 0x03, 0x04, 0x80, 0xff, b'a', b'b', 0, b'z'];
+    for i in 0..2i64 {
+        let fr = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 40000, 9999, &payload);
+        w.write_packet(1_700_000_000_000_000 + i * 1_500_000, fr.len() as u32, &fr)
+            .unwrap();
+    }
+    w.into_inner().unwrap();
+    path
+}
+
+fn run_script(
+    script: &str,
+    format: OutputFormat,
+    two_pass: bool,
+    args: Vec<String>,
+    prefs: Vec<(String, String)>,
+) -> (String, RunStats) {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = capture(dir.path());
+    let path = dir.path().join("s.lua");
+    std::fs::write(&path, script).unwrap();
+    let opts = Options {
+        read: pcap.display().to_string(),
+        engine: EngineOptions {
+            scripts: vec![(path.display().to_string(), args)],
+            prefs,
+            host: Some(HostOptions {
+                max_instructions: 1_000_000,
+                ..HostOptions::default()
+            }),
+        },
+        two_pass,
+        format,
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    let stats = dissect::run(&opts, &mut out).unwrap();
+    (String::from_utf8(out).unwrap(), stats)
+}
+
+fn verbose(script: &str) -> (String, RunStats) {
+    run_script(script, OutputFormat::Verbose, false, vec![], vec![])
+}
+
+const HEAD: &str = r#"
+local p = Proto("apit", "API Test")
+local f_s = ProtoField.string("apit.s", "S")
+p.fields = { f_s }
+local function report(tree, s) tree:add(f_s, s) end
+DissectorTable.get("udp.port"):add(9999, p)
+"#;
+
+#[test]
+fn tvb_range_readers() {
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+function p.dissector(tvb, pinfo, tree)
+  local t = tree:add(p, tvb())
+  assert(tvb:len() == 10 and tvb:reported_len() == 10)
+  assert(tvb:reported_length_remaining(4) == 6)
+  assert(tvb(0, 2):uint() == 0x0102)
+  assert(tvb(0, 2):le_uint() == 0x0201)
+  assert(tvb(4, 1):int() == -128)
+  assert(tvb(4, 2):le_int() == -128)
+  assert(tvb(0, 8):uint64() == 0x0102030480ff6162)
+  assert(tostring(tvb(0, 4):ipv4()) == "1.2.3.4")
+  assert(tostring(tvb(0, 4):le_ipv4()) == "4.3.2.1")
+  assert(tostring(tvb(0, 6):ether()) == "01:02:03:04:80:ff")
+  assert(tvb(6, 4):stringz() == "ab")
+  assert(tvb(6):strsize() == 3)
+  assert(tvb(6, 2):string() == "ab")
+  assert(tvb(4, 1):bitfield(0, 1) == 1 and tvb(4, 1):bitfield(1, 7) == 0)
+  assert(tvb(0, 2):bitfield(4, 8) == 0x10)
+  assert(tvb(2, 4):range(1, 2):uint() == 0x0480)
+  assert(tvb(2, 4):tvb()(0, 1):uint() == 3)
+  assert(tvb(0, 3):bytes():tohex() == "010203")
+  assert(tvb:raw(6, 2) == "ab")
+  assert(tvb(10):len() == 0)
+  assert(tvb(0, 2):offset() == 0 and tvb(3, 2):offset() == 3)
+  local ok, err = pcall(function() return tvb(8, 3) end)
+  assert(not ok and tostring(err):find("Range is out of bounds"), tostring(err))
+  report(t, "readers ok")
+end
+"#
+    );
+    let (out, stats) = verbose(&script);
+    assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+    assert_eq!(out.matches("    S: readers ok\n").count(), 2, "{out}");
+}
+
+#[test]
+fn bytearray_and_bit_modules() {
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+function p.dissector(tvb, pinfo, tree)
+  local b = ByteArray.new("01 02 0a")
+  assert(b:len() == 3 and b:get_index(2) == 10)
+  assert(b:tohex() == "01020A" and b:tohex(true, ":") == "01:02:0a")
+  b:append(ByteArray.new("ff"))
+  assert(tostring(b) == "01020AFF")
+  assert(b:subset(1, 2):tohex() == "020A")
+  local t2 = b:tvb("made")
+  assert(t2:len() == 4 and t2(3, 1):uint() == 255)
+  assert(ByteArray.new("xy", true):raw() == "xy")
+  assert(bit.band(0xff, 0x0f) == 15 and bit.bor(1, 2, 4) == 7)
+  assert(bit.lshift(1, 31) == -2147483648, bit.lshift(1, 31))
+  assert(bit.rshift(-1, 28) == 15 and bit.arshift(-16, 2) == -4)
+  assert(bit.tohex(255, 4) == "00ff" and bit.bxor(5, 1) == 4 and bit.bnot(0) == -1)
+  assert(bit32.lshift(1, 31) == 0x80000000 and bit32.bnot(0) == 0xffffffff)
+  assert(bit32.extract(0xf0, 4, 4) == 15 and bit32.replace(0, 3, 8, 2) == 0x300)
+  assert(bit32.arshift(0x80000000, 4) == 0xf8000000 and bit32.btest(2, 3))
+  local t = tree:add(p, tvb())
+  report(t, "bits ok")
+end
+"#
+    );
+    let (out, stats) = verbose(&script);
+    assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+    assert!(out.contains("    S: bits ok\n"));
+}
+
+#[test]
+fn lua_errors_stay_in_their_packet() {
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+function p.dissector(tvb, pinfo, tree)
+  local t = tree:add(p, tvb())
+  if pinfo.number == 1 then
+    local x = tvb(8, 5)
+  end
+  report(t, "packet " .. pinfo.number)
+end
+"#
+    );
+    let (out, stats) = verbose(&script);
+    assert_eq!(stats.lua_errors, 1);
+    assert!(
+        out.contains(
+            "Lua Error: s.lua:11: Range is out of bounds\n    [Expert Info (Error/Undecoded): Lua Error: s.lua:11: Range is out of bounds]\n"
+        ) || out.contains(":11: Range is out of bounds"),
+        "{out}"
+    );
+    assert!(out.contains("    S: packet 2\n"), "{out}");
+    assert!(!out.contains("packet 1\n"));
+}
+
+#[test]
+fn unsupported_api_names_itself() {
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+function p.dissector(tvb, pinfo, tree)
+  if pinfo.number == 1 then tree:add_tvb_sorcery() end
+  if pinfo.number == 2 then local l = Listener.new() end
+end
+"#
+    );
+    let (_out, stats) = verbose(&script);
+    assert_eq!(stats.lua_errors, 2);
+    let all = stats.first_errors.join("\n");
+    assert!(
+        all.contains("TreeItem:add_tvb_sorcery() is not supported by moonwire"),
+        "{all}"
+    );
+    assert!(all.contains("Listener.new is not supported"), "{all}");
+}
+
+#[test]
+fn runaway_dissector_is_stopped() {
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+function p.dissector(tvb, pinfo, tree)
+  if pinfo.number == 1 then while true do end end
+  report(tree:add(p, tvb()), "survived")
+end
+"#
+    );
+    let (out, stats) = verbose(&script);
+    assert_eq!(stats.lua_errors, 1);
+    assert!(stats.first_errors[0].contains("instruction budget exceeded"));
+    assert!(out.contains("S: survived"));
+}
+
+#[test]
+fn prefs_args_and_visited() {
+    let script = r#"
+local args = { ... }
+local p = Proto("apit", "API Test")
+local f_s = ProtoField.string("apit.s", "S")
+p.fields = { f_s }
+p.prefs.port = Pref.uint("Port", 1, "the port")
+p.prefs.verbose = Pref.bool("Verbose", false, "more")
+p.prefs.mode = Pref.enum("Mode", 1, "mode", { { 1, "fast", 1 }, { 2, "slow", 2 } }, false)
+p.prefs.tag = Pref.string("Tag", "none", "a tag")
+local changed = false
+function p.prefs_changed() changed = true end
+function p.init() init_called = (init_called or 0) + 1 end
+function p.dissector(tvb, pinfo, tree)
+  local t = tree:add(p, tvb())
+  t:add(f_s, string.format("port=%d verbose=%s mode=%d tag=%s args=%s changed=%s visited=%s init=%d",
+    p.prefs.port, tostring(p.prefs.verbose), p.prefs.mode, p.prefs.tag,
+    table.concat(args, ","), tostring(changed), tostring(pinfo.visited), init_called))
+end
+DissectorTable.get("udp.port"):add(9999, p)
+"#;
+    let (out, stats) = run_script(
+        script,
+        OutputFormat::Fields(vec!["apit.s".into()]),
+        true,
+        vec!["one".into(), "two".into()],
+        vec![
+            ("apit.port".into(), "4242".into()),
+            ("apit.verbose".into(), "TRUE".into()),
+            ("apit.mode".into(), "slow".into()),
+        ],
+    );
+    assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+    assert_eq!(
+        out,
+        "port=4242 verbose=true mode=2 tag=none args=one,two changed=true visited=true init=1\n"
+            .repeat(2)
+    );
+}
+
+#[test]
+fn unknown_pref_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = capture(dir.path());
+    let path = dir.path().join("s.lua");
+    std::fs::write(&path, HEAD).unwrap();
+    let opts = Options {
+        read: pcap.display().to_string(),
+        engine: EngineOptions {
+            scripts: vec![(path.display().to_string(), vec![])],
+            prefs: vec![("apit.nope".into(), "1".into())],
+            host: None,
+        },
+        ..Options::default()
+    };
+    let err = dissect::run(&opts, &mut Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("unknown preference"), "{err}");
+}
+
+#[test]
+fn string_tables_dissector_get_and_columns() {
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+local sub = Proto("apisub", "API Sub")
+function sub.dissector(tvb, pinfo, tree)
+  tree:add(sub, tvb(), "API Sub: " .. tvb:len() .. " bytes")
+  return tvb:len()
+end
+local byname = DissectorTable.new("apit.name", "By name", ftypes.STRING)
+byname:add("ab", sub)
+function p.dissector(tvb, pinfo, tree)
+  local t = tree:add(p, tvb())
+  local d = byname:get_dissector("ab")
+  assert(d ~= nil and byname:get_dissector("zz") == nil)
+  d:call(tvb(6):tvb(), pinfo, tree)
+  Dissector.get("data"):call(tvb(0, 2):tvb(), pinfo, tree)
+  local ok, err = pcall(Dissector.get, "nosuch")
+  assert(not ok and tostring(err):find("No such dissector"))
+  pinfo.cols.protocol:set("APIT")
+  pinfo.cols.info:clear()
+  pinfo.cols.info:append("b")
+  pinfo.cols.info:prepend("a")
+  pinfo.cols.info:fence()
+  pinfo.cols.info:set("c")
+  pinfo.cols.info:append(tostring(pinfo.cols.protocol))
+  report(t, tostring(pinfo.src) .. ":" .. pinfo.src_port .. ">" .. tostring(pinfo.dst) .. ":" .. pinfo.dst_port
+    .. " match=" .. pinfo.match .. " pt=" .. pinfo.port_type .. " len=" .. pinfo.len)
+end
+"#
+    );
+    let (out, stats) = verbose(&script);
+    assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+    assert!(out.contains("API Sub: 4 bytes\n"), "{out}");
+    assert!(out.contains("Data (2 bytes)\n    Data: 0102\n"), "{out}");
+    assert!(
+        out.contains("S: 10.0.0.1:40000>10.0.0.2:9999 match=9999 pt=3 len=52"),
+        "{out}"
+    );
+    let (summary, _) = run_script(&script, OutputFormat::Summary, false, vec![], vec![]);
+    assert!(
+        summary.lines().next().unwrap().ends_with("APIT 52 abcAPIT"),
+        "{summary}"
+    );
+}
