@@ -273,8 +273,6 @@ pub enum Step {
     IpProto(u8, u32, u32),
     /// Unrecognised bytes.
     Data(u32, u32),
-    /// Nothing left.
-    Done,
 }
 
 /// Parsed UDP header.
@@ -284,8 +282,6 @@ pub struct UdpInfo {
     pub off: u32,
     /// Payload end.
     pub end: u32,
-    /// Tree item of the UDP layer.
-    pub node: NodeId,
 }
 
 /// Parsed TCP header.
@@ -297,12 +293,8 @@ pub struct TcpInfo {
     pub end: u32,
     /// Raw sequence number.
     pub seq: u32,
-    /// Raw acknowledgment number.
-    pub ack: u32,
     /// Flags (low 12 bits).
     pub flags: u16,
-    /// Window.
-    pub window: u16,
     /// Tree item of the TCP layer.
     pub node: NodeId,
 }
@@ -685,11 +677,10 @@ pub fn udp(
         let _ = write!(info.text, "{sport} → {dport} Len={plen}");
         info.set = true;
     }
-    let mut node = NO_NODE;
     if tree_on(c, parent) {
         let f = c.base.clone();
         c.layers.push("udp".into());
-        node = add(c, parent, f.udp, Value::None, 8);
+        let node = add(c, parent, f.udp, Value::None, 8);
         set_text(
             c,
             node,
@@ -702,15 +693,12 @@ pub fn udp(
         add(c, node, f.udp_length, Value::U(ulen as u64), 2);
         add(c, node, f.udp_checksum, Value::U(csum as u64), 2);
         add_generated(c, node, f.udp_stream, Value::U(stream as u64));
-        let t = c
-            .tree
+        c.tree
             .add_text(node, format!("UDP payload ({plen} bytes)"), plen);
-        let _ = t;
     }
     Some(UdpInfo {
         off: off + 8,
         end: pend,
-        node,
     })
 }
 
@@ -732,10 +720,10 @@ fn flag_names(flags: u16) -> String {
     for bit in [
         0x002, 0x001, 0x004, 0x008, 0x010, 0x020, 0x040, 0x080, 0x100,
     ] {
-        if flags & bit != 0 {
-            if let Some((_, n)) = names.iter().find(|(b, _)| *b == bit) {
-                v.push(n);
-            }
+        if flags & bit != 0
+            && let Some((_, n)) = names.iter().find(|(b, _)| *b == bit)
+        {
+            v.push(n);
         }
     }
     v.join(", ")
@@ -842,10 +830,7 @@ pub fn tcp(
         if let Some(n) = c.tree.node_mut(fl) {
             n.raw = flags as u64;
         }
-        let fl_text = format!(
-            "Flags: 0x{flags:03x} ({})",
-            flag_names(flags).replace(", ", ", ")
-        );
+        let fl_text = format!("Flags: 0x{flags:03x} ({})", flag_names(flags));
         set_text(c, fl, fl_text);
         add(c, node, f.tcp_window, Value::U(window as u64), 2);
         let k = add(c, node, f.tcp_checksum, Value::U(csum as u64), 2);
@@ -855,9 +840,7 @@ pub fn tcp(
         off: off + hl,
         end,
         seq,
-        ack,
         flags,
-        window,
         node,
     })
 }

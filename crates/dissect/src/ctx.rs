@@ -42,8 +42,6 @@ impl std::fmt::Display for Addr {
 
 /// Port types (`pinfo.port_type`), Wireshark 4.0 numbering.
 pub mod port_type {
-    /// None.
-    pub const NONE: u32 = 0;
     /// TCP.
     pub const TCP: u32 = 2;
     /// UDP.

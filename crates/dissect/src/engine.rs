@@ -142,13 +142,12 @@ fn invoke(
             if heuristic { 0 } else { r.len }
         }
     };
-    if consumed > 0 || c.pinfo.desegment_len > 0 {
-        if let Some(d) = c.protos.get(p as usize) {
-            if c.build_tree {
-                let name = d.filter.clone();
-                c.layers.push(name);
-            }
-        }
+    if (consumed > 0 || c.pinfo.desegment_len > 0)
+        && c.build_tree
+        && let Some(d) = c.protos.get(p as usize)
+    {
+        let name = d.filter.clone();
+        c.layers.push(name);
     }
     Ok(consumed)
 }
@@ -181,7 +180,6 @@ fn run_steps(
 ) -> mlua::Result<()> {
     loop {
         step = match step {
-            Step::Done => return Ok(()),
             Step::Data(off, end) => {
                 let mut c = ctx.borrow_mut();
                 if end > off {
@@ -386,16 +384,19 @@ struct TcpStream {
     dirs: [TcpDir; 2],
 }
 
+/// Both endpoints of a transport conversation, lower first.
+type FlowKey = ((Addr, u32), (Addr, u32));
+
 /// Per-pass transport state: TCP streams and UDP stream numbering.
 #[derive(Debug, Default)]
 pub struct Transport {
-    tcp: AHashMap<((Addr, u32), (Addr, u32)), TcpStream>,
-    udp: AHashMap<((Addr, u32), (Addr, u32)), u32>,
+    tcp: AHashMap<FlowKey, TcpStream>,
+    udp: AHashMap<FlowKey, u32>,
     ntcp: u32,
 }
 
 impl Transport {
-    fn key(p: &PInfo) -> (((Addr, u32), (Addr, u32)), usize) {
+    fn key(p: &PInfo) -> (FlowKey, usize) {
         let a = (p.src, p.src_port);
         let b = (p.dst, p.dst_port);
         if a <= b { ((a, b), 0) } else { ((b, a), 1) }

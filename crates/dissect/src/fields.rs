@@ -149,12 +149,6 @@ pub mod base {
     pub const DEC_HEX: u32 = 4;
     /// Hex then decimal in parentheses.
     pub const HEX_DEC: u32 = 5;
-    /// Absolute time in local time.
-    pub const LOCAL: u32 = 1000;
-    /// Absolute time in UTC.
-    pub const UTC: u32 = 1001;
-    /// Absolute time in UTC with day of year.
-    pub const DOY_UTC: u32 = 1002;
 }
 
 /// A value-string table: numbers to names, a true/false pair, or ranges.
@@ -404,10 +398,10 @@ pub fn ether_string(a: &[u8; 6]) -> String {
 pub fn hex_string(b: &[u8], sep: Option<char>) -> String {
     let mut s = String::with_capacity(b.len() * 3);
     for (i, x) in b.iter().enumerate() {
-        if i > 0 {
-            if let Some(c) = sep {
-                s.push(c);
-            }
+        if i > 0
+            && let Some(c) = sep
+        {
+            s.push(c);
         }
         let _ = write!(s, "{x:02x}");
     }

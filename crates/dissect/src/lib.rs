@@ -119,10 +119,10 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<RunStats, DissectError
         engine.set_want_columns(true);
         engine.dissect(n as u32, &mut rec, needs_tree)?;
         let c = engine.ctx().borrow();
-        if let Some(f) = &filter {
-            if !f.matches(&c) {
-                continue;
-            }
+        if let Some(f) = &filter
+            && !f.matches(&c)
+        {
+            continue;
         }
         match &opts.format {
             OutputFormat::Summary => output::summary(&c, &mut buf),

@@ -791,7 +791,8 @@ impl TreeItem {
                 if r.tvb.epoch != self.ctx.borrow().epoch {
                     return Err(lerr(lua, "expired TvbRange"));
                 }
-                Some((r.len, r.to_vec()))
+                // Where the bytes are; read only if a tree item is built.
+                Some((r.len, r.tvb.buf, r.tvb.off + r.off))
             }
             Some(LuaValue::UserData(u)) if u.is::<Tvb>() => {
                 return Err(lerr(
@@ -805,11 +806,11 @@ impl TreeItem {
         if self.node == NO_NODE || !self.ctx.borrow().build_tree {
             // Null tree: nothing is built, but values are still checked so
             // a script fails the same way with or without output.
-            if let AddTarget::Field(f) = target {
-                if let Some(v) = rest.first() {
-                    let def = self.ctx.borrow().reg.get(f).clone();
-                    value_from_lua(lua, &def, v)?;
-                }
+            if let AddTarget::Field(f) = target
+                && let Some(v) = rest.first()
+            {
+                let c = self.ctx.borrow();
+                value_from_lua(lua, c.reg.get(f), v)?;
             }
             return Ok(self.child(NO_NODE));
         }
@@ -824,15 +825,23 @@ impl TreeItem {
                 (n, rest)
             }
             AddTarget::Field(f) => {
-                let def = self.ctx.borrow().reg.get(f).clone();
-                let (value, raw, labels) = if let Some(v) = rest.first() {
-                    let (val, raw) = value_from_lua(lua, &def, v)?;
-                    (val, raw, &rest[1..])
-                } else if let Some((_, bytes)) = &range {
-                    let (val, raw) = decode_value(&def, bytes, le).map_err(|e| lerr(lua, e))?;
-                    (val, raw, rest)
-                } else {
-                    (Value::None, 0, rest)
+                // The registry borrow is not held across any call into Lua.
+                let (value, raw, labels) = {
+                    let c = self.ctx.borrow();
+                    let def = c.reg.get(f);
+                    if let Some(v) = rest.first() {
+                        let (val, raw) = value_from_lua(lua, def, v)?;
+                        (val, raw, &rest[1..])
+                    } else if let Some((rlen, buf, start)) = range {
+                        let b = &c.bufs[buf as usize];
+                        let s = (start as usize).min(b.len());
+                        let e = (s + rlen as usize).min(b.len());
+                        let (val, raw) =
+                            decode_value(def, &b[s..e], le).map_err(|e| lerr(lua, e))?;
+                        (val, raw, rest)
+                    } else {
+                        (Value::None, 0, rest)
+                    }
                 };
                 let mut c = self.ctx.borrow_mut();
                 let n = c.tree.add(self.node, f, value, len);

@@ -90,7 +90,7 @@ pub fn json_begin(out: &mut String) {
 /// Ends the JSON array (`any` = at least one packet was written).
 pub fn json_end(out: &mut String, any: bool) {
     if any {
-        out.push_str("\n");
+        out.push('\n');
     }
     out.push_str("]\n");
 }
