@@ -868,10 +868,16 @@ pub fn data(c: &mut Ctx, buf: u32, off: u32, len: u32, parent: NodeId) {
 /// Fills the default source/destination columns.
 pub fn finish_columns(c: &mut Ctx) {
     let (s, d) = (c.pinfo.src, c.pinfo.dst);
+    use std::fmt::Write as _;
+    // Written into the columns' own strings: no allocation per packet.
     if !c.cols[COL_SRC].set {
-        c.cols[COL_SRC].text = s.to_string();
+        let t = &mut c.cols[COL_SRC].text;
+        t.clear();
+        let _ = write!(t, "{s}");
     }
     if !c.cols[COL_DST].set {
-        c.cols[COL_DST].text = d.to_string();
+        let t = &mut c.cols[COL_DST].text;
+        t.clear();
+        let _ = write!(t, "{d}");
     }
 }

@@ -27,6 +27,10 @@ pub struct Handles {
     pub ctx: Shared,
     /// The one `Pinfo` object (it always shows the current packet).
     pub pinfo: AnyUserData,
+    /// The one `Columns` object.
+    pub columns: AnyUserData,
+    /// One `Column` object per column.
+    pub column_objs: Vec<AnyUserData>,
 }
 
 /// The shared context from inside a callback.
@@ -896,12 +900,28 @@ fn severity_abbrev(sev: u32) -> &'static str {
 
 impl UserData for TreeItem {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("add", |lua, this, args: Variadic<LuaValue>| {
-            this.add_any(lua, args, false)
-        });
-        m.add_method("add_le", |lua, this, args: Variadic<LuaValue>| {
-            this.add_any(lua, args, true)
-        });
+        // Adding to the null tree hands back the same object instead of a
+        // new one: no garbage for the common no-output case.
+        m.add_function(
+            "add",
+            |lua, (ud, args): (AnyUserData, Variadic<LuaValue>)| {
+                let item = ud.borrow::<TreeItem>()?.add_any(lua, args, false)?;
+                if item.node == NO_NODE {
+                    return Ok(ud);
+                }
+                lua.create_userdata(item)
+            },
+        );
+        m.add_function(
+            "add_le",
+            |lua, (ud, args): (AnyUserData, Variadic<LuaValue>)| {
+                let item = ud.borrow::<TreeItem>()?.add_any(lua, args, true)?;
+                if item.node == NO_NODE {
+                    return Ok(ud);
+                }
+                lua.create_userdata(item)
+            },
+        );
         m.add_method("add_packet_field", |lua, this, args: Variadic<LuaValue>| {
             // (field, [tvbrange], encoding, [label...]) -> item, value, next offset
             let mut a: Vec<LuaValue> = args.into_iter().collect();
@@ -1120,10 +1140,12 @@ fn addr_value(lua: &Lua, a: Addr) -> mlua::Result<LuaValue> {
 
 impl UserData for Pinfo {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(MetaMethod::Index, |lua, this, key: String| {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: mlua::String| {
+            // Borrowed key: no allocation per attribute read.
+            let key = key.to_str()?;
             let c = this.ctx.borrow();
             let p = &c.pinfo;
-            Ok(match key.as_str() {
+            Ok(match &*key {
                 "number" => LuaValue::Integer(p.number as i64),
                 "len" => LuaValue::Integer(p.len as i64),
                 "caplen" => LuaValue::Integer(p.caplen as i64),
@@ -1153,9 +1175,11 @@ impl UserData for Pinfo {
                 "can_desegment" => LuaValue::Integer(p.can_desegment as i64),
                 "fragmented" | "in_error_pkt" => LuaValue::Boolean(false),
                 "p2p_dir" => LuaValue::Integer(-1),
-                "cols" | "columns" => LuaValue::UserData(lua.create_userdata(Columns {
-                    ctx: Rc::clone(&this.ctx),
-                })?),
+                "cols" | "columns" => LuaValue::UserData(
+                    lua.app_data_ref::<Handles>()
+                        .map(|h| h.columns.clone())
+                        .ok_or_else(|| lerr(lua, "moonwire: columns missing"))?,
+                ),
                 "private" => LuaValue::UserData(lua.create_userdata(PrivateTable {
                     ctx: Rc::clone(&this.ctx),
                 })?),
@@ -1227,16 +1251,16 @@ impl UserData for Pinfo {
 
 impl UserData for Columns {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(MetaMethod::Index, |lua, this, key: String| {
-            Ok(Column {
-                ctx: Rc::clone(&this.ctx),
-                idx: column_index(lua, &key)?,
-            })
+        m.add_meta_method(MetaMethod::Index, |lua, _this, key: mlua::String| {
+            let idx = column_index(lua, &key.to_str()?)?;
+            lua.app_data_ref::<Handles>()
+                .and_then(|h| h.column_objs.get(idx).cloned())
+                .ok_or_else(|| lerr(lua, "moonwire: columns missing"))
         });
         m.add_meta_method(
             MetaMethod::NewIndex,
-            |lua, this, (key, val): (String, LuaValue)| {
-                let idx = column_index(lua, &key)?;
+            |lua, this, (key, val): (mlua::String, LuaValue)| {
+                let idx = column_index(lua, &key.to_str()?)?;
                 let s = match &val {
                     LuaValue::UserData(u) if u.is::<Column>() => {
                         let o = u.borrow::<Column>()?;
@@ -1700,9 +1724,22 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     let pinfo = lua.create_userdata(Pinfo {
         ctx: Rc::clone(ctx),
     })?;
+    let columns = lua.create_userdata(Columns {
+        ctx: Rc::clone(ctx),
+    })?;
+    let column_objs = (0..COLUMN_NAMES.len())
+        .map(|idx| {
+            lua.create_userdata(Column {
+                ctx: Rc::clone(ctx),
+                idx,
+            })
+        })
+        .collect::<mlua::Result<Vec<_>>>()?;
     lua.set_app_data(Handles {
         ctx: Rc::clone(ctx),
         pinfo,
+        columns,
+        column_objs,
     });
     let g = lua.globals();
 

@@ -153,3 +153,7 @@ do
     end
   end
 end
+
+-- Dissectors make many short-lived objects (Tvb ranges, tree items):
+-- generational collection suits that better than incremental.
+collectgarbage("generational")

@@ -517,3 +517,43 @@ fn cross_check_with_tshark() {
         assert_eq!(mw, ts, "{script} -T json differs from tshark");
     }
 }
+
+#[test]
+fn readme_example_works_as_documented() {
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/readme/dissect.md"),
+    )
+    .unwrap();
+    let start = readme.find("```lua\n").unwrap() + 7;
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("rr.lua");
+    std::fs::write(&script, &readme[start..end]).unwrap();
+    let pcap = rr_capture(dir.path(), 5300);
+    let run_with = |format: OutputFormat, filter: &str| {
+        let opts = Options {
+            read: pcap.display().to_string(),
+            engine: EngineOptions {
+                scripts: vec![(script.display().to_string(), vec![])],
+                ..EngineOptions::default()
+            },
+            two_pass: true,
+            format,
+            filter: Some(filter.to_string()),
+            ..Options::default()
+        };
+        let mut out = Vec::new();
+        let stats = dissect::run(&opts, &mut out).unwrap();
+        assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+        String::from_utf8(out).unwrap()
+    };
+    let v = run_with(OutputFormat::Verbose, "rrp.kind==1");
+    assert!(v.contains(
+        "Request Response Protocol\n    Kind: Request (1)\n    Transaction Id: 0x0001\n    [Response In: 3]\n"
+    ), "{v}");
+    let f = run_with(
+        OutputFormat::Fields(vec!["frame.number".into(), "rrp.request_in".into()]),
+        "rrp.kind == 2",
+    );
+    assert_eq!(f, "3\t1\n4\t2\n");
+}

@@ -1,0 +1,41 @@
+#!/bin/sh
+# tshark vs moonwire on the same Lua dissectors, one pass and -2, output to
+# /dev/null (not -q, which skips Lua in tshark).
+#   bench/dissect.sh [PACKETS]     (default 200000)
+set -eu
+N=${1:-200000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${TMPDIR:-/tmp}/moonwire-dissect-bench
+mkdir -p "$WORK"
+cd "$ROOT"
+cargo build --release -q -p moonwire
+cargo build --release -q -p dissect --example gen_capture
+CAP="$WORK/bench-$N.pcap"
+[ -f "$CAP" ] || target/release/examples/gen_capture "$CAP" "$N"
+L1="$ROOT/crates/dissect/tests/lua/vsmask.lua"
+L2="$ROOT/crates/dissect/tests/lua/lenproto.lua"
+
+run() { # label, command...
+    label=$1; shift
+    start=$(date +%s.%N)
+    "$@" >/dev/null 2>"$WORK/err.txt"
+    end=$(date +%s.%N)
+    awk -v l="$label" -v s="$start" -v e="$end" -v n="$N" \
+        'BEGIN { t = e - s; printf "%-34s %8.2f s %12.0f packets/s\n", l, t, n / t }'
+}
+
+echo "capture: $CAP ($N packets; UDP status reports + length-prefixed TCP PDUs split across segments)"
+if command -v tshark >/dev/null 2>&1; then
+    tshark --version | head -1
+    run "tshark (no Lua)" tshark -n -r "$CAP"
+    run "tshark, Lua, one pass" tshark -n -r "$CAP" -X "lua_script:$L1" -X "lua_script:$L2"
+    run "tshark, Lua, -2" tshark -n -2 -r "$CAP" -X "lua_script:$L1" -X "lua_script:$L2"
+else
+    echo "tshark not installed: moonwire only"
+fi
+run "moonwire, Lua, one pass" target/release/moonwire dissect -r "$CAP" -X "lua_script:$L1" -X "lua_script:$L2"
+run "moonwire, Lua, -2" target/release/moonwire dissect -2 -r "$CAP" -X "lua_script:$L1" -X "lua_script:$L2"
+run "moonwire, Lua, -V" target/release/moonwire dissect -V -r "$CAP" -X "lua_script:$L1" -X "lua_script:$L2"
+if command -v tshark >/dev/null 2>&1; then
+    run "tshark, Lua, -V" tshark -n -V -r "$CAP" -X "lua_script:$L1" -X "lua_script:$L2"
+fi
