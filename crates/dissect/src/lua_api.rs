@@ -1140,7 +1140,7 @@ fn addr_value(lua: &Lua, a: Addr) -> mlua::Result<LuaValue> {
 
 impl UserData for Pinfo {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(MetaMethod::Index, |lua, this, key: mlua::String| {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: mlua::LuaString| {
             // Borrowed key: no allocation per attribute read.
             let key = key.to_str()?;
             let c = this.ctx.borrow();
@@ -1251,7 +1251,7 @@ impl UserData for Pinfo {
 
 impl UserData for Columns {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(MetaMethod::Index, |lua, _this, key: mlua::String| {
+        m.add_meta_method(MetaMethod::Index, |lua, _this, key: mlua::LuaString| {
             let idx = column_index(lua, &key.to_str()?)?;
             lua.app_data_ref::<Handles>()
                 .and_then(|h| h.column_objs.get(idx).cloned())
@@ -1259,7 +1259,7 @@ impl UserData for Columns {
         });
         m.add_meta_method(
             MetaMethod::NewIndex,
-            |lua, this, (key, val): (mlua::String, LuaValue)| {
+            |lua, this, (key, val): (mlua::LuaString, LuaValue)| {
                 let idx = column_index(lua, &key.to_str()?)?;
                 let s = match &val {
                     LuaValue::UserData(u) if u.is::<Column>() => {
