@@ -470,15 +470,13 @@ fn tcp_segment(
             } else {
                 seq.wrapping_sub(1)
             });
+            if flags & 0x010 == 0 {
+                return (seq.wrapping_sub(fwd_base), 0);
+            }
+            // An ACK before the other side was seen: the byte it expects is
+            // taken as relative 1, as tshark does.
             let rev_base = *dirs[1 - dir].base_seq.get_or_insert(ack.wrapping_sub(1));
-            (
-                seq.wrapping_sub(fwd_base),
-                if flags & 0x010 != 0 {
-                    ack.wrapping_sub(rev_base)
-                } else {
-                    0
-                },
-            )
+            (seq.wrapping_sub(fwd_base), ack.wrapping_sub(rev_base))
         })
     };
     let Some(info) = info else {
@@ -646,17 +644,26 @@ fn tcp_fresh(
         });
         if doff == 0 {
             let mut c = ctx.borrow_mut();
-            c.cols[COL_PROTOCOL].set("TCP");
-            c.cols[COL_INFO].set("[TCP segment of a reassembled PDU]");
+            mark_partial(&mut c);
         }
     }
     Ok(())
 }
 
+/// Columns of a frame whose payload only starts (or continues) a PDU, as
+/// tshark 4.0 shows them.
+fn mark_partial(c: &mut Ctx) {
+    c.cols[COL_PROTOCOL].set("TCP");
+    let info = &mut c.cols[COL_INFO];
+    if !info.text.is_empty() {
+        info.text.push(' ');
+    }
+    info.text.push_str("[TCP segment of a reassembled PDU]");
+}
+
 fn mark_segment(ctx: &Shared, tcp_node: NodeId, plen: u32) {
     let mut c = ctx.borrow_mut();
-    c.cols[COL_PROTOCOL].set("TCP");
-    c.cols[COL_INFO].set("[TCP segment of a reassembled PDU]");
+    mark_partial(&mut c);
     if c.build_tree && tcp_node != NO_NODE {
         let f = c.base.tcp_segment_data;
         let n = c.tree.add(tcp_node, f, Value::None, plen);

@@ -511,6 +511,16 @@ fn cross_check_with_tshark() {
             let mw = text_blocks(&run(&pcap, script, OutputFormat::Verbose, two), &heads);
             assert_eq!(mw, ts, "{script} -V (two pass: {two}) differs from tshark");
         }
+        // Summary lines: every column of every packet.
+        for two in [false, true] {
+            let extra: &[&str] = if two { &["-2"] } else { &[] };
+            let ts = tshark(&pcap, script, extra);
+            let mw = run(&pcap, script, OutputFormat::Summary, two);
+            assert_eq!(
+                mw, ts,
+                "{script} summary (two pass: {two}) differs from tshark"
+            );
+        }
         let ts = json_blocks(&tshark(&pcap, script, &["-T", "json"]), &protos);
         let mw = json_blocks(&run(&pcap, script, OutputFormat::Json, false), &protos);
         assert!(!mw.is_empty());
