@@ -1,9 +1,9 @@
 #!/bin/sh
 # tshark vs moonwire on the same Lua dissectors, one pass and -2, output to
 # /dev/null (not -q, which skips Lua in tshark).
-#   bench/dissect.sh [PACKETS]     (default 200000)
+#   bench/dissect.sh [PACKETS]     (default 100000)
 set -eu
-N=${1:-200000}
+N=${1:-100000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${TMPDIR:-/tmp}/moonwire-dissect-bench
 mkdir -p "$WORK"
@@ -17,13 +17,14 @@ L2="$ROOT/crates/dissect/tests/lua/lenproto.lua"
 
 run() { # label, command...
     label=$1; shift
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>"$WORK/err.txt"
-    end=$(date +%s.%N)
-    awk -v l="$label" -v s="$start" -v e="$end" -v n="$N" \
-        'BEGIN { t = e - s; printf "%-34s %8.2f s %12.0f packets/s\n", l, t, n / t }'
+    /usr/bin/time -f "%e %U %S" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/err.txt"
+    # Wall time and CPU time (user+sys): on a shared machine CPU time is the
+    # steadier measure.
+    awk -v l="$label" -v n="$N" '{ cpu = $2 + $3;
+        printf "%-28s wall %7.2f s %9.0f pkt/s | cpu %7.2f s %9.0f pkt/s\n", l, $1, n / $1, cpu, n / cpu }' "$WORK/time.txt"
 }
 
+uptime
 echo "capture: $CAP ($N packets; UDP status reports + length-prefixed TCP PDUs split across segments)"
 if command -v tshark >/dev/null 2>&1; then
     tshark --version | head -1

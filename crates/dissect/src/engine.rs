@@ -91,9 +91,16 @@ fn invoke(
         if let Some(d) = c.protos.get(p as usize) {
             c.pinfo.curr_proto.clear();
             c.pinfo.curr_proto.push_str(&d.name);
+            // The layer is listed where the dissector starts (before the
+            // layers it calls), and dropped again if it rejects the packet.
+            if c.build_tree {
+                let name = d.filter.clone();
+                c.layers.push(name);
+            }
         }
-        prev
+        (prev, c.layers.len())
     };
+    let (prev_proto, layer_pos) = prev_proto;
     let (tvb, tree) = lua_api::call_objects(lua, ctx, r, parent)?;
     let pinfo = lua_api::pinfo_ud(lua)?;
     let result = func.call::<LuaValue>((tvb, pinfo, tree));
@@ -142,12 +149,11 @@ fn invoke(
             if heuristic { 0 } else { r.len }
         }
     };
-    if (consumed > 0 || c.pinfo.desegment_len > 0)
-        && c.build_tree
-        && let Some(d) = c.protos.get(p as usize)
-    {
-        let name = d.filter.clone();
-        c.layers.push(name);
+    if consumed == 0 && c.pinfo.desegment_len == 0 && c.build_tree && layer_pos > 0 {
+        let at = (layer_pos - 1).min(c.layers.len().saturating_sub(1));
+        if at < c.layers.len() {
+            c.layers.remove(at);
+        }
     }
     Ok(consumed)
 }

@@ -773,7 +773,7 @@ impl TreeItem {
         }
     }
 
-    fn add_any(&self, lua: &Lua, args: Variadic<LuaValue>, le: bool) -> mlua::Result<TreeItem> {
+    fn add_any(&self, lua: &Lua, args: &[LuaValue], le: bool) -> mlua::Result<TreeItem> {
         self.check(lua)?;
         let mut i = 0;
         let target = match args.first() {
@@ -898,30 +898,51 @@ fn severity_abbrev(sev: u32) -> &'static str {
     }
 }
 
+/// `TreeItem:add` arguments: the usual four taken one by one, so a call
+/// allocates nothing; more go to the (then allocated) rest.
+type AddArgs = (
+    AnyUserData,
+    LuaValue,
+    LuaValue,
+    LuaValue,
+    LuaValue,
+    Variadic<LuaValue>,
+);
+
+fn add_fn(
+    lua: &Lua,
+    ud: AnyUserData,
+    first: [LuaValue; 4],
+    rest: Variadic<LuaValue>,
+    le: bool,
+) -> mlua::Result<AnyUserData> {
+    let item = if rest.is_empty() {
+        // Trailing nils are absent arguments.
+        let n = first.iter().rposition(|v| !v.is_nil()).map_or(0, |i| i + 1);
+        ud.borrow::<TreeItem>()?.add_any(lua, &first[..n], le)?
+    } else {
+        let mut all: Vec<LuaValue> = first.into_iter().collect();
+        all.extend(rest);
+        ud.borrow::<TreeItem>()?.add_any(lua, &all, le)?
+    };
+    // Adding to the null tree hands back the same object instead of a new
+    // one: no garbage for the common no-output case.
+    if item.node == NO_NODE {
+        return Ok(ud);
+    }
+    lua.create_userdata(item)
+}
+
 impl UserData for TreeItem {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         // Adding to the null tree hands back the same object instead of a
         // new one: no garbage for the common no-output case.
-        m.add_function(
-            "add",
-            |lua, (ud, args): (AnyUserData, Variadic<LuaValue>)| {
-                let item = ud.borrow::<TreeItem>()?.add_any(lua, args, false)?;
-                if item.node == NO_NODE {
-                    return Ok(ud);
-                }
-                lua.create_userdata(item)
-            },
-        );
-        m.add_function(
-            "add_le",
-            |lua, (ud, args): (AnyUserData, Variadic<LuaValue>)| {
-                let item = ud.borrow::<TreeItem>()?.add_any(lua, args, true)?;
-                if item.node == NO_NODE {
-                    return Ok(ud);
-                }
-                lua.create_userdata(item)
-            },
-        );
+        m.add_function("add", |lua, (ud, a, b, c, d, rest): AddArgs| {
+            add_fn(lua, ud, [a, b, c, d], rest, false)
+        });
+        m.add_function("add_le", |lua, (ud, a, b, c, d, rest): AddArgs| {
+            add_fn(lua, ud, [a, b, c, d], rest, true)
+        });
         m.add_method("add_packet_field", |lua, this, args: Variadic<LuaValue>| {
             // (field, [tvbrange], encoding, [label...]) -> item, value, next offset
             let mut a: Vec<LuaValue> = args.into_iter().collect();
@@ -946,7 +967,7 @@ impl UserData for TreeItem {
                     ));
                 }
             };
-            let item = this.add_any(lua, Variadic::from_iter(a), le)?;
+            let item = this.add_any(lua, &a, le)?;
             let (next, value) = match range_info {
                 Some((end, bytes)) => {
                     let def = this.ctx.borrow().reg.get(field).clone();

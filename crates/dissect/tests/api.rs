@@ -304,3 +304,123 @@ end
         "{summary}"
     );
 }
+
+#[test]
+fn tunnel_through_builtin_ip_and_ethertype_table() {
+    // Packet 1..2 are UDP to 9999 (see capture()); here a Lua protocol on
+    // that port treats the last 8 bytes as nothing and hands an inner IPv4
+    // packet (built by the script) to Dissector.get("ip"), whose UDP payload
+    // reaches a second Lua protocol through udp.port.
+    let script = r#"
+local outer = Proto("tunl", "Tunnel")
+local inner = Proto("innr", "Inner")
+local f_b = ProtoField.uint8("innr.b", "B", base.HEX)
+local f_v = ProtoField.uint16("tunl.v", "V", base.DEC, nil, 0x0ff0)
+local f_u = ProtoField.uint32("tunl.pf", "PF")
+inner.fields = { f_b }
+outer.fields = { f_v, f_u }
+function inner.dissector(tvb, pinfo, tree)
+  local t = tree:add(inner, tvb())
+  t:add(f_b, tvb(0, 1))
+  t:prepend_text("<")
+  t:append_text(">")
+  local h = t:add(f_b, tvb(1, 1))
+  h:set_hidden()
+  return tvb:len()
+end
+function outer.dissector(tvb, pinfo, tree)
+  local t = tree:add(outer, tvb(0, 2))
+  t:add(f_v, tvb(0, 2))
+  local item, value, off = t:add_packet_field(f_u, tvb(0, 4), ENC_LITTLE_ENDIAN)
+  t:add(f_u, value):set_text("value=" .. value .. " next=" .. off)
+  -- inner IPv4/UDP packet: 10.9.9.1:1 -> 10.9.9.2:5555, payload ab cd
+  local ip = ByteArray.new("45 00 00 1e 00 00 00 00 40 11 00 00 0a 09 09 01 0a 09 09 02 00 01 15 b3 00 0a 00 00 ab cd")
+  Dissector.get("ip"):call(ip:tvb("inner"), pinfo, tree)
+  return tvb:len()
+end
+DissectorTable.get("udp.port"):add(9999, outer)
+DissectorTable.get("udp.port"):add(5555, inner)
+"#;
+    let (out, stats) = verbose(script);
+    assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+    assert!(
+        out.contains(
+            "Tunnel\n    .... 0001 0000 .... = V: 16\n    PF: 67305985\n    value=67305985 next=4\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("Internet Protocol Version 4, Src: 10.9.9.1, Dst: 10.9.9.2\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("User Datagram Protocol, Src Port: 1, Dst Port: 5555\n"),
+        "{out}"
+    );
+    assert!(out.contains("<Inner>\n    B: 0xab\n"), "{out}");
+    assert!(!out.contains("B: 0xcd"), "hidden item shown: {out}");
+    let (json, _) = run_script(script, OutputFormat::Json, false, vec![], vec![]);
+    assert!(
+        json.contains("\"innr.b\": \"0xcd\""),
+        "hidden items stay in JSON: {json}"
+    );
+    let (protos, _) = run_script(
+        script,
+        OutputFormat::Fields(vec!["frame.protocols".into()]),
+        false,
+        vec![],
+        vec![],
+    );
+    assert_eq!(
+        protos.lines().next().unwrap(),
+        "eth:ethertype:ip:udp:tunl:ip:udp:innr"
+    );
+}
+
+#[test]
+fn ethertype_table_claims_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("et.pcap");
+    let f = std::fs::File::create(&pcap).unwrap();
+    let mut w = PcapWriter::new(std::io::BufWriter::new(f), 1, 65_535).unwrap();
+    let mut fr = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x88, 0xb5];
+    fr.extend_from_slice(&[7, 1, 2, 3]);
+    w.write_packet(1_700_000_000_000_000, fr.len() as u32, &fr)
+        .unwrap();
+    w.into_inner().unwrap();
+    let script = dir.path().join("et.lua");
+    std::fs::write(
+        &script,
+        r#"
+local p = Proto("lexp", "Local Experimental")
+local f = ProtoField.uint8("lexp.kind", "Kind")
+p.fields = { f }
+function p.dissector(tvb, pinfo, tree)
+  pinfo.cols.protocol = "LEXP"
+  pinfo.cols.info = "from " .. tostring(pinfo.dl_src) .. " match " .. string.format("0x%04x", pinfo.match)
+  tree:add(p, tvb()):add(f, tvb(0, 1))
+end
+DissectorTable.get("ethertype"):add(0x88b5, p)
+"#,
+    )
+    .unwrap();
+    let opts = Options {
+        read: pcap.display().to_string(),
+        engine: EngineOptions {
+            scripts: vec![(script.display().to_string(), vec![])],
+            ..EngineOptions::default()
+        },
+        format: OutputFormat::Fields(vec![
+            "lexp.kind".into(),
+            "_ws.col.Info".into(),
+            "eth.type".into(),
+        ]),
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    dissect::run(&opts, &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "7\tfrom 00:00:00:00:00:01 match 0x88b5\t0x88b5\n"
+    );
+}
