@@ -40,3 +40,23 @@ run "moonwire, Lua, -V" target/release/moonwire dissect -V -r "$CAP" -X "lua_scr
 if command -v tshark >/dev/null 2>&1; then
     run "tshark, Lua, -V" tshark -n -V -r "$CAP" -X "lua_script:$L1" -X "lua_script:$L2"
 fi
+
+# A small dissector (one field, one column), as in issue 7's scale figures.
+SMALL="$WORK/small.lua"
+cat > "$SMALL" <<'LUA'
+local p = Proto("small", "Small Protocol")
+local f = ProtoField.uint8("small.kind", "Kind", base.DEC, { [1] = "one" }, 0x0f)
+p.fields = { f }
+function p.dissector(tvb, pinfo, tree)
+  pinfo.cols.protocol = "SMALL"
+  tree:add(p, tvb()):add(f, tvb(0, 1))
+end
+DissectorTable.get("udp.port"):add(6000, p)
+LUA
+echo "small dissector:"
+if command -v tshark >/dev/null 2>&1; then
+    run "tshark, small, one pass" tshark -n -r "$CAP" -X "lua_script:$SMALL"
+    run "tshark, small, -2" tshark -n -2 -r "$CAP" -X "lua_script:$SMALL"
+fi
+run "moonwire, small, one pass" target/release/moonwire dissect -r "$CAP" -X "lua_script:$SMALL"
+run "moonwire, small, -2" target/release/moonwire dissect -2 -r "$CAP" -X "lua_script:$SMALL"
