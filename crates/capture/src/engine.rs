@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Receiver, Sender};
 use flow::{SessionId, SessionKey, SessionKind, SessionTable};
-use serde_json::Map;
 use wire::{Decoded, TcpInfo, Transport};
 
 use crate::Settings;
@@ -72,6 +71,8 @@ fn list_of(kind: SessionKind, key: &SessionKey) -> usize {
 /// Per-session state owned by the packet thread.
 struct Entry {
     session: Session,
+    app: protocols::AppSession,
+    meta: protocols::SessionMeta,
     /// Input file of the last written packet (file-change markers).
     last_file: Option<u32>,
     files: Vec<u32>,
@@ -81,6 +82,9 @@ struct Entry {
 /// Settings the packet thread needs, resolved once.
 pub(crate) struct ThreadConfig {
     pub settings: Arc<Settings>,
+    pub registry: Arc<protocols::fields::FieldRegistry>,
+    pub classifiers: Arc<protocols::ClassifierSet>,
+    pub protocol_config: Arc<protocols::ProtocolConfig>,
     pub node: String,
     pub prefix: String,
     pub rotation: IndexRotation,
@@ -88,6 +92,7 @@ pub(crate) struct ThreadConfig {
 
 pub(crate) struct PacketThread {
     cfg: ThreadConfig,
+    analyzer: protocols::Analyzer,
     table: SessionTable<Entry>,
     timeouts_us: [i64; LISTS],
     out: Sender<Vec<SessionDocument>>,
@@ -111,8 +116,14 @@ impl PacketThread {
             us(s.tcp_closing_timeout),
             i64::MAX,
         ];
+        let analyzer = protocols::Analyzer::new(
+            Arc::clone(&cfg.registry),
+            Arc::clone(&cfg.classifiers),
+            Arc::clone(&cfg.protocol_config),
+        );
         PacketThread {
             cfg,
+            analyzer,
             table: SessionTable::new(LISTS),
             timeouts_us,
             out,
@@ -189,8 +200,11 @@ impl PacketThread {
                 }
                 let save_at_us = p.ts_us.div_euclid(1_000_000) * 1_000_000
                     + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
+                let meta = session.meta();
                 let entry = Entry {
                     session,
+                    app: protocols::AppSession::new(),
+                    meta,
                     last_file: None,
                     files: Vec::new(),
                     save_at_us,
@@ -252,43 +266,32 @@ impl PacketThread {
     }
 
     fn document(&self, e: &Entry) -> SessionDocument {
-        let mut body = Map::new();
+        let mut json = String::with_capacity(1024);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         e.session.write_document(
-            &mut body,
+            &mut json,
             self.cfg.settings.enable_packet_len,
             &self.cfg.node,
+            &e.app.fields,
+            &self.cfg.registry,
+            now_ms,
         );
-        let positions: Vec<serde_json::Value> = e
-            .session
-            .packet_pos
-            .iter()
-            .map(|&p| {
-                if p > u64::MAX - 1_000_000 {
-                    serde_json::json!(-((u64::MAX - p) as i64))
-                } else {
-                    serde_json::json!(p)
-                }
-            })
-            .collect();
-        body.insert("packetPos".into(), serde_json::Value::Array(positions));
-        body.insert("fileId".into(), serde_json::json!([]));
-        body.insert(
-            "@timestamp".into(),
-            serde_json::json!(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0)
-            ),
-        );
-        let first_ms = body
-            .get("firstPacket")
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
+        let first_ms = e.session.first_us.div_euclid(1000);
+        let s = &e.session;
         SessionDocument {
             index: self.cfg.rotation.index_name(&self.cfg.prefix, first_ms),
-            body,
+            json,
             files: e.files.clone(),
+            order: (
+                first_ms,
+                format!(
+                    "{:?}:{} {:?}:{}",
+                    s.src_ip, s.src_port, s.dst_ip, s.dst_port
+                ),
+            ),
         }
     }
 
@@ -296,6 +299,8 @@ impl PacketThread {
         let Some((_, mut e)) = self.table.remove(id) else {
             return;
         };
+        self.analyzer.finish(&mut e.app, &e.meta);
+        self.analyzer.save_hooks(&mut e.app, &e.meta, true);
         e.session.segments += 1;
         if e.session.packet_pos.is_empty() {
             return;
@@ -312,6 +317,7 @@ impl PacketThread {
         let Some(e) = self.table.get_mut(id) else {
             return;
         };
+        self.analyzer.save_hooks(&mut e.app, &e.meta, false);
         e.session.segments += 1;
         e.save_at_us = now_us.div_euclid(1_000_000) * 1_000_000
             + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
@@ -321,6 +327,7 @@ impl PacketThread {
         let doc = self.document(e);
         self.pending.push(doc);
         if let Some(e) = self.table.get_mut(id) {
+            e.app.fields.clear();
             e.session.reset_for_next_segment();
             e.files.clear();
             e.last_file = None;

@@ -6,10 +6,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: documents are built on packet threads and freed on the output
+/// thread, a pattern glibc's allocator handles poorly.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd_capture;
 mod cmd_dissect;
+mod cmd_pcap;
+mod cmd_query;
 mod progress;
 mod signals;
+mod store_sink;
 
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]
@@ -23,6 +31,10 @@ struct Cli {
 enum Command {
     /// Read pcap/pcapng files or live interfaces into Arkime session documents.
     Capture(cmd_capture::CaptureArgs),
+    /// Search the session store with an Arkime expression.
+    Query(cmd_query::QueryArgs),
+    /// Write the packets of the sessions matching an expression as a pcap.
+    Pcap(cmd_pcap::PcapArgs),
     /// Run Wireshark Lua dissectors over a capture (tshark-compatible flags).
     Dissect(cmd_dissect::DissectArgs),
 }
@@ -31,6 +43,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Capture(args) => cmd_capture::run(args),
+        Command::Query(args) => cmd_query::run(args),
+        Command::Pcap(args) => cmd_pcap::run(args),
         Command::Dissect(args) => cmd_dissect::run(args),
     };
     match result {
