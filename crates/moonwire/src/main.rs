@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cmd_capture;
+mod cmd_dissect;
 mod cmd_pcap;
 mod cmd_query;
 mod progress;
@@ -37,6 +38,8 @@ enum Command {
     Pcap(cmd_pcap::PcapArgs),
     /// Run (or check with -c) HAProxy configuration files with their Lua scripts.
     Proxy(cmd_proxy::ProxyArgs),
+    /// Run Wireshark Lua dissectors over a capture (tshark-compatible flags).
+    Dissect(cmd_dissect::DissectArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Query(args) => cmd_query::run(args),
         Command::Pcap(args) => cmd_pcap::run(args),
         Command::Proxy(args) => cmd_proxy::run(args),
+        Command::Dissect(args) => cmd_dissect::run(args),
     };
     match result {
         Ok(code) => code,
