@@ -10,6 +10,7 @@
 
 mod analyzer;
 mod classify;
+pub mod parsers;
 mod session_fields;
 
 pub use analyzer::{
