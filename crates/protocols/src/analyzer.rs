@@ -38,6 +38,9 @@ pub struct SessionMeta {
     pub dst_port: u16,
     /// IP protocol number.
     pub ip_protocol: u8,
+    /// Time of the session's first packet, microseconds since the epoch
+    /// (certificate "remaining" times count from it).
+    pub first_ts_us: i64,
 }
 
 /// Parser settings: the effective config.ini keys (parsers read their own,
@@ -99,6 +102,11 @@ pub struct ParseContext<'a> {
 }
 
 impl ParseContext<'_> {
+    /// Seconds since the epoch of the session's first packet.
+    pub fn meta_first_secs(&self) -> i64 {
+        self.meta.first_ts_us.div_euclid(1_000_000)
+    }
+
     /// Reports an HTTP parser event to scripts (`http_on`). Cheap when no
     /// script listens: parsers may call it unconditionally.
     pub fn http_event(&mut self, event: HttpEvent, data: Option<&[u8]>, dir: Direction) {
@@ -427,6 +435,7 @@ mod tests {
             src_port: 1,
             dst_port: 2,
             ip_protocol: 6,
+            first_ts_us: 0,
         };
         let mut app = AppSession::new();
         a.data(&mut app, &meta, Direction::FromSource, b"HELO x");
@@ -448,6 +457,7 @@ mod tests {
             src_port: 5000,
             dst_port: 53,
             ip_protocol: 17,
+            first_ts_us: 0,
         };
         let mut found = Vec::new();
         set.matches(&meta, b"x", &mut found);

@@ -11,6 +11,7 @@ use crate::classify::{ClassifierSet, ClassifyContext};
 use crate::{Direction, SessionFields};
 use fields::FieldRegistry;
 
+pub mod der;
 pub mod dns;
 pub mod http;
 pub mod magic;

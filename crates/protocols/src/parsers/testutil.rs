@@ -30,6 +30,7 @@ impl Harness {
                 src_port: 40000,
                 dst_port: port,
                 ip_protocol: if transport == Transport::Tcp { 6 } else { 17 },
+                first_ts_us: 0,
             },
         }
     }
