@@ -99,9 +99,17 @@ pub struct ParseContext<'a> {
     pub(crate) scripts: Option<&'a mut (dyn ScriptHooks + 'static)>,
     /// The session's script state.
     pub(crate) script_state: &'a mut Option<Box<dyn Any>>,
+    /// Set by [`ParseContext::reclassify`].
+    pub(crate) reclassify: bool,
 }
 
 impl ParseContext<'_> {
+    /// Asks for the next data of each direction to be classified again
+    /// (a tunnel or STARTTLS starts a new protocol inside the session).
+    pub fn reclassify(&mut self) {
+        self.reclassify = true;
+    }
+
     /// Seconds since the epoch of the session's first packet.
     pub fn meta_first_secs(&self) -> i64 {
         self.meta.first_ts_us.div_euclid(1_000_000)
@@ -340,9 +348,13 @@ impl Analyzer {
                 config: &self.config,
                 scripts: self.scripts.as_deref_mut(),
                 script_state: &mut app.script_state,
+                reclassify: false,
             };
             app.parsers
                 .retain_mut(|p| p.parse(&mut cx, dir, data) == ParserStatus::Continue);
+            if cx.reclassify {
+                app.classified = [false; 2];
+            }
         }
         if let Some(s) = self.scripts.as_deref_mut() {
             let mut session = ScriptSession {
@@ -379,6 +391,7 @@ impl Analyzer {
             config: &self.config,
             scripts: self.scripts.as_deref_mut(),
             script_state: &mut app.script_state,
+            reclassify: false,
         };
         for p in app.parsers.iter_mut() {
             p.finish(&mut cx);

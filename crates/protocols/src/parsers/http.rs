@@ -700,7 +700,7 @@ fn header_config_fields(cx: &mut ParseContext<'_>, configured: &[String], msg: &
 /// An IPv6 address, or an IPv4 address as C's `inet_addr` reads it
 /// (octal with a leading 0, hex with 0x); 0.0.0.0 and 255.255.255.255 are
 /// refused as Arkime refuses them.
-fn inet_addr(s: &str) -> Option<std::net::IpAddr> {
+pub(crate) fn inet_addr(s: &str) -> Option<std::net::IpAddr> {
     if s.contains(':') {
         return s.parse().ok();
     }

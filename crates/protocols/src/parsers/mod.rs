@@ -20,6 +20,8 @@ pub mod smtp;
 pub mod tls;
 pub mod util;
 
+pub(crate) use http::inet_addr as http_inet_addr;
+
 /// Every built-in classifier, except those of parsers listed in the
 /// `disableParsers` setting (names such as `http`, `dns`, `tls`, separated
 /// by `;` or `,`).
