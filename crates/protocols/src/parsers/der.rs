@@ -170,7 +170,7 @@ pub struct CertInfo {
 
 /// Reads one DER certificate; `now_secs` is the session's first packet
 /// time (Arkime's "remaining" is counted from it).
-pub fn certificate(der: &[u8], now_secs: i64) -> Option<CertInfo> {
+pub fn certificate(der: &[u8], now_secs: i64, chain_len: usize) -> Option<CertInfo> {
     let (cert, _) = read(der)?;
     let mut top = children(cert.value);
     let tbs = top.next()?;
@@ -281,7 +281,15 @@ pub fn certificate(der: &[u8], now_secs: i64) -> Option<CertInfo> {
             }
         }
     }
-    if issuer.value == subject.value {
+    // Arkime calls a lone certificate naming itself as issuer self-signed,
+    // and other CA certificates certificate authorities; a certificate
+    // whose key parameters are broken gets neither.
+    let corrupt = obj.get("curve").is_some_and(|c| c == "corrupt");
+    let self_signed = chain_len == 1 && issuer.value == subject.value;
+    if corrupt {
+        tags.clear();
+    } else if self_signed {
+        tags.clear();
         tags.push("cert:self-signed");
     }
     Some(CertInfo {
@@ -306,8 +314,8 @@ mod tests {
     fn hostile_der() {
         assert!(read(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
         assert!(read(&[0x30]).is_none());
-        assert!(certificate(&[0x30, 0x03, 0x30, 0x01, 0x00], 0).is_none());
+        assert!(certificate(&[0x30, 0x03, 0x30, 0x01, 0x00], 0, 1).is_none());
         let deep = vec![0x30u8, 0x80];
-        assert!(certificate(&deep, 0).is_none());
+        assert!(certificate(&deep, 0, 1).is_none());
     }
 }

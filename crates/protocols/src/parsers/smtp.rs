@@ -69,6 +69,8 @@ pub struct Smtp {
     custom_headers: Vec<String>,
     sha: bool,
     tls_next: bool,
+    /// Bytes left of a BDAT chunk.
+    bdat_left: [usize; 2],
 }
 
 impl Smtp {
@@ -101,6 +103,7 @@ impl Smtp {
                 .unwrap_or_default(),
             sha: config.get_bool("supportSha256", false),
             tls_next: false,
+            bdat_left: [0; 2],
         }
     }
 
@@ -120,6 +123,17 @@ impl Smtp {
             o.s("email.dst", &util::text(remove_matching(&line[8..], b'<', b'>')));
         } else if starts(b"DATA") {
             self.state[d] = State::Header;
+        } else if starts(b"BDAT ") {
+            // CHUNKING: the message follows as a counted chunk.
+            let n: String = util::text(&line[5..]).chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(n) = n.parse::<usize>()
+                && n > 0
+            {
+                self.bdat_left[d] = n;
+                if self.state[d] == State::Cmd {
+                    self.state[d] = State::Header;
+                }
+            }
         } else if starts(b"HELO ") || starts(b"EHLO ") {
             o.s("email.smtp-hello", &util::text(trim(&line[5..])));
         } else if starts(b"AUTH LOGIN") {
@@ -278,9 +292,11 @@ impl Smtp {
                     self.need_status[d] = true;
                     self.state[d] = State::Cmd;
                 } else if line.first().is_some_and(|&c| c == b' ' || c == b'\t') && !self.header[d].is_empty() {
+                    // The folding whitespace becomes one space; any more
+                    // whitespace stays.
                     if self.header[d].len() < MAX_LINE {
                         self.header[d].push(b' ');
-                        self.header[d].extend_from_slice(trim_start(line));
+                        self.header[d].extend_from_slice(&line[1..]);
                     }
                 } else {
                     self.flush_header(&mut o, d);
@@ -584,7 +600,20 @@ impl Parser for Smtp {
             }
             data = &data[nl + 1..];
             let l = line.strip_suffix(b"\r").unwrap_or(&line).to_vec();
+            let in_bdat = self.bdat_left[d] > 0 && self.state[d] != State::Cmd;
             self.line(cx, d, &l);
+            if in_bdat {
+                self.bdat_left[d] = self.bdat_left[d].saturating_sub(line.len() + 1);
+                if self.bdat_left[d] == 0 {
+                    let mut o = super::out(cx);
+                    self.flush_header(&mut o, d);
+                    if self.state[d] == State::MimeData {
+                        self.end_part(&mut o, d);
+                    }
+                    // Arkime tags the status after DATA only.
+                    self.state[d] = State::Cmd;
+                }
+            }
             line.clear();
             self.line[d] = line;
         }

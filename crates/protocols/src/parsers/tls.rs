@@ -409,20 +409,25 @@ impl Tls {
                 o.protocol("tls");
                 let _ = server_hello(&mut o, body, ja3);
             }
-            11 if !self.certs_done => {
+            11 if !self.certs_done && !self.dtls => {
                 self.certs_done = true;
                 let Some(total) = be24(body, 0) else { return };
                 let list = body.get(3..(3 + total as usize).min(body.len())).unwrap_or(&[]);
+                let mut ders = Vec::new();
                 let mut at = 0;
                 while let Some(l) = be24(list, at) {
                     let Some(der) = list.get(at + 3..at + 3 + l as usize) else { break };
-                    if let Some(info) = der::certificate(der, now) {
+                    ders.push(der);
+                    at += 3 + l as usize;
+                }
+                let n = ders.len();
+                for der in ders {
+                    if let Some(info) = der::certificate(der, now, n) {
                         o.object("cert", info.object);
                         for t in info.tags {
                             o.tag(t);
                         }
                     }
-                    at += 3 + l as usize;
                 }
             }
             _ => {}
