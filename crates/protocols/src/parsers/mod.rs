@@ -17,6 +17,7 @@ pub mod http;
 pub mod magic;
 pub mod misc;
 pub mod smtp;
+pub mod socks;
 pub mod tls;
 pub mod util;
 
@@ -46,6 +47,9 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     }
     if on("smtp") {
         smtp::register(&mut set);
+    }
+    if on("socks") {
+        socks::register(&mut set);
     }
     misc::register(&mut set, &on);
     set
