@@ -240,6 +240,12 @@ impl SessionFields {
         true
     }
 
+    /// Removes an application protocol (a parser that finds it guessed
+    /// wrong).
+    pub fn remove_protocol(&mut self, name: &str) {
+        self.protocols.retain(|p| p != name);
+    }
+
     /// Whether a protocol was added.
     pub fn has_protocol(&self, name: &str) -> bool {
         self.protocols.iter().any(|p| p == name)

@@ -1,6 +1,1316 @@
-//! Protocols recognised by their first bytes or ports only.
+//! Smaller protocols: line protocols (FTP, IRC, POP3, IMAP, SSH banners),
+//! binary request/response protocols (MySQL, PostgreSQL, TDS, Oracle,
+//! Modbus, MQTT, BGP, RDP, TFTP, STUN, BitTorrent, ...). Each is a
+//! classifier and, where Arkime writes fields, a small parser; all share
+//! [`Simple`], which buffers at most [`MAX_BUF`] bytes per direction.
 
-use crate::classify::ClassifierSet;
+use md5::{Digest, Md5};
 
-/// Registers the classifiers of enabled parsers.
-pub fn register(_set: &mut ClassifierSet, _on: &dyn Fn(&str) -> bool) {}
+use super::util::{self, be16, be32, le16, le32};
+use super::Out;
+use crate::analyzer::{ParseContext, Parser, ParserStatus, Transport};
+use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
+use crate::Direction;
+
+/// Most bytes buffered per direction by a simple parser.
+pub const MAX_BUF: usize = 64 * 1024;
+
+/// Per-session state shared by the simple parsers.
+#[derive(Default)]
+pub struct State {
+    /// Buffered bytes per direction (framing across segments).
+    pub buf: [Vec<u8>; 2],
+    /// Messages seen per direction.
+    pub count: [u32; 2],
+    /// Protocol-specific flags.
+    pub flags: u32,
+    /// Which direction is the server (when learned from a banner).
+    pub server: Option<usize>,
+}
+
+/// A parser function: handles one chunk of one direction.
+pub type Handler = fn(&mut Out<'_, '_>, &mut State, usize, &[u8]) -> ParserStatus;
+
+/// A parser made of a handler and its state.
+pub struct Simple {
+    name: &'static str,
+    handler: Handler,
+    state: State,
+}
+
+impl Parser for Simple {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn parse(&mut self, cx: &mut ParseContext<'_>, dir: Direction, data: &[u8]) -> ParserStatus {
+        let mut o = super::out(cx);
+        (self.handler)(&mut o, &mut self.state, dir.index(), data)
+    }
+}
+
+fn attach(cx: &mut ClassifyContext<'_>, name: &'static str, proto: &str, handler: Handler, server: Option<usize>) {
+    cx.add_protocol(proto);
+    if !cx.has_parser(name) {
+        cx.attach(Box::new(Simple {
+            name,
+            handler,
+            state: State {
+                server,
+                ..State::default()
+            },
+        }));
+    }
+}
+
+/// Registers the classifiers of the enabled small parsers.
+pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
+    let n = ClassifyAction::Native;
+    if on("ssh") {
+        set.add_tcp("ssh", 0, b"SSH-", n(|cx, _, _| attach(cx, "ssh", "ssh", ssh, None)));
+    }
+    if on("ftp") {
+        set.add_tcp("ftp", 0, b"220 ", n(classify_ftp));
+        set.add_tcp("ftp", 0, b"220-", n(classify_ftp));
+    }
+    if on("irc") {
+        for p in [&b"NICK "[..], b"USER ", b"CAP LS", b"CAP REQ", b":"] {
+            set.add_tcp("irc", 0, p, n(classify_irc));
+        }
+    }
+    if on("pop3") {
+        set.add_tcp("pop3", 0, b"+OK ", n(|cx, _, _| {
+            cx.add_protocol("pop3");
+        }));
+    }
+    if on("imap") {
+        set.add_tcp("imap", 0, b"* OK ", n(|cx, _, _| {
+            cx.add_protocol("imap");
+        }));
+    }
+    if on("mysql") {
+        set.add_tcp("mysql", 4, b"\x0a", n(classify_mysql));
+    }
+    if on("postgresql") {
+        set.add_tcp("postgresql", 4, b"\x00\x03\x00\x00", n(|cx, d, dir| {
+            if dir == Direction::FromSource && d.len() >= 8 {
+                attach(cx, "postgresql", "postgresql", postgres, None);
+            }
+        }));
+        set.add_tcp("postgresql", 0, b"\x00\x00\x00\x08\x04\xd2\x16\x2f", n(|cx, _, _| {
+            attach(cx, "postgresql", "postgresql", postgres, None);
+        }));
+    }
+    if on("tds") {
+        for t in [&b"\x02\x00\x02\x00"[..], b"\x12\x01\x00", b"\x10\x01\x00"] {
+            set.add_tcp("tds", 0, t, n(classify_tds));
+        }
+    }
+    if on("oracle") {
+        set.add_tcp("oracle", 4, b"\x01\x00\x00\x00", n(|cx, d, _| {
+            if d.len() > 10 && be16(d, 0).is_some_and(|l| usize::from(l) == d.len()) {
+                attach(cx, "oracle", "oracle", oracle, None);
+            }
+        }));
+    }
+    if on("bgp") {
+        set.add_tcp("bgp", 0, &[0xff; 16], n(|cx, d, _| {
+            if d.len() >= 19 {
+                attach(cx, "bgp", "bgp", bgp, None);
+            }
+        }));
+    }
+    if on("modbus") {
+        set.add_tcp_port("modbus", 502, n(|cx, d, _| {
+            if d.len() >= 8 && be16(d, 2) == Some(0) && be16(d, 4).is_some_and(|l| usize::from(l) + 6 <= d.len() + 256) {
+                attach(cx, "modbus", "modbus", modbus, None);
+            }
+        }));
+    }
+    if on("mqtt") {
+        set.add_tcp("mqtt", 4, b"MQTT", n(|cx, d, _| mqtt_classify(cx, d)));
+        set.add_tcp("mqtt", 4, b"MQIsdp", n(|cx, d, _| mqtt_classify(cx, d)));
+    }
+    if on("rdp") {
+        set.add_tcp("rdp", 0, b"\x03\x00", n(|cx, d, _| {
+            if d.len() > 11 && d[5] == 0xe0 && be16(d, 2).is_some_and(|l| usize::from(l) == d.len()) {
+                attach(cx, "rdp", "rdp", rdp, None);
+            }
+        }));
+    }
+    if on("bittorrent") {
+        set.add_tcp("bittorrent", 0, b"\x13BitTorrent protocol", n(|cx, _, _| cx.add_protocol("bittorrent")));
+        set.add_tcp("bittorrent", 0, b"BSYNC\x00", n(|cx, _, _| cx.add_protocol("bittorrent")));
+        for p in [&b"d1:a"[..], b"d1:r", b"d1:q", b"d1:e"] {
+            set.add_udp("bittorrent", 0, p, n(|cx, _, _| cx.add_protocol("bittorrent")));
+        }
+    }
+    if on("tftp") {
+        set.add_udp_port("tftp", 69, n(|cx, d, dir| {
+            if dir == Direction::FromSource && d.len() > 4 && d[0] == 0 && matches!(d[1], 1 | 2) && d.last() == Some(&0) {
+                attach(cx, "tftp", "tftp", tftp, None);
+            }
+        }));
+    }
+    if on("stun") {
+        set.add_udp_port("stun", 3478, n(stun_classify));
+        set.add_tcp_port("stun", 3478, n(stun_classify));
+        set.add_udp("stun", 4, b"\x21\x12\xa4\x42", n(stun_classify));
+        set.add_tcp("stun", 4, b"\x21\x12\xa4\x42", n(stun_classify));
+        set.add_udp("stun", 0, b"RSP/", n(|cx, _, _| cx.add_protocol("stun")));
+    }
+    if on("kafka") {
+        set.add_tcp_port("kafka", 9092, n(|cx, d, dir| {
+            if dir == Direction::FromSource && d.len() >= 12 && be32(d, 0).is_some_and(|l| l as usize + 4 >= d.len()) && d[4] == 0 {
+                cx.add_protocol("kafka");
+            }
+        }));
+    }
+    if on("aerospike") {
+        set.add_tcp("aerospike", 0, b"\x02\x01\x00\x00", n(|cx, _, _| cx.add_protocol("aerospike")));
+        set.add_tcp("aerospike", 0, b"\x02\x03", n(|cx, _, _| cx.add_protocol("aerospike")));
+    }
+    if on("thrift") {
+        set.add_tcp("thrift", 4, b"\x80\x01\x00\x01", n(|cx, _, _| {
+            cx.add_protocol("thrift");
+            cx.add_protocol("cassandra");
+        }));
+    }
+    if on("quic") {
+        set.add_udp_port("quic", 443, n(quic_classify));
+    }
+    if on("isakmp") {
+        set.add_udp_port("isakmp", 500, n(|cx, d, _| {
+            if d.len() >= 28 && matches!(d[17], 0x10 | 0x20) {
+                attach(cx, "isakmp", "isakmp", isakmp, None);
+            }
+        }));
+    }
+    if on("radius") {
+        for port in [1812, 1813, 1645, 1646] {
+            set.add_udp_port("radius", port, n(|cx, d, _| {
+                if d.len() >= 20 && (1..=5).contains(&d[0]) && be16(d, 2).is_some_and(|l| usize::from(l) <= d.len()) {
+                    attach(cx, "radius", "radius", radius, None);
+                }
+            }));
+        }
+    }
+    if on("sip") {
+        for p in [&b"INVITE "[..], b"REGISTER ", b"SUBSCRIBE ", b"OPTIONS ", b"SIP/2.0 ", b"NOTIFY ", b"BYE ", b"ACK "] {
+            set.add_udp("sip", 0, p, n(|cx, d, _| sip_classify(cx, d)));
+            set.add_tcp("sip", 0, p, n(|cx, d, _| sip_classify(cx, d)));
+        }
+    }
+    if on("dnp3") {
+        set.add_tcp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
+        set.add_udp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
+    }
+    if on("smb") {
+        set.add_tcp("smb", 4, b"\xffSMB", n(|cx, _, _| cx.add_protocol("smb")));
+        set.add_tcp("smb", 4, b"\xfeSMB", n(|cx, _, _| cx.add_protocol("smb")));
+    }
+    if on("dcerpc") {
+        set.add_tcp("dcerpc", 0, b"\x05\x00\x0b", n(|cx, _, _| cx.add_protocol("dcerpc")));
+    }
+    if on("ldap") {
+        set.add_tcp_port("ldap", 389, n(ldap_classify));
+        set.add_tcp_port("ldap", 3268, n(ldap_classify));
+    }
+    if on("krb5") {
+        set.add_udp_port("krb5", 88, n(|cx, d, _| {
+            if d.first().is_some_and(|&b| matches!(b, 0x6a | 0x6b | 0x6c | 0x6d | 0x7e)) {
+                cx.add_protocol("krb5");
+            }
+        }));
+    }
+    if on("nbns") {
+        set.add_udp_port("nbns", 137, n(|cx, d, _| {
+            if d.len() >= 12 {
+                cx.add_protocol("nbns");
+            }
+        }));
+    }
+    if on("mdns") {
+        set.add_udp_port("mdns", 5353, n(|cx, d, _| {
+            if d.len() >= 12 {
+                cx.add_protocol("mdns");
+            }
+        }));
+    }
+    if on("http2") {
+        set.add_tcp("http2", 0, b"PRI * HTTP/2.0\r\n", n(|cx, _, _| cx.add_protocol("http2")));
+    }
+    if on("pana") {
+        set.add_udp_port("pana", 716, n(|cx, d, _| {
+            if d.len() >= 16 && d[0] == 0 && d[1] == 0 {
+                cx.add_protocol("pana");
+            }
+        }));
+    }
+    if on("adb") {
+        for p in [&b"CNXN"[..], b"AUTH", b"OPEN", b"OKAY", b"CLSE", b"WRTE", b"STLS"] {
+            set.add_tcp("adb", 0, p, n(|cx, d, _| {
+                if d.len() >= 24 {
+                    cx.add_protocol("adb");
+                }
+            }));
+        }
+    }
+    if on("openvpn") {
+        set.add_udp_port("openvpn", 1194, n(|cx, _, _| cx.add_protocol("openvpn")));
+        set.add_tcp_port("openvpn", 1194, n(|cx, _, _| cx.add_protocol("openvpn")));
+    }
+    if on("synchrophasor") {
+        set.add_tcp("synchrophasor", 0, b"\xaa", n(synchrophasor_classify));
+        set.add_udp("synchrophasor", 0, b"\xaa", n(synchrophasor_classify));
+    }
+    if on("s7comm") {
+        set.add_tcp_port("s7comm", 102, n(|cx, d, _| {
+            if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x32 {
+                cx.add_protocol("s7comm");
+            } else if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x72 {
+                cx.add_protocol("s7comm-plus");
+            } else if d.len() > 5 && d[0] == 3 && d[5] == 0xe0 {
+                cx.add_protocol("s7comm");
+            }
+        }));
+    }
+}
+
+fn lines(st: &mut State, d: usize, data: &[u8], mut f: impl FnMut(&mut State, &[u8]) -> bool) -> ParserStatus {
+    let mut buf = std::mem::take(&mut st.buf[d]);
+    if buf.len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    buf.extend_from_slice(data);
+    let mut start = 0;
+    while let Some(nl) = memchr::memchr(b'\n', &buf[start..]) {
+        let line = &buf[start..start + nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        start += nl + 1;
+        if !f(st, line) {
+            return ParserStatus::Done;
+        }
+    }
+    buf.drain(..start);
+    st.buf[d] = buf;
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- SSH
+
+fn ssh(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.count[d] == 0 {
+        if !data.starts_with(b"SSH-") {
+            return ParserStatus::Continue;
+        }
+        let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+        let v = &data[..end];
+        let v = v.strip_suffix(b"\r").unwrap_or(v);
+        o.s("ssh.ver", &util::text(v));
+        st.count[d] = 1;
+        let rest = data.get(end + 1..).unwrap_or(&[]);
+        if rest.is_empty() {
+            return ParserStatus::Continue;
+        }
+        return ssh_packets(o, st, d, rest);
+    }
+    ssh_packets(o, st, d, data)
+}
+
+fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.flags & (1 << d) != 0 {
+        return if st.flags & 3 == 3 { ParserStatus::Done } else { ParserStatus::Continue };
+    }
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        st.flags |= 1 << d;
+        return ParserStatus::Continue;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        let Some(len) = be32(b, 0) else { break };
+        let len = len as usize;
+        if len > MAX_BUF || len < 2 {
+            st.flags |= 1 << d;
+            break;
+        }
+        if b.len() < 4 + len {
+            break;
+        }
+        let pad = usize::from(b[4]);
+        let payload = b.get(5..(4 + len).saturating_sub(pad).max(5)).unwrap_or(&[]).to_vec();
+        st.buf[d].drain(..4 + len);
+        if payload.first() == Some(&20) {
+            // KEXINIT: cookie then ten name-lists.
+            let mut at = 17;
+            let mut lists = Vec::new();
+            for _ in 0..10 {
+                let Some(l) = be32(&payload, at) else { break };
+                let Some(s) = payload.get(at + 4..at + 4 + l as usize) else { break };
+                lists.push(util::text(s));
+                at += 4 + l as usize;
+            }
+            if lists.len() == 10 {
+                let (enc, mac, comp) = if d == 0 { (2, 4, 6) } else { (3, 5, 7) };
+                let s = format!("{};{};{};{}", lists[0], lists[enc], lists[mac], lists[comp]);
+                let h = util::hex(&Md5::digest(s.as_bytes()));
+                o.s(if d == 0 { "ssh.hassh" } else { "ssh.hasshServer" }, &h);
+            }
+            st.flags |= 1 << d;
+            break;
+        }
+    }
+    if st.flags & 3 == 3 {
+        ParserStatus::Done
+    } else {
+        ParserStatus::Continue
+    }
+}
+
+// ---------------------------------------------------------------- FTP
+
+fn classify_ftp(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    for bad in [&b"LMTP"[..], b"SMTP", b" TLS"] {
+        if memchr::memmem::find(data, bad).is_some() {
+            return;
+        }
+    }
+    attach(cx, "ftp", "ftp", ftp, Some(dir.index()));
+}
+
+fn ftp(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    let server = st.server == Some(d);
+    let mut quit = false;
+    let r = lines(st, d, data, |st, line| {
+        if line.is_empty() {
+            return true;
+        }
+        if server {
+            if line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) {
+                let code = i64::from(line[0] - b'0') * 100 + i64::from(line[1] - b'0') * 10 + i64::from(line[2] - b'0');
+                o.i("ftp.responseCode", code);
+                if st.flags & 1 == 0 && code == 220 {
+                    let msg = util::trim(&line[4..]);
+                    let msg: &[u8] = {
+                        let s = msg.iter().position(|&c| c != b'-').unwrap_or(msg.len());
+                        let m = &msg[s..];
+                        let e = m.iter().rposition(|&c| c != b'-' && !c.is_ascii_whitespace()).map_or(0, |e| e + 1);
+                        &m[..e]
+                    };
+                    if !msg.is_empty() {
+                        o.s("ftp.banner", &util::text(msg));
+                        st.flags |= 1;
+                    }
+                }
+            }
+            return true;
+        }
+        let line = util::trim(line);
+        let sp = line.iter().position(|&c| c == b' ').unwrap_or(line.len());
+        let cmd = &line[..sp];
+        if cmd.len() < 3 || cmd.len() > 8 || !cmd.iter().all(u8::is_ascii_alphabetic) {
+            return true;
+        }
+        let cmd = util::text(cmd).to_ascii_uppercase();
+        if matches!(cmd.as_str(), "HELO" | "EHLO" | "LHLO") {
+            quit = true;
+            return false;
+        }
+        o.s("ftp.command", &cmd);
+        let arg = util::trim(line.get(sp + 1..).unwrap_or(&[]));
+        if arg.is_empty() {
+            return true;
+        }
+        match cmd.as_str() {
+            "USER" => {
+                o.s("user", &util::text(arg).to_lowercase());
+            }
+            "PASS" => o.tag("ftp:password"),
+            "RETR" | "STOR" | "STOU" | "APPE" | "DELE" | "RNFR" | "RNTO" | "MKD" | "RMD" | "SIZE" | "MDTM" => {
+                o.s("ftp.filename", &util::text(arg));
+            }
+            _ => {}
+        }
+        true
+    });
+    if quit {
+        o.fields.remove_protocol("ftp");
+    }
+    r
+}
+
+// ---------------------------------------------------------------- IRC
+
+fn classify_irc(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    if data.starts_with(b":") && dir == Direction::FromSource {
+        return;
+    }
+    attach(cx, "irc", "irc", irc, None);
+}
+
+fn irc(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if d != 0 {
+        return ParserStatus::Continue;
+    }
+    lines(st, d, data, |_, line| {
+        if let Some(n) = line.strip_prefix(b"NICK ") {
+            o.s("irc.nick", &util::text(util::trim(n)));
+        } else if let Some(c) = line.strip_prefix(b"JOIN ") {
+            let c = c.split(|&b| b == b' ').next().unwrap_or(b"");
+            for ch in c.split(|&b| b == b',') {
+                if !ch.is_empty() {
+                    o.s("irc.channel", &util::text(ch));
+                }
+            }
+        }
+        true
+    })
+}
+
+// ---------------------------------------------------------------- MySQL
+
+fn classify_mysql(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    // Server greeting: 3-byte length, sequence 0, protocol 10, version.
+    if dir != Direction::FromDestination || data.len() < 10 || data[3] != 0 {
+        return;
+    }
+    let len = usize::from(data[0]) | usize::from(data[1]) << 8 | usize::from(data[2]) << 16;
+    if len + 4 != data.len() && len + 4 > data.len() {
+        return;
+    }
+    let v = &data[5..];
+    let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+    if end == 0 || !v[..end].iter().all(|c| c.is_ascii_graphic()) {
+        return;
+    }
+    attach(cx, "mysql", "mysql", mysql, None);
+}
+
+fn mysql(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    st.count[d] += 1;
+    if d == 1 && st.count[1] == 1 && data.len() > 5 {
+        let v = &data[5..];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        o.scalar("mysql.ver", util::text(&v[..end]).into());
+        return ParserStatus::Continue;
+    }
+    if d == 0 && st.count[0] == 1 {
+        // Handshake response 41: caps(4) max(4) charset(1) filler(23) user\0
+        if data.len() > 36 {
+            let caps = le32(data, 4).unwrap_or(0);
+            if caps & 0x0800 != 0 && data.len() <= 36 {
+                return ParserStatus::Done;
+            }
+            let u = &data[36..];
+            let end = u.iter().position(|&c| c == 0).unwrap_or(u.len());
+            if end > 0 {
+                o.scalar("mysql.user", util::text(&u[..end]).to_lowercase().into());
+            }
+        } else if data.len() >= 8 {
+            // SSL request: TLS follows.
+            o.fields.add_protocol("tls");
+        }
+        return ParserStatus::Done;
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+fn postgres(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if d != 0 {
+        return ParserStatus::Continue;
+    }
+    let mut data = data;
+    if data.starts_with(b"\x00\x00\x00\x08\x04\xd2\x16\x2f") {
+        data = &data[8..];
+        if data.is_empty() {
+            return ParserStatus::Continue;
+        }
+    }
+    st.count[0] += 1;
+    if data.len() >= 8 && be32(data, 4) == Some(0x0003_0000) {
+        let mut parts = data[8..].split(|&c| c == 0);
+        while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+            if k.is_empty() {
+                break;
+            }
+            let field = match k {
+                b"user" => "postgresql.user",
+                b"database" => "postgresql.db",
+                b"application_name" => "postgresql.app",
+                _ => continue,
+            };
+            o.scalar(field, util::text(v).into());
+        }
+        return ParserStatus::Done;
+    }
+    if st.count[0] > 2 {
+        return ParserStatus::Done;
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- TDS
+
+fn classify_tds(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    if dir != Direction::FromSource || data.len() < 8 {
+        return;
+    }
+    attach(cx, "tds", "tds", tds, None);
+}
+
+fn tds(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if d != 0 {
+        return ParserStatus::Continue;
+    }
+    st.count[0] += 1;
+    match data.first() {
+        // TDS 4/5 login: user name field at offset 8+30, length byte at 8+30.
+        Some(2) if data.len() > 8 + 61 => {
+            let user = &data[8 + 31..8 + 61];
+            let n = usize::from(data[8 + 61]).min(30);
+            let user = &user[..n.min(user.len())];
+            if !user.is_empty() {
+                o.s("user", &util::text(user));
+            }
+            ParserStatus::Done
+        }
+        // TDS 7 login7: offsets table after 36 bytes of header.
+        Some(0x10) if data.len() > 8 + 48 => {
+            let l = &data[8..];
+            if let (Some(off), Some(len)) = (le16(l, 40), le16(l, 42)) {
+                let (off, len) = (usize::from(off), usize::from(len) * 2);
+                if let Some(u) = l.get(off..off + len) {
+                    let u16s: Vec<u16> = u.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    let s = String::from_utf16_lossy(&u16s);
+                    if !s.is_empty() {
+                        o.s("user", &s);
+                    }
+                }
+            }
+            ParserStatus::Done
+        }
+        _ if st.count[0] > 4 => ParserStatus::Done,
+        _ => ParserStatus::Continue,
+    }
+}
+
+// ---------------------------------------------------------------- Oracle
+
+fn oracle(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if d != 0 || data.len() < 26 {
+        return ParserStatus::Continue;
+    }
+    // TNS CONNECT: connect data offset/length at 26/24.
+    let (Some(clen), Some(coff)) = (be16(data, 24), be16(data, 26)) else {
+        return ParserStatus::Done;
+    };
+    let Some(cd) = data.get(usize::from(coff)..usize::from(coff) + usize::from(clen)) else {
+        return ParserStatus::Done;
+    };
+    let cd = util::text(cd);
+    let find = |key: &str| -> Option<String> {
+        let lower = cd.to_ascii_lowercase();
+        let at = lower.find(&format!("({key}="))?;
+        let rest = &cd[at + key.len() + 2..];
+        let end = rest.find(')')?;
+        Some(rest[..end].to_string())
+    };
+    if let Some(h) = find("host") {
+        o.scalar("oracle.host", h.to_lowercase().into());
+    }
+    if let Some(u) = find("user") {
+        o.scalar("oracle.user", u.to_lowercase().into());
+    }
+    if let Some(s) = find("service_name").or_else(|| find("sid")) {
+        o.scalar("oracle.service", s.to_lowercase().into());
+    }
+    ParserStatus::Done
+}
+
+// ---------------------------------------------------------------- BGP
+
+fn bgp(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 19 {
+            break;
+        }
+        if b[..16] != [0xff; 16] {
+            return ParserStatus::Done;
+        }
+        let len = usize::from(be16(b, 16).unwrap_or(0));
+        if len < 19 {
+            return ParserStatus::Done;
+        }
+        if b.len() < len {
+            break;
+        }
+        let name = match b[18] {
+            1 => "OPEN",
+            2 => "UPDATE",
+            3 => "NOTIFICATION",
+            4 => "KEEPALIVE",
+            5 => "ROUTE-REFRESH",
+            _ => "UNKNOWN",
+        };
+        o.s("bgp.type", name);
+        st.buf[d].drain(..len);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- Modbus
+
+fn modbus(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 8 {
+            break;
+        }
+        let len = usize::from(be16(b, 4).unwrap_or(0));
+        if len < 2 || be16(b, 2) != Some(0) {
+            return ParserStatus::Done;
+        }
+        if b.len() < 6 + len {
+            break;
+        }
+        let tid = i64::from(be16(b, 0).unwrap_or(0));
+        let unit = b[6];
+        let func = b[7];
+        o.scalar("modbus.protocolid", 0.into());
+        o.scalar("modbus.unitid", unit.into());
+        o.i("modbus.transactionid", tid);
+        if func & 0x80 != 0 {
+            if let Some(&e) = b.get(8) {
+                o.i("modbus.exccode", i64::from(e));
+            }
+        } else {
+            o.i("modbus.funccode", i64::from(func));
+        }
+        st.buf[d].drain(..6 + len);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- MQTT
+
+fn mqtt_classify(cx: &mut ClassifyContext<'_>, data: &[u8]) {
+    if data.first().is_some_and(|&b| b >> 4 == 1) {
+        attach(cx, "mqtt", "mqtt", mqtt, None);
+    }
+}
+
+fn mqtt_str(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let l = usize::from(be16(b, at)?);
+    Some((b.get(at + 2..at + 2 + l)?, at + 2 + l))
+}
+
+fn mqtt(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        o.tag("mqtt:message-too-long");
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 2 {
+            break;
+        }
+        let mut len = 0usize;
+        let mut mult = 1usize;
+        let mut at = 1;
+        loop {
+            let Some(&c) = b.get(at) else { return ParserStatus::Continue };
+            len += usize::from(c & 0x7f) * mult;
+            mult *= 128;
+            at += 1;
+            if c & 0x80 == 0 {
+                break;
+            }
+            if at > 4 {
+                return ParserStatus::Done;
+            }
+        }
+        if len > MAX_BUF {
+            o.tag("mqtt:message-too-long");
+            return ParserStatus::Done;
+        }
+        if b.len() < at + len {
+            break;
+        }
+        let kind = b[0] >> 4;
+        let flags = b[0] & 0x0f;
+        let body = b[at..at + len].to_vec();
+        st.buf[d].drain(..at + len);
+        let name = match kind {
+            1 => "CONNECT",
+            2 => "CONNACK",
+            3 => "PUBLISH",
+            4 => "PUBACK",
+            5 => "PUBREC",
+            6 => "PUBREL",
+            7 => "PUBCOMP",
+            8 => "SUBSCRIBE",
+            9 => "SUBACK",
+            10 => "UNSUBSCRIBE",
+            11 => "UNSUBACK",
+            12 => "PINGREQ",
+            13 => "PINGRESP",
+            14 => "DISCONNECT",
+            _ => "AUTH",
+        };
+        o.s("mqtt.type", name);
+        match kind {
+            1 => mqtt_connect(o, &body),
+            2 => {
+                if let Some(&c) = body.get(1) {
+                    o.i("mqtt.connackCode", i64::from(c));
+                }
+            }
+            3 => {
+                let qos = (flags >> 1) & 3;
+                o.s("mqtt.qos", &qos.to_string());
+                if let Some((t, _)) = mqtt_str(&body, 0) {
+                    o.s("mqtt.topic", &util::text(t));
+                }
+            }
+            8 | 10 => {
+                let mut at = 2;
+                if st.flags & 0x100 != 0 && body.get(at).is_some() {
+                    // v5 properties length (one-byte form).
+                    at += 1 + usize::from(body[at] & 0x7f);
+                }
+                while let Some((t, next)) = mqtt_str(&body, at) {
+                    o.s("mqtt.topic", &util::text(t));
+                    at = next;
+                    if kind == 8 {
+                        if let Some(&q) = body.get(at) {
+                            o.s("mqtt.qos", &(q & 3).to_string());
+                        }
+                        at += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    ParserStatus::Continue
+}
+
+fn mqtt_connect(o: &mut Out<'_, '_>, b: &[u8]) {
+    let Some((_name, mut at)) = mqtt_str(b, 0) else { return };
+    let Some(&level) = b.get(at) else { return };
+    let Some(&flags) = b.get(at + 1) else { return };
+    at += 4;
+    o.s(
+        "mqtt.version",
+        match level {
+            3 => "3.1",
+            4 => "3.1.1",
+            5 => "5.0",
+            _ => "unknown",
+        },
+    );
+    if level == 5 {
+        let Some(&pl) = b.get(at) else { return };
+        at += 1 + usize::from(pl & 0x7f);
+    }
+    for (bit, name) in [(0x02, "cleanSession"), (0x04, "hasWill"), (0x20, "willRetain"), (0x40, "hasPassword"), (0x80, "hasUsername")] {
+        if flags & bit != 0 && name != "hasUsername" {
+            o.s("mqtt.flags", name);
+        }
+    }
+    let Some((cid, next)) = mqtt_str(b, at) else { return };
+    o.s("mqtt.clientId", &util::text(cid));
+    at = next;
+    if flags & 0x04 != 0 {
+        if level == 5 {
+            let Some(&pl) = b.get(at) else { return };
+            at += 1 + usize::from(pl & 0x7f);
+        }
+        let Some((wt, next)) = mqtt_str(b, at) else { return };
+        o.s("mqtt.willTopic", &util::text(wt));
+        let Some((_wm, next)) = mqtt_str(b, next) else { return };
+        at = next;
+    }
+    if flags & 0x80 != 0
+        && let Some((u, _)) = mqtt_str(b, at)
+    {
+        o.s("user", &util::text(u));
+    }
+}
+
+// ---------------------------------------------------------------- RDP
+
+fn rdp(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    st.count[d] += 1;
+    if data.len() < 11 {
+        return ParserStatus::Done;
+    }
+    let body = &data[11..];
+    if d == 0 && data[5] == 0xe0 {
+        let mut rest = body;
+        if let Some(at) = memchr::memmem::find(rest, b"Cookie: mstshash=") {
+            let c = &rest[at + 17..];
+            let end = memchr::memmem::find(c, b"\r\n").unwrap_or(c.len());
+            o.s("user", &util::text(&c[..end]));
+            rest = c.get(end + 2..).unwrap_or(&[]);
+        } else if let Some(end) = memchr::memmem::find(rest, b"\r\n") {
+            rest = &rest[end + 2..];
+        }
+        if rest.len() >= 8 && rest[0] == 1 {
+            let p = le32(rest, 4).unwrap_or(0);
+            for n in rdp_protocols(p) {
+                o.s("rdp.requestedProtocols", n);
+            }
+        }
+    } else if d == 1 && data[5] == 0xd0 {
+        if body.len() >= 8 && body[0] == 2 {
+            let p = le32(body, 4).unwrap_or(0);
+            let name = match p {
+                0 => "rdp",
+                1 => "ssl",
+                2 | 3 => "hybrid",
+                4 => "rdstls",
+                8 | 9 | 10 | 11 => "hybrid_ex",
+                _ => "unknown",
+            };
+            o.s("rdp.selectedProtocol", name);
+        }
+        return ParserStatus::Done;
+    }
+    ParserStatus::Continue
+}
+
+fn rdp_protocols(p: u32) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if p == 0 {
+        v.push("rdp");
+    }
+    if p & 1 != 0 {
+        v.push("ssl");
+    }
+    if p & 2 != 0 {
+        v.push("hybrid");
+    }
+    if p & 4 != 0 {
+        v.push("rdstls");
+    }
+    if p & 8 != 0 {
+        v.push("hybrid_ex");
+    }
+    v
+}
+
+// ---------------------------------------------------------------- TFTP
+
+fn tftp(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if d != 0 || data.len() < 4 {
+        return ParserStatus::Done;
+    }
+    let op = match data[1] {
+        1 => "rrq",
+        2 => "wrq",
+        _ => return ParserStatus::Done,
+    };
+    o.s("tftp.opcode", op);
+    let f = &data[2..];
+    let end = f.iter().position(|&c| c == 0).unwrap_or(f.len());
+    o.s("tftp.filename", &util::text(&f[..end]));
+    ParserStatus::Done
+}
+
+// ---------------------------------------------------------------- STUN
+
+fn stun_classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
+    if data.len() >= 20 && data[0] & 0xc0 == 0 && be16(data, 2).is_some_and(|l| usize::from(l) + 20 <= data.len() + 0 || cx.meta.transport == Transport::Tcp) {
+        attach(cx, "stun", "stun", stun, None);
+    } else if data.starts_with(b"RSP/") {
+        cx.add_protocol("stun");
+    }
+}
+
+fn stun(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    st.count[d] += 1;
+    if st.count[0] + st.count[1] > 64 || data.len() < 20 || data[0] & 0xc0 != 0 {
+        return ParserStatus::Continue;
+    }
+    let t = be16(data, 0).unwrap_or(0);
+    let name = match t {
+        0x0001 => "Binding Request",
+        0x0101 => "Binding Success Response",
+        0x0111 => "Binding Error Response",
+        0x0003 => "Allocate Request",
+        0x0103 => "Allocate Success Response",
+        0x0113 => "Allocate Error Response",
+        0x0004 => "Refresh Request",
+        0x0104 => "Refresh Success Response",
+        0x0006 => "Send Request",
+        0x0016 => "Send Indication",
+        0x0017 => "Data Indication",
+        0x0008 => "CreatePermission Request",
+        0x0108 => "CreatePermission Success Response",
+        0x0009 => "ChannelBind Request",
+        0x0109 => "ChannelBind Success Response",
+        _ => return ParserStatus::Continue,
+    };
+    o.s("stun.type", name);
+    let len = usize::from(be16(data, 2).unwrap_or(0)).min(data.len() - 20);
+    let attrs = &data[20..20 + len];
+    let mut at = 0;
+    while at + 4 <= attrs.len() {
+        let at_type = be16(attrs, at).unwrap_or(0);
+        let l = usize::from(be16(attrs, at + 2).unwrap_or(0));
+        let Some(v) = attrs.get(at + 4..at + 4 + l) else { break };
+        match at_type {
+            0x0006 => {
+                o.s("stun.username", &util::text(v));
+            }
+            0x0014 => {
+                o.s("stun.realm", &util::text(v));
+            }
+            0x0009 if v.len() >= 4 => {
+                o.i("stun.error", i64::from(v[2] & 7) * 100 + i64::from(v[3]));
+            }
+            0x0020 | 0x0012 | 0x0016 if v.len() >= 8 && v[1] == 1 => {
+                let port = be16(v, 2).unwrap_or(0) ^ 0x2112;
+                let ip = be32(v, 4).unwrap_or(0) ^ 0x2112_a442;
+                let ip = std::net::IpAddr::V4(ip.into());
+                let (ipf, portf) = match at_type {
+                    0x0020 => ("stun.xor-mapped-ip", "stun.xor-mapped-port"),
+                    0x0012 => ("stun.xor-peer-ip", "stun.xor-peer-port"),
+                    _ => ("stun.xor-relayed-ip", "stun.xor-relayed-port"),
+                };
+                o.ip(ipf, ip);
+                o.i(portf, i64::from(port));
+            }
+            _ => {}
+        }
+        at += 4 + l.div_ceil(4) * 4;
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- QUIC (classification)
+
+fn quic_classify(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    if dir != Direction::FromSource || data.len() < 20 {
+        return;
+    }
+    // IETF long header Initial, or Google QUIC with a Q0xx version.
+    if data[0] & 0xc0 == 0xc0 && be32(data, 1).is_some_and(|v| v != 0) {
+        cx.add_protocol("quic");
+        return;
+    }
+    if data[0] & 0x01 != 0 && data.len() > 13 && data[9] == b'Q' && data[10] == b'0' {
+        cx.add_protocol("quic");
+    }
+}
+
+// ---------------------------------------------------------------- ISAKMP
+
+fn isakmp(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
+    if data.len() < 28 {
+        return ParserStatus::Continue;
+    }
+    let ispi = &data[..8];
+    let rspi = &data[8..16];
+    o.s("isakmp.initiatorSpi", &util::hex(ispi));
+    if rspi.iter().any(|&b| b != 0) {
+        o.s("isakmp.responderSpi", &util::hex(rspi));
+    }
+    let ver = data[17];
+    o.s("isakmp.version", &format!("{}.{}", ver >> 4, ver & 0xf));
+    let ex = match data[18] {
+        2 => "identity-protection",
+        4 => "aggressive",
+        5 => "informational",
+        32 => "quick-mode",
+        34 => "ike-sa-init",
+        35 => "ike-auth",
+        36 => "create-child-sa",
+        37 => "informational",
+        _ => "unknown",
+    };
+    o.s("isakmp.exchangeType", ex);
+    if data[19] & 1 != 0 {
+        // Encrypted payloads.
+        return ParserStatus::Continue;
+    }
+    let mut next = data[16];
+    let mut at = 28;
+    while next != 0 && at + 4 <= data.len() {
+        let l = usize::from(be16(data, at + 2).unwrap_or(0));
+        if l < 4 {
+            break;
+        }
+        let Some(p) = data.get(at + 4..at + l) else { break };
+        match next {
+            13 => {
+                let v = util::hex(p);
+                let name = match v.as_str() {
+                    "afcad71368a1f1c96b8696fc77570100" => "dpd".to_string(),
+                    "4048b7d56ebce88525e7de7f00d6c2d3" => "nat-t".to_string(),
+                    _ if v.starts_with("4048b7d56ebce88525e7de7f00d6c2d3") => "nat-t".to_string(),
+                    _ => v,
+                };
+                o.s("isakmp.vendorId", &name);
+            }
+            1 if ver >> 4 == 1 => isakmp_sa(o, p),
+            _ => {}
+        }
+        next = data[at];
+        at += l;
+    }
+    ParserStatus::Continue
+}
+
+fn isakmp_sa(o: &mut Out<'_, '_>, p: &[u8]) {
+    // DOI(4) situation(4) then proposal payloads, each with transforms.
+    let Some(prop) = p.get(8..) else { return };
+    let Some(&nspi) = prop.get(6) else { return };
+    let mut at = 8 + usize::from(nspi);
+    while at + 8 <= prop.len() {
+        let tl = usize::from(be16(prop, at + 2).unwrap_or(0));
+        if tl < 8 {
+            break;
+        }
+        let Some(t) = prop.get(at + 8..at + tl) else { break };
+        let mut a = 0;
+        while a + 4 <= t.len() {
+            let ty = be16(t, a).unwrap_or(0);
+            let (af, len) = (ty & 0x8000 != 0, usize::from(be16(t, a + 2).unwrap_or(0)));
+            if af {
+                let v = len as u16;
+                match ty & 0x7fff {
+                    1 => {
+                        o.s("isakmp.encryption", match v {
+                            1 => "des-cbc",
+                            5 => "3des-cbc",
+                            7 => "aes-cbc",
+                            _ => "unknown",
+                        });
+                    }
+                    2 => {
+                        o.s("isakmp.hash", match v {
+                            1 => "md5",
+                            2 => "sha",
+                            4 => "sha2-256",
+                            5 => "sha2-384",
+                            6 => "sha2-512",
+                            _ => "unknown",
+                        });
+                    }
+                    3 => {
+                        o.s("isakmp.authMethod", match v {
+                            1 => "psk",
+                            3 => "rsa-sig",
+                            _ => "unknown",
+                        });
+                    }
+                    4 => {
+                        o.s("isakmp.dhGroup", match v {
+                            1 => "modp768",
+                            2 => "modp1024",
+                            5 => "modp1536",
+                            14 => "modp2048",
+                            19 => "ecp256",
+                            20 => "ecp384",
+                            21 => "ecp521",
+                            _ => "unknown",
+                        });
+                    }
+                    _ => {}
+                }
+                a += 4;
+            } else {
+                a += 4 + len;
+            }
+        }
+        at += tl;
+    }
+}
+
+// ---------------------------------------------------------------- RADIUS
+
+fn radius(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
+    if data.len() < 20 {
+        return ParserStatus::Continue;
+    }
+    let name = match data[0] {
+        1 => "access-request",
+        2 => "access-accept",
+        3 => "access-reject",
+        4 => "accounting-request",
+        5 => "accounting-response",
+        11 => "access-challenge",
+        _ => "unknown",
+    };
+    o.s("radius.msgType", name);
+    let len = usize::from(be16(data, 2).unwrap_or(0)).min(data.len());
+    let mut at = 20;
+    while at + 2 <= len {
+        let t = data[at];
+        let l = usize::from(data[at + 1]);
+        if l < 2 {
+            break;
+        }
+        let Some(v) = data.get(at + 2..at + l) else { break };
+        match t {
+            1 => {
+                o.scalar("radius.user", util::text(v).into());
+            }
+            4 if v.len() == 4 => {
+                o.ip("radius.nas-ip", std::net::IpAddr::V4([v[0], v[1], v[2], v[3]].into()));
+            }
+            5 if v.len() == 4 => {
+                o.i("radius.nas-port", i64::from(be32(v, 0).unwrap_or(0)));
+            }
+            8 if v.len() == 4 => {
+                o.ip("radius.framed-ip", std::net::IpAddr::V4([v[0], v[1], v[2], v[3]].into()));
+            }
+            31 => {
+                let s = util::text(v).to_lowercase().replace('-', ":");
+                o.s("radius.mac", &s);
+            }
+            _ => {}
+        }
+        at += l;
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- SIP
+
+fn sip_classify(cx: &mut ClassifyContext<'_>, data: &[u8]) {
+    if memchr::memmem::find(data, b"SIP/2.0").is_some() {
+        attach(cx, "sip", "sip", sip, None);
+    }
+}
+
+fn sip(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
+    let head_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
+    let mut lines = data[..head_end].split(|&c| c == b'\n');
+    let Some(first) = lines.next() else { return ParserStatus::Continue };
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    if let Some(rest) = first.strip_prefix(b"SIP/2.0 ") {
+        let code: String = util::text(rest).chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(c) = code.parse::<i64>() {
+            o.i("sip.statuscode", c);
+        }
+    } else if let Some(sp) = first.iter().position(|&c| c == b' ') {
+        o.s("sip.method", &util::text(&first[..sp]));
+    }
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&c| c == b':') else { continue };
+        let name = util::text(&line[..colon]).trim().to_ascii_lowercase();
+        let value = util::text(util::trim(&line[colon + 1..]));
+        let f = match name.as_str() {
+            "via" | "v" => "sip.via",
+            "from" | "f" => "sip.from",
+            "to" | "t" => "sip.to",
+            "call-id" | "i" => "sip.callid",
+            "contact" | "m" => "sip.contact",
+            "user-agent" => "sip.useragent",
+            _ => continue,
+        };
+        o.s(f, &value);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- LDAP
+
+fn ldap_classify(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    if dir == Direction::FromSource && data.first() == Some(&0x30) {
+        attach(cx, "ldap", "ldap", ldap, None);
+    }
+}
+
+fn ldap(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if d != 0 {
+        return ParserStatus::Continue;
+    }
+    let mut rest = data;
+    while let Some((msg, next)) = super::der::read(rest) {
+        rest = next;
+        let mut it = super::der::children(msg.value);
+        let _id = it.next();
+        let Some(op) = it.next() else { continue };
+        if op.tag == 0x60 {
+            // BindRequest: version, name, authentication choice.
+            let mut b = super::der::children(op.value);
+            let _v = b.next();
+            if let Some(name) = b.next() {
+                o.s("ldap.bindname", &util::text(name.value));
+            }
+            if let Some(auth) = b.next() {
+                o.s("ldap.authtype", if auth.tag == 0x80 { "simple" } else { "sasl" });
+            }
+        }
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- Synchrophasor
+
+fn synchrophasor_classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
+    if data.len() >= 16 && be16(data, 2).is_some_and(|l| usize::from(l) <= data.len() && l >= 16) && (data[1] >> 4) <= 5 {
+        cx.add_protocol("synchrophasor");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parsers::testutil::Harness;
+
+    #[test]
+    fn ftp_fields() {
+        let mut h = Harness::tcp(21);
+        h.feed(1, b"220 Welcome.\r\n");
+        h.feed(0, b"USER Anon\r\nPASS x\r\nRETR a.txt\r\n");
+        h.feed(1, b"331 ok\r\n");
+        let j = h.json();
+        assert_eq!(j["ftp"]["banner"], serde_json::json!(["Welcome."]));
+        assert_eq!(j["user"], serde_json::json!(["anon"]));
+        assert_eq!(j["ftp"]["filename"], serde_json::json!(["a.txt"]));
+    }
+
+    #[test]
+    fn binary_protocols_survive_garbage() {
+        let inputs: [&[u8]; 8] = [
+            b"SSH-2.0-x\r\n\x00\x00\x00\x0c\x0a\x14",
+            b"\x10\xff\xff\xff\xff\x7f\x00\x04MQTT",
+            &[0xff; 20],
+            b"\x03\x00\x00\x0b\x06\xe0\x00\x00\x00\x00\x00",
+            b"\x00\x01a",
+            b"\x00\x00\x00\x08\x04\xd2\x16\x2f\x00\x00\x00\x09\x00\x03\x00\x00",
+            b"\x30\x84\xff\xff\xff\xff",
+            b"INVITE sip:x SIP/2.0\r\nVia: \r\n",
+        ];
+        for input in inputs {
+            for port in [22u16, 1883, 179, 3389, 69, 5432, 389, 5060, 502, 1812, 500, 3478] {
+                let mut h = Harness::tcp(port);
+                h.feed(0, input);
+                h.feed(1, input);
+                h.finish();
+                let mut h = Harness::udp(port);
+                h.feed(0, input);
+                h.feed(1, input);
+                h.finish();
+            }
+        }
+    }
+}
