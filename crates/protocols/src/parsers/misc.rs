@@ -230,13 +230,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             }
         }));
     }
-    if on("mdns") {
-        set.add_udp_port("mdns", 5353, n(|cx, d, _| {
-            if d.len() >= 12 {
-                cx.add_protocol("mdns");
-            }
-        }));
-    }
     if on("http2") {
         set.add_tcp("http2", 0, b"PRI * HTTP/2.0\r\n", n(|cx, _, _| cx.add_protocol("http2")));
     }

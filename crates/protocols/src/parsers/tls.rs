@@ -409,7 +409,7 @@ impl Tls {
                 o.protocol("tls");
                 let _ = server_hello(&mut o, body, ja3);
             }
-            11 if !self.certs_done && !self.dtls => {
+            11 if !self.certs_done => {
                 self.certs_done = true;
                 let Some(total) = be24(body, 0) else { return };
                 let list = body.get(3..(3 + total as usize).min(body.len())).unwrap_or(&[]);
@@ -424,8 +424,11 @@ impl Tls {
                 for der in ders {
                     if let Some(info) = der::certificate(der, now, n) {
                         o.object("cert", info.object);
-                        for t in info.tags {
-                            o.tag(t);
+                        // Arkime tags TLS certificates only.
+                        if !self.dtls {
+                            for t in info.tags {
+                                o.tag(t);
+                            }
                         }
                     }
                 }
