@@ -247,8 +247,8 @@ impl PacketThread {
                 }
                 Transport::Sctp { .. } => {
                     let dir = protocols::Direction::from_index(dir);
-                    for chunk in crate::session::sctp_user_data(d.payload(data)) {
-                        analyzer.data(app, meta, dir, chunk);
+                    for (ppid, chunk) in protocols::sctp_data_chunks(d.payload(data)) {
+                        analyzer.sctp_data(app, meta, dir, ppid, chunk);
                     }
                 }
                 _ => {}

@@ -367,6 +367,22 @@ impl Analyzer {
         }
     }
 
+    /// One SCTP DATA chunk: records its payload protocol id (`sctp.protoId`)
+    /// and feeds its user data like any other data.
+    pub fn sctp_data(
+        &mut self,
+        app: &mut AppSession,
+        meta: &SessionMeta,
+        dir: Direction,
+        ppid: u32,
+        data: &[u8],
+    ) {
+        if let Some(id) = self.registry.lookup_expr("sctp.protoId") {
+            app.fields.add_int(id, i64::from(ppid));
+        }
+        self.data(app, meta, dir, data);
+    }
+
     /// Runs the scripts' pre-save and save hooks (`last` is false for a
     /// mid-session save).
     pub fn save_hooks(&mut self, app: &mut AppSession, meta: &SessionMeta, last: bool) {

@@ -67,6 +67,16 @@ pub fn register(set: &mut ClassifierSet) {
         set.add_tcp("http", 0, &p, ClassifyAction::Native(classify));
     }
     set.add_tcp("http", 0, b"HTTP/1.", ClassifyAction::Native(classify));
+    // HTTP over SCTP (RFC 4960 streams carry the same messages).
+    for m in ["GET ", "POST ", "HEAD ", "PUT ", "HTTP/1."] {
+        set.add_udp("http", 0, m.as_bytes(), ClassifyAction::Native(classify_sctp));
+    }
+}
+
+fn classify_sctp(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    if cx.meta.transport == crate::analyzer::Transport::Sctp {
+        classify(cx, data, dir);
+    }
 }
 
 fn classify(cx: &mut ClassifyContext<'_>, _data: &[u8], _dir: Direction) {

@@ -26,6 +26,8 @@ pub struct State {
     pub flags: u32,
     /// Which direction is the server (when learned from a banner).
     pub server: Option<usize>,
+    /// Set by a handler when a new protocol starts (TLS after a request).
+    pub reclassify: bool,
 }
 
 /// A parser function: handles one chunk of one direction.
@@ -45,7 +47,12 @@ impl Parser for Simple {
 
     fn parse(&mut self, cx: &mut ParseContext<'_>, dir: Direction, data: &[u8]) -> ParserStatus {
         let mut o = super::out(cx);
-        (self.handler)(&mut o, &mut self.state, dir.index(), data)
+        let r = (self.handler)(&mut o, &mut self.state, dir.index(), data);
+        if self.state.reclassify {
+            self.state.reclassify = false;
+            cx.reclassify();
+        }
+        r
     }
 }
 
@@ -248,10 +255,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
                 }
             }));
         }
-    }
-    if on("openvpn") {
-        set.add_udp_port("openvpn", 1194, n(|cx, _, _| cx.add_protocol("openvpn")));
-        set.add_tcp_port("openvpn", 1194, n(|cx, _, _| cx.add_protocol("openvpn")));
     }
     if on("synchrophasor") {
         set.add_tcp("synchrophasor", 0, b"\xaa", n(synchrophasor_classify));
@@ -502,7 +505,7 @@ fn mysql(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSt
             }
         } else if data.len() >= 8 {
             // SSL request: TLS follows.
-            o.fields.add_protocol("tls");
+            st.reclassify = true;
         }
         return ParserStatus::Done;
     }

@@ -16,6 +16,7 @@ pub mod dns;
 pub mod http;
 pub mod magic;
 pub mod misc;
+pub mod openvpn;
 pub mod smtp;
 pub mod socks;
 pub mod tls;
@@ -47,6 +48,9 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     }
     if on("smtp") {
         smtp::register(&mut set);
+    }
+    if on("openvpn") {
+        openvpn::register(&mut set);
     }
     if on("socks") {
         socks::register(&mut set);

@@ -380,6 +380,8 @@ pub struct Tls {
     hs: [Vec<u8>; 2],
     done: [bool; 2],
     certs_done: bool,
+    /// Inside another protocol (OpenVPN): no `tls` protocol of its own.
+    embedded: bool,
 }
 
 impl Tls {
@@ -390,23 +392,53 @@ impl Tls {
             hs: [Vec::new(), Vec::new()],
             done: [false; 2],
             certs_done: false,
+            embedded: false,
+        }
+    }
+
+    /// A TLS parser fed by another parser (the session keeps that
+    /// protocol's name).
+    pub(crate) fn embedded() -> Tls {
+        Tls {
+            embedded: true,
+            ..Tls::new(false)
+        }
+    }
+
+    fn proto(&self) -> Option<&'static str> {
+        match (self.embedded, self.dtls) {
+            (true, _) => None,
+            (false, true) => Some("dtls"),
+            (false, false) => Some("tls"),
         }
     }
 
     fn handshake(&mut self, cx: &mut ParseContext<'_>, msg_type: u8, body: &[u8]) {
         let ja3 = true;
         let now = cx.meta_first_secs();
+        // JA4's transport letter: QUIC-style 'q' for TLS carried over UDP.
+        let proto_char = if self.dtls {
+            'd'
+        } else if cx.meta.transport == crate::analyzer::Transport::Udp {
+            'q'
+        } else {
+            't'
+        };
         let mut o = super::out(cx);
         match msg_type {
             1 => {
                 if let Some(ch) = client_hello(body, self.dtls) {
-                    o.protocol(if self.dtls { "dtls" } else { "tls" });
-                    client_hello_fields(&mut o, &ch, if self.dtls { 'd' } else { 't' }, !self.dtls && ja3);
+                    if let Some(p) = self.proto() {
+                        o.protocol(p);
+                    }
+                    client_hello_fields(&mut o, &ch, proto_char, !self.dtls && ja3);
                 }
             }
             // Arkime reads DTLS client hellos only.
             2 if !self.dtls => {
-                o.protocol("tls");
+                if let Some(p) = self.proto() {
+                    o.protocol(p);
+                }
                 let _ = server_hello(&mut o, body, ja3);
             }
             11 if !self.certs_done => {
