@@ -217,7 +217,7 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_tcp("smb", 4, b"\xfeSMB", n(|cx, _, _| cx.add_protocol("smb")));
     }
     if on("dcerpc") {
-        set.add_tcp("dcerpc", 0, b"\x05\x00\x0b", n(|cx, _, _| cx.add_protocol("dcerpc")));
+        set.add_tcp("dcerpc", 0, b"\x05\x00\x0b", n(|cx, _, _| attach(cx, "dcerpc", "dcerpc", dcerpc, None)));
     }
     if on("ldap") {
         set.add_tcp_port("ldap", 389, n(ldap_classify));
@@ -1309,4 +1309,126 @@ mod tests {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- DCE/RPC
+
+/// Well-known DCE/RPC interface UUIDs and their names.
+const DCERPC_INTERFACES: &[(&str, &str)] = &[
+    ("e3514235-4b06-11d1-ab04-00c04fc2dcd2", "drsuapi"),
+    ("12345778-1234-abcd-ef00-0123456789ac", "samr"),
+    ("12345778-1234-abcd-ef00-0123456789ab", "lsarpc"),
+    ("12345678-1234-abcd-ef00-01234567cffb", "netlogon"),
+    ("12345678-1234-abcd-ef00-0123456789ab", "spoolss"),
+    ("367abb81-9844-35f1-ad32-98f038001003", "svcctl"),
+    ("4b324fc8-1670-01d3-1278-5a47bf6ee188", "srvsvc"),
+    ("1ff70682-0a51-30e8-076d-740be8cee98b", "atsvc"),
+    ("338cd001-2244-31f1-aaaa-900038001003", "winreg"),
+    ("c681d488-d850-11d0-8c52-00c04fd90f7e", "efsrpc"),
+    ("df1941c5-fe89-4e79-bf10-463657acf44d", "efsr"),
+    ("6bffd098-a112-3610-9833-46c3f87e345a", "wkssvc"),
+    ("3919286a-b10c-11d0-9ba8-00c04fd92ef5", "dssetup"),
+    ("e1af8308-5d1f-11c9-91a4-08002b14a0fa", "epmapper"),
+    ("86d35949-83c9-4044-b424-db363231fd0c", "itaskscheduler"),
+    ("00000131-0000-0000-c000-000000000046", "iremunknown"),
+    ("00000134-0000-0000-c000-000000000046", "iremunknown2"),
+    ("000001a0-0000-0000-c000-000000000046", "isystemactivator"),
+    ("afa8bd80-7d8a-11c9-bef4-08002b102989", "mgmt"),
+    ("99fcfec4-5260-101b-bbcb-00aa0021347a", "ioxidresolver"),
+    ("4d9f4ab8-7d1c-11cf-861e-0020af6e7c57", "isystemactivator"),
+];
+
+fn dcerpc_uuid(b: &[u8], le: bool) -> Option<String> {
+    let b = b.get(..16)?;
+    let (a, x, y) = if le {
+        (le32(b, 0)?, le16(b, 4)?, le16(b, 6)?)
+    } else {
+        (be32(b, 0)?, be16(b, 4)?, be16(b, 6)?)
+    };
+    Some(format!(
+        "{:08x}-{:04x}-{:04x}-{}-{}",
+        a,
+        x,
+        y,
+        util::hex(&b[8..10]),
+        util::hex(&b[10..16])
+    ))
+}
+
+fn dcerpc(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 16 {
+            break;
+        }
+        if b[0] != 5 {
+            return ParserStatus::Done;
+        }
+        let le = b[4] & 0x10 != 0;
+        let rd16 = |at: usize| if le { le16(b, at) } else { be16(b, at) };
+        let frag = usize::from(rd16(8).unwrap_or(0));
+        if frag < 16 {
+            o.tag("dcerpc:bad-fraglen");
+            return ParserStatus::Done;
+        }
+        if b.len() < frag {
+            break;
+        }
+        let ptype = b[2];
+        let name = match ptype {
+            0 => "request",
+            1 => "ping",
+            2 => "response",
+            3 => "fault",
+            4 => "working",
+            5 => "nocall",
+            6 => "reject",
+            7 => "ack",
+            8 => "cl-cancel",
+            9 => "fack",
+            10 => "cancel-ack",
+            11 => "bind",
+            12 => "bind-ack",
+            13 => "bind-nak",
+            14 => "alter-context",
+            15 => "alter-context-resp",
+            16 => "auth3",
+            17 => "shutdown",
+            18 => "co-cancel",
+            19 => "orphaned",
+            _ => "unknown",
+        };
+        o.s("dcerpc.msgType", name);
+        let body = &b[16..frag];
+        match ptype {
+            11 | 14 => {
+                let n = body.get(8).copied().unwrap_or(0);
+                let mut at = 12;
+                for _ in 0..n.min(16) {
+                    let Some(uuid) = body.get(at + 4..at + 20).and_then(|u| dcerpc_uuid(u, le)) else { break };
+                    let ver = if le { le16(body, at + 20) } else { be16(body, at + 20) }.unwrap_or(0);
+                    let ntrans = usize::from(body.get(at + 2).copied().unwrap_or(0));
+                    o.s("dcerpc.uuid", &uuid);
+                    o.s("dcerpc.version", &ver.to_string());
+                    if let Some((_, name)) = DCERPC_INTERFACES.iter().find(|(u, _)| *u == uuid) {
+                        o.s("dcerpc.interface", name);
+                        o.protocol(name);
+                    }
+                    at += 24 + ntrans * 20;
+                }
+            }
+            0 => {
+                if let Some(op) = if le { le16(body, 6) } else { be16(body, 6) } {
+                    o.i("dcerpc.opnum", i64::from(op));
+                }
+            }
+            _ => {}
+        }
+        st.buf[d].drain(..frag);
+    }
+    ParserStatus::Continue
 }
