@@ -208,6 +208,12 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             set.add_tcp("sip", 0, p, n(|cx, d, _| sip_classify(cx, d)));
         }
     }
+    if on("diameter") {
+        set.add_tcp_port("diameter", 3868, n(diameter_classify));
+        set.add_udp_port("diameter", 3868, n(diameter_classify));
+        set.add_tcp("diameter", 0, b"\x01", n(diameter_classify));
+        set.add_udp("diameter", 0, b"\x01", n(diameter_classify));
+    }
     if on("dnp3") {
         set.add_tcp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
         set.add_udp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
@@ -1429,6 +1435,134 @@ fn dcerpc(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
             _ => {}
         }
         st.buf[d].drain(..frag);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- Diameter
+
+fn diameter_classify(cx: &mut ClassifyContext<'_>, d: &[u8], _dir: Direction) {
+    // Version 1, a length that fits, reserved command flag bits clear.
+    if d.len() >= 20 && d[0] == 1 && util::be24(d, 1).is_some_and(|l| l as usize >= 20 && l % 4 == 0) && d[4] & 0x0f == 0 {
+        attach(cx, "diameter", "diameter", diameter, None);
+    }
+}
+
+fn diameter_cmd(code: u32) -> Option<&'static str> {
+    Some(match code {
+        257 => "Capabilities-Exchange",
+        258 => "Re-Auth",
+        265 => "AA",
+        268 => "Diameter-EAP",
+        271 => "Accounting",
+        272 => "Credit-Control",
+        274 => "Abort-Session",
+        275 => "Session-Termination",
+        280 => "Device-Watchdog",
+        282 => "Disconnect-Peer",
+        300 => "User-Authorization",
+        301 => "Server-Assignment",
+        302 => "Location-Info",
+        303 => "Multimedia-Auth",
+        304 => "Registration-Termination",
+        305 => "Push-Profile",
+        306 => "User-Data",
+        307 => "Profile-Update",
+        308 => "Subscribe-Notifications",
+        309 => "Push-Notification",
+        316 => "Update-Location",
+        317 => "Cancel-Location",
+        318 => "Authentication-Information",
+        319 => "Insert-Subscriber-Data",
+        320 => "Delete-Subscriber-Data",
+        321 => "Purge-UE",
+        322 => "Reset",
+        323 => "Notify",
+        _ => return None,
+    })
+}
+
+fn diameter_app(id: u32) -> Option<&'static str> {
+    Some(match id {
+        0 => "Common",
+        1 => "NASREQ",
+        2 => "Mobile-IPv4",
+        3 => "Base-Accounting",
+        4 => "Credit-Control",
+        5 => "EAP",
+        6 => "SIP",
+        16777216 => "3GPP-Cx",
+        16777217 => "3GPP-Sh",
+        16777236 => "3GPP-Rx",
+        16777238 => "3GPP-Gx",
+        16777251 => "3GPP-S6a",
+        16777252 => "3GPP-S13",
+        16777267 => "3GPP-S9",
+        16777272 => "3GPP-S6b",
+        4294967295 => "Relay",
+        _ => return None,
+    })
+}
+
+fn diameter(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 20 {
+            break;
+        }
+        if b[0] != 1 {
+            return ParserStatus::Done;
+        }
+        let len = util::be24(b, 1).unwrap_or(0) as usize;
+        if len < 20 {
+            return ParserStatus::Done;
+        }
+        if b.len() < len {
+            break;
+        }
+        let flags = b[4];
+        let cmd = util::be24(b, 5).unwrap_or(0);
+        let app = be32(b, 8).unwrap_or(0);
+        let kind = if flags & 0x80 != 0 { "Request" } else { "Answer" };
+        match diameter_cmd(cmd) {
+            Some(n) => o.s("diameter.cmd", &format!("{n}-{kind} ({cmd})")),
+            None => o.s("diameter.cmd", &format!("Unknown-{kind} ({cmd})")),
+        };
+        match diameter_app(app) {
+            Some(n) => o.s("diameter.app", &format!("{n} ({app})")),
+            None => o.s("diameter.app", &format!("Unknown ({app})")),
+        };
+        let mut at = 20;
+        while at + 8 <= len {
+            let code = be32(b, at).unwrap_or(0);
+            let aflags = b[at + 4];
+            let alen = util::be24(b, at + 5).unwrap_or(0) as usize;
+            if alen < 8 {
+                break;
+            }
+            let hdr = if aflags & 0x80 != 0 { 12 } else { 8 };
+            let Some(v) = b.get(at + hdr..at + alen) else { break };
+            let field = match code {
+                263 => Some("diameter.sessionId"),
+                264 => Some("diameter.originHost"),
+                296 => Some("diameter.originRealm"),
+                293 => Some("diameter.destHost"),
+                283 => Some("diameter.destRealm"),
+                1 => Some("diameter.user"),
+                _ => None,
+            };
+            if let Some(f) = field {
+                o.s(f, &util::text(v));
+            } else if code == 268 && v.len() == 4 {
+                o.i("diameter.resultCode", i64::from(be32(v, 0).unwrap_or(0)));
+            }
+            at += alen.div_ceil(4) * 4;
+        }
+        st.buf[d].drain(..len);
     }
     ParserStatus::Continue
 }
