@@ -256,11 +256,17 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
     if on("adb") {
         for p in [&b"CNXN"[..], b"AUTH", b"OPEN", b"OKAY", b"CLSE", b"WRTE", b"STLS"] {
             set.add_tcp("adb", 0, p, n(|cx, d, _| {
-                if d.len() >= 24 {
-                    cx.add_protocol("adb");
+                // The magic field is the command's complement.
+                if d.len() >= 24 && le32(d, 20) == le32(d, 0).map(|c| !c) {
+                    attach(cx, "adb", "adb", adb, None);
                 }
             }));
         }
+        set.add_tcp_port("adb", 5037, n(|cx, d, dir| {
+            if dir == Direction::FromSource && d.len() > 4 && d[..4].iter().all(u8::is_ascii_hexdigit) {
+                attach(cx, "adb", "adb", adb, None);
+            }
+        }));
     }
     if on("synchrophasor") {
         set.add_tcp("synchrophasor", 0, b"\xaa", n(synchrophasor_classify));
@@ -1563,6 +1569,184 @@ fn diameter(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Parse
             at += alen.div_ceil(4) * 4;
         }
         st.buf[d].drain(..len);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- ADB
+
+/// ADB state flags.
+const ADB_SYNC: u32 = 1;
+const ADB_SHELL2: u32 = 2;
+const ADB_TLS: u32 = 4;
+const ADB_SMART: u32 = 8;
+
+fn adb_service(o: &mut Out<'_, '_>, st: &mut State, svc: &[u8]) {
+    let svc = svc.strip_suffix(b"\0").unwrap_or(svc);
+    let end = svc.iter().position(|&c| c == b':' || c == b',').unwrap_or(svc.len());
+    let name = util::text(&svc[..end]);
+    o.s("adb.service", &name);
+    match name.as_str() {
+        "sync" => {
+            st.flags |= ADB_SYNC;
+            o.tag("adb:sync");
+        }
+        "shell" if svc[end..].starts_with(b",v2") => {
+            st.flags |= ADB_SHELL2;
+            o.tag("adb:shell-v2");
+        }
+        _ => {}
+    }
+    let mut rest = svc.get(end + 1..).unwrap_or(&[]);
+    if name == "host" {
+        // host:forward:LOCAL;REMOTE (smart socket requests)
+        rest = rest.strip_prefix(b"forward:").map_or(&[][..], |r| r);
+        if rest.is_empty() {
+            return;
+        }
+        adb_forward(o, "forward", rest);
+        return;
+    }
+    if name == "forward" {
+        adb_forward(o, "forward", rest);
+    } else if name == "reverse"
+        && let Some(r) = rest.strip_prefix(b"forward:")
+    {
+        adb_forward(o, "reverse", r);
+    }
+}
+
+fn adb_forward(o: &mut Out<'_, '_>, dir: &str, spec: &[u8]) {
+    let Some(semi) = spec.iter().position(|&c| c == b';') else { return };
+    o.s("adb.forward.direction", dir);
+    o.s("adb.forward.local", &util::text(&spec[..semi]));
+    o.s("adb.forward.remote", &util::text(&spec[semi + 1..]));
+}
+
+fn adb_sync_ops(o: &mut Out<'_, '_>, mut p: &[u8]) {
+    while p.len() >= 8 {
+        let id = &p[..4];
+        let len = le32(p, 4).unwrap_or(0) as usize;
+        if !id.iter().all(u8::is_ascii_uppercase) {
+            return;
+        }
+        o.s("adb.sync.operation", &util::text(id));
+        let carries_len = !matches!(id, b"DONE" | b"OKAY" | b"QUIT");
+        let body_len = if carries_len { len } else { 0 };
+        let Some(body) = p.get(8..8 + body_len) else { return };
+        if matches!(id, b"STAT" | b"LIST" | b"SEND" | b"RECV") {
+            let path = body.split(|&c| c == b',').next().unwrap_or(body);
+            o.s("adb.sync.path", &util::text(path));
+        }
+        p = &p[8 + body_len..];
+    }
+}
+
+fn adb_shell2(o: &mut Out<'_, '_>, mut p: &[u8]) {
+    while p.len() >= 5 {
+        let id = p[0];
+        let len = le32(p, 1).unwrap_or(0) as usize;
+        let Some(body) = p.get(5..5 + len) else { return };
+        if id == 3
+            && let Some(&code) = body.first()
+        {
+            o.s("adb.shell.exitcode", &code.to_string());
+        }
+        p = &p[5 + len..];
+    }
+}
+
+fn adb(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.flags & ADB_TLS != 0 {
+        return ParserStatus::Done;
+    }
+    if st.flags & ADB_SMART != 0 || (st.count[0] + st.count[1] == 0 && data.len() >= 4 && data[..4].iter().all(u8::is_ascii_hexdigit)) {
+        // The host-side smart socket protocol: 4 hex digits of length, text.
+        st.flags |= ADB_SMART;
+        if d == 0
+            && let Some(len) = std::str::from_utf8(&data[..4.min(data.len())]).ok().and_then(|h| usize::from_str_radix(h, 16).ok())
+            && let Some(req) = data.get(4..4 + len)
+        {
+            adb_service(o, st, req);
+        }
+        return ParserStatus::Continue;
+    }
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 24 {
+            break;
+        }
+        let cmd = &b[..4];
+        if !cmd.iter().all(u8::is_ascii_uppercase) || le32(b, 20) != le32(b, 0).map(|c| !c) {
+            return ParserStatus::Done;
+        }
+        let a0 = le32(b, 4).unwrap_or(0);
+        let a1 = le32(b, 8).unwrap_or(0);
+        let n = le32(b, 12).unwrap_or(0) as usize;
+        if n > MAX_BUF {
+            return ParserStatus::Done;
+        }
+        if b.len() < 24 + n {
+            break;
+        }
+        let cmd = util::text(cmd).to_ascii_lowercase();
+        let payload = b[24..24 + n].to_vec();
+        st.buf[d].drain(..24 + n);
+        st.count[d] += 1;
+        o.s("adb.command", &cmd);
+        match cmd.as_str() {
+            "cnxn" => {
+                o.s("adb.version", &format!("0x{a0:08x}"));
+                o.s("adb.maxpayload", &a1.to_string());
+                let mut parts = payload.split(|&c| c == b':');
+                if let Some(t) = parts.next() {
+                    o.s("adb.systemtype", &util::text(t));
+                }
+                if let Some(serial) = parts.next()
+                    && !serial.is_empty()
+                {
+                    o.s("adb.serial", &util::text(serial));
+                }
+            }
+            "auth" => {
+                let t = match a0 {
+                    1 => "token",
+                    2 => "signature",
+                    3 => "rsapublickey",
+                    _ => "unknown",
+                };
+                o.s("adb.authtype", t);
+            }
+            "open" => {
+                o.s("adb.streamid", &a0.to_string());
+                adb_service(o, st, &payload);
+            }
+            "okay" | "clse" | "wrte" => {
+                o.s("adb.streamid", &format!("{a0}-{a1}"));
+                if cmd == "wrte" {
+                    if st.flags & ADB_SYNC != 0 {
+                        adb_sync_ops(o, &payload);
+                    }
+                    if st.flags & ADB_SHELL2 != 0 && d == 1 {
+                        adb_shell2(o, &payload);
+                    }
+                }
+            }
+            "stls" => {
+                o.tag("adb:tls");
+                if st.count[0] > 0 && st.count[1] > 0 && d == 1 {
+                    o.tag("adb:tls-encrypted");
+                    st.flags |= ADB_TLS;
+                    st.reclassify = true;
+                    return ParserStatus::Done;
+                }
+            }
+            _ => {}
+        }
     }
     ParserStatus::Continue
 }
