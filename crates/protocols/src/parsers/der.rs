@@ -49,6 +49,41 @@ pub fn read(b: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     ))
 }
 
+/// Like [`read`], but a length past the end is cut to what is there (as
+/// Arkime's BER reader does for truncated captures).
+pub fn read_lenient(b: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+    if let Some(r) = read(b) {
+        return Some(r);
+    }
+    let tag = *b.first()?;
+    if tag & 0x1f == 0x1f {
+        return None;
+    }
+    let l0 = *b.get(1)?;
+    let hdr = if l0 & 0x80 == 0 { 2 } else { 2 + usize::from(l0 & 0x7f) };
+    if hdr > 6 || b.len() < hdr {
+        return None;
+    }
+    Some((
+        Tlv {
+            tag,
+            value: &b[hdr..],
+            raw: b,
+        },
+        &[],
+    ))
+}
+
+/// The elements inside a constructed value, cutting the last one short
+/// when its length runs past the end.
+pub fn children_lenient(mut b: &[u8]) -> impl Iterator<Item = Tlv<'_>> {
+    std::iter::from_fn(move || {
+        let (t, rest) = read_lenient(b)?;
+        b = rest;
+        Some(t)
+    })
+}
+
 /// The elements inside a constructed value.
 pub fn children(mut b: &[u8]) -> impl Iterator<Item = Tlv<'_>> {
     std::iter::from_fn(move || {

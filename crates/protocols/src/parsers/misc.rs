@@ -214,6 +214,10 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_tcp("diameter", 0, b"\x01", n(diameter_classify));
         set.add_udp("diameter", 0, b"\x01", n(diameter_classify));
     }
+    if on("m3ua") {
+        set.add_udp("m3ua", 0, b"\x01\x00\x01\x01", n(sigtran_classify));
+        set.add_udp("m3ua", 0, b"\x01\x00\x06\x01", n(sigtran_classify));
+    }
     if on("dnp3") {
         set.add_tcp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
         set.add_udp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
@@ -1749,4 +1753,164 @@ fn adb(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
         }
     }
     ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- SIGTRAN (M3UA / M2UA, SCCP, TCAP, CAMEL)
+
+fn sigtran_classify(cx: &mut ClassifyContext<'_>, d: &[u8], _dir: Direction) {
+    if cx.meta.transport == Transport::Sctp && d.len() >= 8 && d[0] == 1 && d[1] == 0 {
+        attach(cx, "sigtran", if d[2] == 6 { "m2ua" } else { "m3ua" }, sigtran, None);
+    }
+}
+
+fn sigtran(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
+    if data.len() < 8 || data[0] != 1 {
+        return ParserStatus::Continue;
+    }
+    let class = data[2];
+    let len = (be32(data, 4).unwrap_or(0) as usize).min(data.len());
+    let mut at = 8;
+    while at + 4 <= len {
+        let tag = be16(data, at).unwrap_or(0);
+        let l = usize::from(be16(data, at + 2).unwrap_or(0));
+        if l < 4 {
+            break;
+        }
+        let Some(v) = data.get(at + 4..at + l) else { break };
+        match (class, tag) {
+            // M3UA Protocol Data: OPC, DPC, SI, NI, MP, SLS, user data.
+            (1, 0x0210) if v.len() >= 12 => {
+                o.protocol("m3ua");
+                mtp3_user(o, v[8], &v[12..]);
+            }
+            // M2UA Protocol Data 1: SIO, routing label, user data.
+            (6, 0x0300) if v.len() >= 5 => {
+                o.protocol("m2ua");
+                mtp3_user(o, v[0] & 0x0f, &v[5..]);
+            }
+            _ => {}
+        }
+        at += l.div_ceil(4) * 4;
+    }
+    ParserStatus::Continue
+}
+
+fn mtp3_user(o: &mut Out<'_, '_>, si: u8, data: &[u8]) {
+    o.i("m3ua.si", i64::from(si));
+    match si {
+        3 => sccp(o, data),
+        4 => o.protocol("tup"),
+        5 => o.protocol("isup"),
+        _ => {}
+    }
+}
+
+/// The point code of an SCCP party address (ITU: AI, then PC if bit 0).
+fn sccp_pc(addr: &[u8]) -> Option<u16> {
+    let ai = *addr.first()?;
+    if ai & 0x01 == 0 {
+        return None;
+    }
+    Some(le16(addr, 1)? & 0x3fff)
+}
+
+fn sccp(o: &mut Out<'_, '_>, d: &[u8]) {
+    // UDT (9) / XUDT (17): type, class, pointers to called, calling, data.
+    if d.len() < 5 || !matches!(d[0], 9 | 17) {
+        return;
+    }
+    o.protocol("sccp");
+    let ptr = |i: usize| -> Option<&[u8]> {
+        let p = i + usize::from(*d.get(i)?);
+        let l = usize::from(*d.get(p)?);
+        d.get(p + 1..p + 1 + l)
+    };
+    let (called_i, calling_i, data_i) = (2, 3, 4);
+    if let Some(pc) = ptr(called_i).and_then(sccp_pc) {
+        o.i("sccp.dst", i64::from(pc));
+    }
+    if let Some(pc) = ptr(calling_i).and_then(sccp_pc) {
+        o.i("sccp.src", i64::from(pc));
+    }
+    if let Some(user) = ptr(data_i) {
+        tcap(o, user);
+    }
+}
+
+fn camel_op(op: i64) -> &'static str {
+    match op {
+        0 => "initialDP",
+        16 => "assistRequestInstructions",
+        17 => "establishTemporaryConnection",
+        18 => "disconnectForwardConnection",
+        19 => "connectToResource",
+        20 => "connect",
+        22 => "releaseCall",
+        23 => "requestReportBCSMEvent",
+        24 => "eventReportBCSM",
+        31 => "continue",
+        33 => "resetTimer",
+        34 => "furnishChargingInformation",
+        35 => "applyCharging",
+        36 => "applyChargingReport",
+        44 => "callInformationReport",
+        45 => "callInformationRequest",
+        46 => "sendChargingInformation",
+        47 => "playAnnouncement",
+        48 => "promptAndCollectUserInformation",
+        49 => "specializedResourceReport",
+        53 => "cancel",
+        55 => "activityTest",
+        _ => "unknown",
+    }
+}
+
+/// BCD digits of an ISUP-style number (two header octets, filler F).
+fn isup_digits(b: &[u8]) -> String {
+    let mut s = String::new();
+    for &x in b.iter().skip(2) {
+        for nib in [x & 0x0f, x >> 4] {
+            if nib == 0x0f {
+                return s;
+            }
+            s.push(char::from_digit(u32::from(nib), 16).unwrap_or('?'));
+        }
+    }
+    s
+}
+
+fn tcap(o: &mut Out<'_, '_>, d: &[u8]) {
+    use super::der::{children_lenient as children, read_lenient};
+    let Some((msg, _)) = read_lenient(d) else { return };
+    // Begin/Continue/End/Unidirectional: find the component portion.
+    let camel = memchr::memmem::find(msg.value, &[0x04, 0x00, 0x00, 0x01, 0x00]).is_some();
+    for part in children(msg.value) {
+        if part.tag != 0x6c {
+            continue;
+        }
+        for comp in children(part.value) {
+            if comp.tag != 0xa1 {
+                continue;
+            }
+            let mut it = children(comp.value);
+            let _invoke_id = it.next();
+            let Some(op) = it.next() else { continue };
+            if op.tag != 0x02 || op.value.is_empty() || op.value.len() > 4 {
+                continue;
+            }
+            let code = op.value.iter().fold(0i64, |a, &b| (a << 8) | i64::from(b));
+            o.i("tcap.opcode", code);
+            if camel {
+                o.protocol("camel");
+                o.s("camel.op", camel_op(code));
+                if let Some(arg) = it.next() {
+                    for f in children(arg.value) {
+                        if f.tag == 0x83 {
+                            o.s("camel.calling", &isup_digits(f.value));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
