@@ -2230,7 +2230,7 @@ pub(crate) const BUILTIN: &[FieldDef] = &[
     ),
     d(
         "nbns",
-        Lotermfield,
+        Termfield,
         "host.nbns",
         "Host",
         "nbns.host",
@@ -2260,7 +2260,7 @@ pub(crate) const BUILTIN: &[FieldDef] = &[
     ),
     d(
         "nbns",
-        Lotermfield,
+        Termfield,
         "nbns.query.host",
         "Query Host",
         "nbns.queryHost",

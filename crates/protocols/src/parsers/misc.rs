@@ -4,6 +4,8 @@
 //! classifier and, where Arkime writes fields, a small parser; all share
 //! [`Simple`], which buffers at most [`MAX_BUF`] bytes per direction.
 
+use std::net::IpAddr;
+
 use md5::{Digest, Md5};
 
 use super::util::{self, be16, be32, le16, le32};
@@ -219,8 +221,8 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_udp("m3ua", 0, b"\x01\x00\x06\x01", n(sigtran_classify));
     }
     if on("dnp3") {
-        set.add_tcp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
-        set.add_udp("dnp3", 0, b"\x05\x64", n(|cx, _, _| cx.add_protocol("dnp3")));
+        set.add_tcp("dnp3", 0, b"\x05\x64", n(|cx, _, _| attach(cx, "dnp3", "dnp3", dnp3, None)));
+        set.add_udp("dnp3", 0, b"\x05\x64", n(|cx, _, _| attach(cx, "dnp3", "dnp3", dnp3, None)));
     }
     if on("smb") {
         set.add_tcp("smb", 4, b"\xffSMB", n(|cx, _, _| cx.add_protocol("smb")));
@@ -243,7 +245,7 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
     if on("nbns") {
         set.add_udp_port("nbns", 137, n(|cx, d, _| {
             if d.len() >= 12 {
-                cx.add_protocol("nbns");
+                attach(cx, "nbns", "nbns", nbns, None);
             }
         }));
     }
@@ -1280,7 +1282,7 @@ fn ldap(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserSt
 
 fn synchrophasor_classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if data.len() >= 16 && be16(data, 2).is_some_and(|l| usize::from(l) <= data.len() && l >= 16) && (data[1] >> 4) <= 5 {
-        cx.add_protocol("synchrophasor");
+        attach(cx, "synchrophasor", "synchrophasor", synchrophasor, None);
     }
 }
 
@@ -1913,4 +1915,180 @@ fn tcap(o: &mut Out<'_, '_>, d: &[u8]) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- NBNS
+
+/// A NetBIOS first-level encoded name (32 letters) without its suffix
+/// byte and padding.
+fn nbns_name(label: &[u8]) -> Option<String> {
+    if label.len() != 32 {
+        return None;
+    }
+    let raw: Vec<u8> = label
+        .chunks_exact(2)
+        .map(|c| (c[0].wrapping_sub(b'A') << 4) | (c[1].wrapping_sub(b'A') & 0x0f))
+        .collect();
+    let name: String = raw[..15]
+        .iter()
+        .filter(|c| c.is_ascii_graphic() || **c == b' ')
+        .map(|&c| c as char)
+        .collect();
+    Some(name.trim_end().to_string())
+}
+
+fn nbns(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, m: &[u8]) -> ParserStatus {
+    if m.len() < 12 {
+        return ParserStatus::Continue;
+    }
+    let counts = [be16(m, 4), be16(m, 6), be16(m, 8), be16(m, 10)].map(|c| usize::from(c.unwrap_or(0)));
+    let mut at = 12;
+    let total = (counts[0] + counts[1] + counts[2] + counts[3]).min(64);
+    for i in 0..total {
+        let Some((n, next)) = super::dns::name(m, at) else { break };
+        let label = n.split('.').next().unwrap_or("");
+        let name = nbns_name(label.as_bytes());
+        let Some(t) = be16(m, next) else { break };
+        if let Some(name) = &name
+            && !name.is_empty()
+        {
+            o.s("host.nbns", name);
+            o.s("nbns.name", name);
+            o.s("nbns.query.host", name);
+        }
+        if i < counts[0] {
+            o.s("nbns.query.type", if t == 0x20 { "NB" } else if t == 0x21 { "NBSTAT" } else { "UNKNOWN" });
+            at = next + 4;
+            continue;
+        }
+        let Some(rdlen) = be16(m, next + 8) else { break };
+        let rd_at = next + 10;
+        let Some(rd) = m.get(rd_at..rd_at + usize::from(rdlen)) else { break };
+        if t == 0x20 {
+            for entry in rd.chunks_exact(6) {
+                o.ip("ip.nbns", IpAddr::V4([entry[2], entry[3], entry[4], entry[5]].into()));
+            }
+        }
+        at = rd_at + usize::from(rdlen);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- DNP3
+
+fn dnp3_func(f: u8) -> &'static str {
+    match f {
+        0 => "Confirm",
+        1 => "Read",
+        2 => "Write",
+        3 => "Select",
+        4 => "Operate",
+        5 => "DirectOperate",
+        6 => "DirectOperateNoAck",
+        7 => "ImmediateFreeze",
+        13 => "ColdRestart",
+        14 => "WarmRestart",
+        20 => "EnableUnsolicited",
+        21 => "DisableUnsolicited",
+        23 => "DelayMeasurement",
+        129 => "Response",
+        130 => "UnsolicitedResponse",
+        _ => "Unknown",
+    }
+}
+
+fn dnp3(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 10 {
+            break;
+        }
+        if b[0] != 0x05 || b[1] != 0x64 || b[2] < 5 {
+            return ParserStatus::Done;
+        }
+        // Length counts ctrl+dst+src (5) and user data; each 16 data bytes
+        // carry a 2-byte CRC.
+        let user = usize::from(b[2]) - 5;
+        let total = 10 + user + user.div_ceil(16) * 2;
+        if b.len() < total {
+            break;
+        }
+        o.i("dnp3.dst", i64::from(le16(b, 4).unwrap_or(0)));
+        o.i("dnp3.src", i64::from(le16(b, 6).unwrap_or(0)));
+        // First data block: transport header, application control, function.
+        if user >= 3 {
+            let f = b[12];
+            o.i("dnp3.func", i64::from(f));
+            o.s("dnp3.funcName", dnp3_func(f));
+        }
+        st.buf[d].drain(..total);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- Synchrophasor (IEEE C37.118)
+
+fn synchrophasor(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 14 {
+            break;
+        }
+        if b[0] != 0xaa {
+            return ParserStatus::Done;
+        }
+        let size = usize::from(be16(b, 2).unwrap_or(0));
+        if size < 14 {
+            return ParserStatus::Done;
+        }
+        if b.len() < size {
+            break;
+        }
+        let f = b[..size].to_vec();
+        st.buf[d].drain(..size);
+        let kind = (f[1] >> 4) & 7;
+        let name = match kind {
+            0 => "data",
+            1 => "header",
+            2 => "cfg1",
+            3 => "cfg2",
+            4 => "command",
+            5 => "cfg3",
+            _ => "unknown",
+        };
+        o.s("synchrophasor.frameType", name);
+        o.i("synchrophasor.idcode", i64::from(be16(&f, 4).unwrap_or(0)));
+        match kind {
+            4 => {
+                if let Some(c) = be16(&f, 14) {
+                    o.i("synchrophasor.cmd", i64::from(c));
+                }
+            }
+            2 | 3 => {
+                let Some(num) = be16(&f, 18) else { continue };
+                o.i("synchrophasor.numPMU", i64::from(num));
+                let mut at = 20;
+                for _ in 0..num.min(64) {
+                    let Some(stn) = f.get(at..at + 16) else { break };
+                    o.s("synchrophasor.station", util::text(stn).trim_end_matches([' ', '\0']));
+                    let (Some(ph), Some(an), Some(dg)) = (be16(&f, at + 20), be16(&f, at + 22), be16(&f, at + 24)) else { break };
+                    let (ph, an, dg) = (usize::from(ph), usize::from(an), usize::from(dg));
+                    at += 26 + 16 * (ph + an + 16 * dg) + 4 * ph + 4 * an + 4 * dg + 4;
+                }
+                if let Some(rate) = be16(&f, at) {
+                    o.i("synchrophasor.dataRate", i64::from(rate as i16));
+                }
+            }
+            _ => {}
+        }
+    }
+    ParserStatus::Continue
 }
