@@ -174,9 +174,8 @@ impl SessionFields {
 
     /// Adds `by` to a single-value integer counter field.
     pub fn incr(&mut self, id: FieldId, by: i64) {
-        match self.slot(id, || Value::Scalar(Json::from(0))) {
-            Value::Scalar(v) => *v = Json::from(v.as_i64().unwrap_or(0) + by),
-            _ => {}
+        if let Value::Scalar(v) = self.slot(id, || Value::Scalar(Json::from(0))) {
+            *v = Json::from(v.as_i64().unwrap_or(0) + by);
         }
     }
 

@@ -60,7 +60,11 @@ pub fn read_lenient(b: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
         return None;
     }
     let l0 = *b.get(1)?;
-    let hdr = if l0 & 0x80 == 0 { 2 } else { 2 + usize::from(l0 & 0x7f) };
+    let hdr = if l0 & 0x80 == 0 {
+        2
+    } else {
+        2 + usize::from(l0 & 0x7f)
+    };
     if hdr > 6 || b.len() < hdr {
         return None;
     }
@@ -339,7 +343,10 @@ mod tests {
 
     #[test]
     fn oid_and_time() {
-        assert_eq!(oid(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]), "1.2.840.10045.2.1");
+        assert_eq!(
+            oid(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
+            "1.2.840.10045.2.1"
+        );
         assert_eq!(time(23, b"180226152638Z"), Some(1519658798));
         assert_eq!(time(24, b"20180226152638Z"), Some(1519658798));
         assert_eq!(time(23, b"1802"), None);

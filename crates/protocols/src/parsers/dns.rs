@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use serde_json::{Map, Value as Json, json};
 
 use super::util::{self, be16, be32};
+use crate::Direction;
 use crate::analyzer::{ParseContext, Parser, ParserStatus, Transport};
 use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
-use crate::Direction;
 
 /// Most DNS objects kept per session.
 const MAX_OBJECTS: usize = 256;
@@ -33,7 +33,10 @@ fn looks_like_dns(d: &[u8]) -> bool {
 fn classify_udp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("dns");
-        cx.attach(Box::new(Dns::new(cx.config.get_bool("dnsOutputAnswers", false), false)));
+        cx.attach(Box::new(Dns::new(
+            cx.config.get_bool("dnsOutputAnswers", false),
+            false,
+        )));
     }
 }
 
@@ -43,21 +46,30 @@ fn classify_mdns(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     }
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("mdns");
-        cx.attach(Box::new(Dns::new(cx.config.get_bool("dnsOutputAnswers", false), false)));
+        cx.attach(Box::new(Dns::new(
+            cx.config.get_bool("dnsOutputAnswers", false),
+            false,
+        )));
     }
 }
 
 fn classify_llmnr(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("llmnr");
-        cx.attach(Box::new(Dns::new(cx.config.get_bool("dnsOutputAnswers", false), false)));
+        cx.attach(Box::new(Dns::new(
+            cx.config.get_bool("dnsOutputAnswers", false),
+            false,
+        )));
     }
 }
 
 fn classify_tcp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if data.len() >= 14 && looks_like_dns(&data[2..]) && !cx.has_parser("dns") {
         cx.add_protocol("dns");
-        cx.attach(Box::new(Dns::new(cx.config.get_bool("dnsOutputAnswers", false), true)));
+        cx.attach(Box::new(Dns::new(
+            cx.config.get_bool("dnsOutputAnswers", false),
+            true,
+        )));
     }
 }
 
@@ -140,7 +152,11 @@ pub fn punycode_decode(input: &str) -> Option<String> {
             k += BASE;
         }
         let len = out.len() as u32 + 1;
-        let mut delta = if old_i == 0 { (i - old_i) / 700 } else { (i - old_i) / 2 };
+        let mut delta = if old_i == 0 {
+            (i - old_i) / 700
+        } else {
+            (i - old_i) / 2
+        };
         delta += delta / len;
         let mut k2 = 0;
         while delta > ((BASE - 1) * 26) / 2 {
@@ -288,13 +304,18 @@ fn svc_params(mut p: &[u8]) -> Vec<String> {
         let s = match key {
             0 => format!(
                 "mandatory={}",
-                v.chunks_exact(2).map(|c| type_name(u16::from_be_bytes([c[0], c[1]]))).collect::<Vec<_>>().join(",")
+                v.chunks_exact(2)
+                    .map(|c| type_name(u16::from_be_bytes([c[0], c[1]])))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             1 => {
                 let mut ids = Vec::new();
                 let mut a = 0;
                 while let Some(&l) = v.get(a) {
-                    let Some(id) = v.get(a + 1..a + 1 + usize::from(l)) else { break };
+                    let Some(id) = v.get(a + 1..a + 1 + usize::from(l)) else {
+                        break;
+                    };
                     ids.push(util::text(id));
                     a += 1 + usize::from(l);
                 }
@@ -304,11 +325,17 @@ fn svc_params(mut p: &[u8]) -> Vec<String> {
             3 => format!("port={}", be16(v, 0).unwrap_or(0)),
             4 => format!(
                 "ipv4hint={}",
-                v.chunks_exact(4).map(|c| std::net::Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string()).collect::<Vec<_>>().join(",")
+                v.chunks_exact(4)
+                    .map(|c| std::net::Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             5 => {
                 use base64::Engine;
-                format!("ech={}", base64::engine::general_purpose::STANDARD.encode(v))
+                format!(
+                    "ech={}",
+                    base64::engine::general_purpose::STANDARD.encode(v)
+                )
             }
             6 => format!(
                 "ipv6hint={}",
@@ -483,7 +510,14 @@ impl Dns {
         t.responded = true;
         t.obj.insert("status".into(), json!(rcode_name(rcode)));
         let mut hf = Vec::new();
-        for (bit, n) in [(0x0400, "AA"), (0x0200, "TC"), (0x0100, "RD"), (0x0080, "RA"), (0x0020, "AD"), (0x0010, "CD")] {
+        for (bit, n) in [
+            (0x0400, "AA"),
+            (0x0200, "TC"),
+            (0x0100, "RD"),
+            (0x0080, "RA"),
+            (0x0020, "AD"),
+            (0x0010, "CD"),
+        ] {
             if flags & bit != 0 {
                 hf.push(n);
             }
@@ -493,7 +527,13 @@ impl Dns {
         }
         let total = (an + ns + ar).min(MAX_RECORDS);
         for i in 0..total {
-            let section = if i < an { 0 } else if i < an + ns { 1 } else { 2 };
+            let section = if i < an {
+                0
+            } else if i < an + ns {
+                1
+            } else {
+                2
+            };
             let (rname, next) = name(m, at)?;
             let rtype = be16(m, next)?;
             let rclass = be16(m, next + 2)?;
@@ -557,7 +597,9 @@ impl Dns {
                     let mut parts = Vec::new();
                     let mut p = 0;
                     while let Some(&l) = rd.get(p) {
-                        let Some(s) = rd.get(p + 1..p + 1 + usize::from(l)) else { break };
+                        let Some(s) = rd.get(p + 1..p + 1 + usize::from(l)) else {
+                            break;
+                        };
                         parts.push(util::text(s));
                         p += 1 + usize::from(l);
                     }
@@ -567,7 +609,13 @@ impl Dns {
                     let hexd = util::hex(&rd[4..]).to_uppercase();
                     a.insert(
                         "ds".into(),
-                        json!(format!("DS {} {} {} {}", be16(rd, 0).unwrap_or(0), rd[2], rd[3], hexd)),
+                        json!(format!(
+                            "DS {} {} {} {}",
+                            be16(rd, 0).unwrap_or(0),
+                            rd[2],
+                            rd[3],
+                            hexd
+                        )),
                     );
                 }
                 46 if rd.len() >= 18 => {
@@ -604,8 +652,17 @@ impl Dns {
                 }
                 64 | 65 if rd.len() >= 3 => {
                     if let Some((target, next)) = name(m, rstart + 2) {
-                        let target = if target.is_empty() { ".".to_string() } else { target };
-                        let mut s = format!("{} {} {}", type_name(rtype), be16(rd, 0).unwrap_or(0), target);
+                        let target = if target.is_empty() {
+                            ".".to_string()
+                        } else {
+                            target
+                        };
+                        let mut s = format!(
+                            "{} {} {}",
+                            type_name(rtype),
+                            be16(rd, 0).unwrap_or(0),
+                            target
+                        );
                         for p in svc_params(m.get(next..rstart + rdlen).unwrap_or(&[])) {
                             s.push(' ');
                             s.push_str(&p);
@@ -638,8 +695,7 @@ impl Parser for Dns {
             return ParserStatus::Done;
         }
         self.buf[d].extend_from_slice(data);
-        loop {
-            let Some(len) = be16(&self.buf[d], 0) else { break };
+        while let Some(len) = be16(&self.buf[d], 0) {
             let len = usize::from(len);
             if self.buf[d].len() < 2 + len {
                 break;

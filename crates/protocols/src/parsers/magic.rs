@@ -123,7 +123,10 @@ pub fn basic(d: &[u8]) -> Option<&'static str> {
 mod tests {
     #[test]
     fn table() {
-        assert_eq!(super::basic(b"\x1f\x8b\x08"), Some("application/x-gzip"));
+        assert_eq!(
+            super::basic(b"\x1f\x8b\x08\x00\x00"),
+            Some("application/x-gzip")
+        );
         assert_eq!(super::basic(b"<HTML><body>"), Some("text/html"));
         assert_eq!(super::basic(b"  <html>"), None);
         assert_eq!(super::basic(b"<?xml version"), Some("text/xml"));

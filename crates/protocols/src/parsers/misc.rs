@@ -8,11 +8,11 @@ use std::net::IpAddr;
 
 use md5::{Digest, Md5};
 
-use super::util::{self, be16, be32, le16, le32};
 use super::Out;
+use super::util::{self, be16, be32, le16, le32};
+use crate::Direction;
 use crate::analyzer::{ParseContext, Parser, ParserStatus, Transport};
 use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
-use crate::Direction;
 
 /// Most bytes buffered per direction by a simple parser.
 pub const MAX_BUF: usize = 64 * 1024;
@@ -33,7 +33,7 @@ pub struct State {
 }
 
 /// A parser function: handles one chunk of one direction.
-pub type Handler = fn(&mut Out<'_, '_>, &mut State, usize, &[u8]) -> ParserStatus;
+pub(crate) type Handler = fn(&mut Out<'_, '_>, &mut State, usize, &[u8]) -> ParserStatus;
 
 /// A parser made of a handler and its state.
 pub struct Simple {
@@ -58,7 +58,13 @@ impl Parser for Simple {
     }
 }
 
-fn attach(cx: &mut ClassifyContext<'_>, name: &'static str, proto: &str, handler: Handler, server: Option<usize>) {
+fn attach(
+    cx: &mut ClassifyContext<'_>,
+    name: &'static str,
+    proto: &str,
+    handler: Handler,
+    server: Option<usize>,
+) {
     cx.add_protocol(proto);
     if !cx.has_parser(name) {
         cx.attach(Box::new(Simple {
@@ -76,7 +82,12 @@ fn attach(cx: &mut ClassifyContext<'_>, name: &'static str, proto: &str, handler
 pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
     let n = ClassifyAction::Native;
     if on("ssh") {
-        set.add_tcp("ssh", 0, b"SSH-", n(|cx, _, _| attach(cx, "ssh", "ssh", ssh, None)));
+        set.add_tcp(
+            "ssh",
+            0,
+            b"SSH-",
+            n(|cx, _, _| attach(cx, "ssh", "ssh", ssh, None)),
+        );
     }
     if on("ftp") {
         set.add_tcp("ftp", 0, b"220 ", n(classify_ftp));
@@ -88,27 +99,47 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         }
     }
     if on("pop3") {
-        set.add_tcp("pop3", 0, b"+OK ", n(|cx, _, _| {
-            cx.add_protocol("pop3");
-        }));
+        set.add_tcp(
+            "pop3",
+            0,
+            b"+OK ",
+            n(|cx, _, _| {
+                cx.add_protocol("pop3");
+            }),
+        );
     }
     if on("imap") {
-        set.add_tcp("imap", 0, b"* OK ", n(|cx, _, _| {
-            cx.add_protocol("imap");
-        }));
+        set.add_tcp(
+            "imap",
+            0,
+            b"* OK ",
+            n(|cx, _, _| {
+                cx.add_protocol("imap");
+            }),
+        );
     }
     if on("mysql") {
         set.add_tcp("mysql", 4, b"\x0a", n(classify_mysql));
     }
     if on("postgresql") {
-        set.add_tcp("postgresql", 4, b"\x00\x03\x00\x00", n(|cx, d, dir| {
-            if dir == Direction::FromSource && d.len() >= 8 {
+        set.add_tcp(
+            "postgresql",
+            4,
+            b"\x00\x03\x00\x00",
+            n(|cx, d, dir| {
+                if dir == Direction::FromSource && d.len() >= 8 {
+                    attach(cx, "postgresql", "postgresql", postgres, None);
+                }
+            }),
+        );
+        set.add_tcp(
+            "postgresql",
+            0,
+            b"\x00\x00\x00\x08\x04\xd2\x16\x2f",
+            n(|cx, _, _| {
                 attach(cx, "postgresql", "postgresql", postgres, None);
-            }
-        }));
-        set.add_tcp("postgresql", 0, b"\x00\x00\x00\x08\x04\xd2\x16\x2f", n(|cx, _, _| {
-            attach(cx, "postgresql", "postgresql", postgres, None);
-        }));
+            }),
+        );
     }
     if on("tds") {
         for t in [&b"\x02\x00\x02\x00"[..], b"\x12\x01\x00", b"\x10\x01\x00"] {
@@ -116,50 +147,99 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         }
     }
     if on("oracle") {
-        set.add_tcp("oracle", 4, b"\x01\x00\x00\x00", n(|cx, d, _| {
-            if d.len() > 10 && be16(d, 0).is_some_and(|l| usize::from(l) == d.len()) {
-                attach(cx, "oracle", "oracle", oracle, None);
-            }
-        }));
+        set.add_tcp(
+            "oracle",
+            4,
+            b"\x01\x00\x00\x00",
+            n(|cx, d, _| {
+                if d.len() > 10 && be16(d, 0).is_some_and(|l| usize::from(l) == d.len()) {
+                    attach(cx, "oracle", "oracle", oracle, None);
+                }
+            }),
+        );
     }
     if on("bgp") {
-        set.add_tcp("bgp", 0, &[0xff; 16], n(|cx, d, _| {
-            if d.len() >= 19 {
-                attach(cx, "bgp", "bgp", bgp, None);
-            }
-        }));
+        set.add_tcp(
+            "bgp",
+            0,
+            &[0xff; 16],
+            n(|cx, d, _| {
+                if d.len() >= 19 {
+                    attach(cx, "bgp", "bgp", bgp, None);
+                }
+            }),
+        );
     }
     if on("modbus") {
-        set.add_tcp_port("modbus", 502, n(|cx, d, _| {
-            if d.len() >= 8 && be16(d, 2) == Some(0) && be16(d, 4).is_some_and(|l| usize::from(l) + 6 <= d.len() + 256) {
-                attach(cx, "modbus", "modbus", modbus, None);
-            }
-        }));
+        set.add_tcp_port(
+            "modbus",
+            502,
+            n(|cx, d, _| {
+                if d.len() >= 8
+                    && be16(d, 2) == Some(0)
+                    && be16(d, 4).is_some_and(|l| usize::from(l) + 6 <= d.len() + 256)
+                {
+                    attach(cx, "modbus", "modbus", modbus, None);
+                }
+            }),
+        );
     }
     if on("mqtt") {
         set.add_tcp("mqtt", 4, b"MQTT", n(|cx, d, _| mqtt_classify(cx, d)));
         set.add_tcp("mqtt", 4, b"MQIsdp", n(|cx, d, _| mqtt_classify(cx, d)));
     }
     if on("rdp") {
-        set.add_tcp("rdp", 0, b"\x03\x00", n(|cx, d, _| {
-            if d.len() > 11 && d[5] == 0xe0 && be16(d, 2).is_some_and(|l| usize::from(l) == d.len()) {
-                attach(cx, "rdp", "rdp", rdp, None);
-            }
-        }));
+        set.add_tcp(
+            "rdp",
+            0,
+            b"\x03\x00",
+            n(|cx, d, _| {
+                if d.len() > 11
+                    && d[5] == 0xe0
+                    && be16(d, 2).is_some_and(|l| usize::from(l) == d.len())
+                {
+                    attach(cx, "rdp", "rdp", rdp, None);
+                }
+            }),
+        );
     }
     if on("bittorrent") {
-        set.add_tcp("bittorrent", 0, b"\x13BitTorrent protocol", n(|cx, _, _| cx.add_protocol("bittorrent")));
-        set.add_tcp("bittorrent", 0, b"BSYNC\x00", n(|cx, _, _| cx.add_protocol("bittorrent")));
+        set.add_tcp(
+            "bittorrent",
+            0,
+            b"\x13BitTorrent protocol",
+            n(|cx, _, _| cx.add_protocol("bittorrent")),
+        );
+        set.add_tcp(
+            "bittorrent",
+            0,
+            b"BSYNC\x00",
+            n(|cx, _, _| cx.add_protocol("bittorrent")),
+        );
         for p in [&b"d1:a"[..], b"d1:r", b"d1:q", b"d1:e"] {
-            set.add_udp("bittorrent", 0, p, n(|cx, _, _| cx.add_protocol("bittorrent")));
+            set.add_udp(
+                "bittorrent",
+                0,
+                p,
+                n(|cx, _, _| cx.add_protocol("bittorrent")),
+            );
         }
     }
     if on("tftp") {
-        set.add_udp_port("tftp", 69, n(|cx, d, dir| {
-            if dir == Direction::FromSource && d.len() > 4 && d[0] == 0 && matches!(d[1], 1 | 2) && d.last() == Some(&0) {
-                attach(cx, "tftp", "tftp", tftp, None);
-            }
-        }));
+        set.add_udp_port(
+            "tftp",
+            69,
+            n(|cx, d, dir| {
+                if dir == Direction::FromSource
+                    && d.len() > 4
+                    && d[0] == 0
+                    && matches!(d[1], 1 | 2)
+                    && d.last() == Some(&0)
+                {
+                    attach(cx, "tftp", "tftp", tftp, None);
+                }
+            }),
+        );
     }
     if on("stun") {
         set.add_udp_port("stun", 3478, n(stun_classify));
@@ -169,43 +249,86 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_udp("stun", 0, b"RSP/", n(|cx, _, _| cx.add_protocol("stun")));
     }
     if on("kafka") {
-        set.add_tcp_port("kafka", 9092, n(|cx, d, dir| {
-            if dir == Direction::FromSource && d.len() >= 12 && be32(d, 0).is_some_and(|l| l as usize + 4 >= d.len()) && d[4] == 0 {
-                cx.add_protocol("kafka");
-            }
-        }));
+        set.add_tcp_port(
+            "kafka",
+            9092,
+            n(|cx, d, dir| {
+                if dir == Direction::FromSource
+                    && d.len() >= 12
+                    && be32(d, 0).is_some_and(|l| l as usize + 4 >= d.len())
+                    && d[4] == 0
+                {
+                    cx.add_protocol("kafka");
+                }
+            }),
+        );
     }
     if on("aerospike") {
-        set.add_tcp("aerospike", 0, b"\x02\x01\x00\x00", n(|cx, _, _| cx.add_protocol("aerospike")));
-        set.add_tcp("aerospike", 0, b"\x02\x03", n(|cx, _, _| cx.add_protocol("aerospike")));
+        set.add_tcp(
+            "aerospike",
+            0,
+            b"\x02\x01\x00\x00",
+            n(|cx, _, _| cx.add_protocol("aerospike")),
+        );
+        set.add_tcp(
+            "aerospike",
+            0,
+            b"\x02\x03",
+            n(|cx, _, _| cx.add_protocol("aerospike")),
+        );
     }
     if on("thrift") {
-        set.add_tcp("thrift", 4, b"\x80\x01\x00\x01", n(|cx, _, _| {
-            cx.add_protocol("thrift");
-            cx.add_protocol("cassandra");
-        }));
+        set.add_tcp(
+            "thrift",
+            4,
+            b"\x80\x01\x00\x01",
+            n(|cx, _, _| {
+                cx.add_protocol("thrift");
+                cx.add_protocol("cassandra");
+            }),
+        );
     }
     if on("quic") {
         set.add_udp_port("quic", 443, n(quic_classify));
     }
     if on("isakmp") {
-        set.add_udp_port("isakmp", 500, n(|cx, d, _| {
-            if d.len() >= 28 && matches!(d[17], 0x10 | 0x20) {
-                attach(cx, "isakmp", "isakmp", isakmp, None);
-            }
-        }));
+        set.add_udp_port(
+            "isakmp",
+            500,
+            n(|cx, d, _| {
+                if d.len() >= 28 && matches!(d[17], 0x10 | 0x20) {
+                    attach(cx, "isakmp", "isakmp", isakmp, None);
+                }
+            }),
+        );
     }
     if on("radius") {
         for port in [1812, 1813, 1645, 1646] {
-            set.add_udp_port("radius", port, n(|cx, d, _| {
-                if d.len() >= 20 && (1..=5).contains(&d[0]) && be16(d, 2).is_some_and(|l| usize::from(l) <= d.len()) {
-                    attach(cx, "radius", "radius", radius, None);
-                }
-            }));
+            set.add_udp_port(
+                "radius",
+                port,
+                n(|cx, d, _| {
+                    if d.len() >= 20
+                        && (1..=5).contains(&d[0])
+                        && be16(d, 2).is_some_and(|l| usize::from(l) <= d.len())
+                    {
+                        attach(cx, "radius", "radius", radius, None);
+                    }
+                }),
+            );
         }
     }
     if on("sip") {
-        for p in [&b"INVITE "[..], b"REGISTER ", b"SUBSCRIBE ", b"OPTIONS ", b"SIP/2.0 ", b"NOTIFY ", b"BYE ", b"ACK "] {
+        for p in [
+            &b"INVITE "[..],
+            b"REGISTER ",
+            b"SUBSCRIBE ",
+            b"OPTIONS ",
+            b"SIP/2.0 ",
+            b"NOTIFY ",
+            b"BYE ",
+            b"ACK ",
+        ] {
             set.add_udp("sip", 0, p, n(|cx, d, _| sip_classify(cx, d)));
             set.add_tcp("sip", 0, p, n(|cx, d, _| sip_classify(cx, d)));
         }
@@ -221,77 +344,140 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_udp("m3ua", 0, b"\x01\x00\x06\x01", n(sigtran_classify));
     }
     if on("dnp3") {
-        set.add_tcp("dnp3", 0, b"\x05\x64", n(|cx, _, _| attach(cx, "dnp3", "dnp3", dnp3, None)));
-        set.add_udp("dnp3", 0, b"\x05\x64", n(|cx, _, _| attach(cx, "dnp3", "dnp3", dnp3, None)));
+        set.add_tcp(
+            "dnp3",
+            0,
+            b"\x05\x64",
+            n(|cx, _, _| attach(cx, "dnp3", "dnp3", dnp3, None)),
+        );
+        set.add_udp(
+            "dnp3",
+            0,
+            b"\x05\x64",
+            n(|cx, _, _| attach(cx, "dnp3", "dnp3", dnp3, None)),
+        );
     }
     if on("smb") {
         set.add_tcp("smb", 4, b"\xffSMB", n(|cx, _, _| cx.add_protocol("smb")));
         set.add_tcp("smb", 4, b"\xfeSMB", n(|cx, _, _| cx.add_protocol("smb")));
     }
     if on("dcerpc") {
-        set.add_tcp("dcerpc", 0, b"\x05\x00\x0b", n(|cx, _, _| attach(cx, "dcerpc", "dcerpc", dcerpc, None)));
+        set.add_tcp(
+            "dcerpc",
+            0,
+            b"\x05\x00\x0b",
+            n(|cx, _, _| attach(cx, "dcerpc", "dcerpc", dcerpc, None)),
+        );
     }
     if on("ldap") {
         set.add_tcp_port("ldap", 389, n(ldap_classify));
         set.add_tcp_port("ldap", 3268, n(ldap_classify));
     }
     if on("krb5") {
-        set.add_udp_port("krb5", 88, n(|cx, d, _| {
-            if d.first().is_some_and(|&b| matches!(b, 0x6a | 0x6b | 0x6c | 0x6d | 0x7e)) {
-                cx.add_protocol("krb5");
-            }
-        }));
+        set.add_udp_port(
+            "krb5",
+            88,
+            n(|cx, d, _| {
+                if d.first()
+                    .is_some_and(|&b| matches!(b, 0x6a | 0x6b | 0x6c | 0x6d | 0x7e))
+                {
+                    cx.add_protocol("krb5");
+                }
+            }),
+        );
     }
     if on("nbns") {
-        set.add_udp_port("nbns", 137, n(|cx, d, _| {
-            if d.len() >= 12 {
-                attach(cx, "nbns", "nbns", nbns, None);
-            }
-        }));
+        set.add_udp_port(
+            "nbns",
+            137,
+            n(|cx, d, _| {
+                if d.len() >= 12 {
+                    attach(cx, "nbns", "nbns", nbns, None);
+                }
+            }),
+        );
     }
     if on("http2") {
-        set.add_tcp("http2", 0, b"PRI * HTTP/2.0\r\n", n(|cx, _, _| cx.add_protocol("http2")));
+        set.add_tcp(
+            "http2",
+            0,
+            b"PRI * HTTP/2.0\r\n",
+            n(|cx, _, _| cx.add_protocol("http2")),
+        );
     }
     if on("pana") {
-        set.add_udp_port("pana", 716, n(|cx, d, _| {
-            if d.len() >= 16 && d[0] == 0 && d[1] == 0 {
-                cx.add_protocol("pana");
-            }
-        }));
+        set.add_udp_port(
+            "pana",
+            716,
+            n(|cx, d, _| {
+                if d.len() >= 16 && d[0] == 0 && d[1] == 0 {
+                    cx.add_protocol("pana");
+                }
+            }),
+        );
     }
     if on("adb") {
-        for p in [&b"CNXN"[..], b"AUTH", b"OPEN", b"OKAY", b"CLSE", b"WRTE", b"STLS"] {
-            set.add_tcp("adb", 0, p, n(|cx, d, _| {
-                // The magic field is the command's complement.
-                if d.len() >= 24 && le32(d, 20) == le32(d, 0).map(|c| !c) {
+        for p in [
+            &b"CNXN"[..],
+            b"AUTH",
+            b"OPEN",
+            b"OKAY",
+            b"CLSE",
+            b"WRTE",
+            b"STLS",
+        ] {
+            set.add_tcp(
+                "adb",
+                0,
+                p,
+                n(|cx, d, _| {
+                    // The magic field is the command's complement.
+                    if d.len() >= 24 && le32(d, 20) == le32(d, 0).map(|c| !c) {
+                        attach(cx, "adb", "adb", adb, None);
+                    }
+                }),
+            );
+        }
+        set.add_tcp_port(
+            "adb",
+            5037,
+            n(|cx, d, dir| {
+                if dir == Direction::FromSource
+                    && d.len() > 4
+                    && d[..4].iter().all(u8::is_ascii_hexdigit)
+                {
                     attach(cx, "adb", "adb", adb, None);
                 }
-            }));
-        }
-        set.add_tcp_port("adb", 5037, n(|cx, d, dir| {
-            if dir == Direction::FromSource && d.len() > 4 && d[..4].iter().all(u8::is_ascii_hexdigit) {
-                attach(cx, "adb", "adb", adb, None);
-            }
-        }));
+            }),
+        );
     }
     if on("synchrophasor") {
         set.add_tcp("synchrophasor", 0, b"\xaa", n(synchrophasor_classify));
         set.add_udp("synchrophasor", 0, b"\xaa", n(synchrophasor_classify));
     }
     if on("s7comm") {
-        set.add_tcp_port("s7comm", 102, n(|cx, d, _| {
-            if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x32 {
-                cx.add_protocol("s7comm");
-            } else if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x72 {
-                cx.add_protocol("s7comm-plus");
-            } else if d.len() > 5 && d[0] == 3 && d[5] == 0xe0 {
-                cx.add_protocol("s7comm");
-            }
-        }));
+        set.add_tcp_port(
+            "s7comm",
+            102,
+            n(|cx, d, _| {
+                if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x32 {
+                    cx.add_protocol("s7comm");
+                } else if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x72 {
+                    cx.add_protocol("s7comm-plus");
+                } else if d.len() > 5 && d[0] == 3 && d[5] == 0xe0 {
+                    cx.add_protocol("s7comm");
+                }
+            }),
+        );
     }
 }
 
-fn lines(st: &mut State, d: usize, data: &[u8], mut f: impl FnMut(&mut State, &[u8]) -> bool) -> ParserStatus {
+fn lines(
+    st: &mut State,
+    d: usize,
+    data: &[u8],
+    mut f: impl FnMut(&mut State, &[u8]) -> bool,
+) -> ParserStatus {
     let mut buf = std::mem::take(&mut st.buf[d]);
     if buf.len() + data.len() > MAX_BUF {
         return ParserStatus::Done;
@@ -334,7 +520,11 @@ fn ssh(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
 
 fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
     if st.flags & (1 << d) != 0 {
-        return if st.flags & 3 == 3 { ParserStatus::Done } else { ParserStatus::Continue };
+        return if st.flags & 3 == 3 {
+            ParserStatus::Done
+        } else {
+            ParserStatus::Continue
+        };
     }
     if st.buf[d].len() + data.len() > MAX_BUF {
         st.flags |= 1 << d;
@@ -345,7 +535,7 @@ fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Pa
         let b = &st.buf[d];
         let Some(len) = be32(b, 0) else { break };
         let len = len as usize;
-        if len > MAX_BUF || len < 2 {
+        if !(2..=MAX_BUF).contains(&len) {
             st.flags |= 1 << d;
             break;
         }
@@ -353,7 +543,10 @@ fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Pa
             break;
         }
         let pad = usize::from(b[4]);
-        let payload = b.get(5..(4 + len).saturating_sub(pad).max(5)).unwrap_or(&[]).to_vec();
+        let payload = b
+            .get(5..(4 + len).saturating_sub(pad).max(5))
+            .unwrap_or(&[])
+            .to_vec();
         st.buf[d].drain(..4 + len);
         if payload.first() == Some(&20) {
             // KEXINIT: cookie then ten name-lists.
@@ -361,7 +554,9 @@ fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Pa
             let mut lists = Vec::new();
             for _ in 0..10 {
                 let Some(l) = be32(&payload, at) else { break };
-                let Some(s) = payload.get(at + 4..at + 4 + l as usize) else { break };
+                let Some(s) = payload.get(at + 4..at + 4 + l as usize) else {
+                    break;
+                };
                 lists.push(util::text(s));
                 at += 4 + l as usize;
             }
@@ -369,7 +564,14 @@ fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Pa
                 let (enc, mac, comp) = if d == 0 { (2, 4, 6) } else { (3, 5, 7) };
                 let s = format!("{};{};{};{}", lists[0], lists[enc], lists[mac], lists[comp]);
                 let h = util::hex(&Md5::digest(s.as_bytes()));
-                o.s(if d == 0 { "ssh.hassh" } else { "ssh.hasshServer" }, &h);
+                o.s(
+                    if d == 0 {
+                        "ssh.hassh"
+                    } else {
+                        "ssh.hasshServer"
+                    },
+                    &h,
+                );
             }
             st.flags |= 1 << d;
             break;
@@ -402,14 +604,19 @@ fn ftp(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
         }
         if server {
             if line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) {
-                let code = i64::from(line[0] - b'0') * 100 + i64::from(line[1] - b'0') * 10 + i64::from(line[2] - b'0');
+                let code = i64::from(line[0] - b'0') * 100
+                    + i64::from(line[1] - b'0') * 10
+                    + i64::from(line[2] - b'0');
                 o.i("ftp.responseCode", code);
                 if st.flags & 1 == 0 && code == 220 {
                     let msg = util::trim(&line[4..]);
                     let msg: &[u8] = {
                         let s = msg.iter().position(|&c| c != b'-').unwrap_or(msg.len());
                         let m = &msg[s..];
-                        let e = m.iter().rposition(|&c| c != b'-' && !c.is_ascii_whitespace()).map_or(0, |e| e + 1);
+                        let e = m
+                            .iter()
+                            .rposition(|&c| c != b'-' && !c.is_ascii_whitespace())
+                            .map_or(0, |e| e + 1);
                         &m[..e]
                     };
                     if !msg.is_empty() {
@@ -441,7 +648,8 @@ fn ftp(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
                 o.s("user", &util::text(arg).to_lowercase());
             }
             "PASS" => o.tag("ftp:password"),
-            "RETR" | "STOR" | "STOU" | "APPE" | "DELE" | "RNFR" | "RNTO" | "MKD" | "RMD" | "SIZE" | "MDTM" => {
+            "RETR" | "STOR" | "STOU" | "APPE" | "DELE" | "RNFR" | "RNTO" | "MKD" | "RMD"
+            | "SIZE" | "MDTM" => {
                 o.s("ftp.filename", &util::text(arg));
             }
             _ => {}
@@ -597,7 +805,10 @@ fn tds(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
             if let (Some(off), Some(len)) = (le16(l, 40), le16(l, 42)) {
                 let (off, len) = (usize::from(off), usize::from(len) * 2);
                 if let Some(u) = l.get(off..off + len) {
-                    let u16s: Vec<u16> = u.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    let u16s: Vec<u16> = u
+                        .chunks_exact(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .collect();
                     let s = String::from_utf16_lossy(&u16s);
                     if !s.is_empty() {
                         o.s("user", &s);
@@ -745,7 +956,9 @@ fn mqtt(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSta
         let mut mult = 1usize;
         let mut at = 1;
         loop {
-            let Some(&c) = b.get(at) else { return ParserStatus::Continue };
+            let Some(&c) = b.get(at) else {
+                return ParserStatus::Continue;
+            };
             len += usize::from(c & 0x7f) * mult;
             mult *= 128;
             at += 1;
@@ -823,7 +1036,9 @@ fn mqtt(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSta
 }
 
 fn mqtt_connect(o: &mut Out<'_, '_>, b: &[u8]) {
-    let Some((_name, mut at)) = mqtt_str(b, 0) else { return };
+    let Some((_name, mut at)) = mqtt_str(b, 0) else {
+        return;
+    };
     let Some(&level) = b.get(at) else { return };
     let Some(&flags) = b.get(at + 1) else { return };
     at += 4;
@@ -840,12 +1055,20 @@ fn mqtt_connect(o: &mut Out<'_, '_>, b: &[u8]) {
         let Some(&pl) = b.get(at) else { return };
         at += 1 + usize::from(pl & 0x7f);
     }
-    for (bit, name) in [(0x02, "cleanSession"), (0x04, "hasWill"), (0x20, "willRetain"), (0x40, "hasPassword"), (0x80, "hasUsername")] {
+    for (bit, name) in [
+        (0x02, "cleanSession"),
+        (0x04, "hasWill"),
+        (0x20, "willRetain"),
+        (0x40, "hasPassword"),
+        (0x80, "hasUsername"),
+    ] {
         if flags & bit != 0 && name != "hasUsername" {
             o.s("mqtt.flags", name);
         }
     }
-    let Some((cid, next)) = mqtt_str(b, at) else { return };
+    let Some((cid, next)) = mqtt_str(b, at) else {
+        return;
+    };
     o.s("mqtt.clientId", &util::text(cid));
     at = next;
     if flags & 0x04 != 0 {
@@ -853,9 +1076,13 @@ fn mqtt_connect(o: &mut Out<'_, '_>, b: &[u8]) {
             let Some(&pl) = b.get(at) else { return };
             at += 1 + usize::from(pl & 0x7f);
         }
-        let Some((wt, next)) = mqtt_str(b, at) else { return };
+        let Some((wt, next)) = mqtt_str(b, at) else {
+            return;
+        };
         o.s("mqtt.willTopic", &util::text(wt));
-        let Some((_wm, next)) = mqtt_str(b, next) else { return };
+        let Some((_wm, next)) = mqtt_str(b, next) else {
+            return;
+        };
         at = next;
     }
     if flags & 0x80 != 0
@@ -897,7 +1124,7 @@ fn rdp(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
                 1 => "ssl",
                 2 | 3 => "hybrid",
                 4 => "rdstls",
-                8 | 9 | 10 | 11 => "hybrid_ex",
+                8..=11 => "hybrid_ex",
                 _ => "unknown",
             };
             o.s("rdp.selectedProtocol", name);
@@ -948,7 +1175,12 @@ fn tftp(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserSt
 // ---------------------------------------------------------------- STUN
 
 fn stun_classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
-    if data.len() >= 20 && data[0] & 0xc0 == 0 && be16(data, 2).is_some_and(|l| usize::from(l) + 20 <= data.len() + 0 || cx.meta.transport == Transport::Tcp) {
+    if data.len() >= 20
+        && data[0] & 0xc0 == 0
+        && be16(data, 2).is_some_and(|l| {
+            usize::from(l) + 20 <= data.len() || cx.meta.transport == Transport::Tcp
+        })
+    {
         attach(cx, "stun", "stun", stun, None);
     } else if data.starts_with(b"RSP/") {
         cx.add_protocol("stun");
@@ -986,7 +1218,9 @@ fn stun(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSta
     while at + 4 <= attrs.len() {
         let at_type = be16(attrs, at).unwrap_or(0);
         let l = usize::from(be16(attrs, at + 2).unwrap_or(0));
-        let Some(v) = attrs.get(at + 4..at + 4 + l) else { break };
+        let Some(v) = attrs.get(at + 4..at + 4 + l) else {
+            break;
+        };
         match at_type {
             0x0006 => {
                 o.s("stun.username", &util::text(v));
@@ -1069,7 +1303,9 @@ fn isakmp(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
         if l < 4 {
             break;
         }
-        let Some(p) = data.get(at + 4..at + l) else { break };
+        let Some(p) = data.get(at + 4..at + l) else {
+            break;
+        };
         match next {
             13 => {
                 let v = util::hex(p);
@@ -1100,7 +1336,9 @@ fn isakmp_sa(o: &mut Out<'_, '_>, p: &[u8]) {
         if tl < 8 {
             break;
         }
-        let Some(t) = prop.get(at + 8..at + tl) else { break };
+        let Some(t) = prop.get(at + 8..at + tl) else {
+            break;
+        };
         let mut a = 0;
         while a + 4 <= t.len() {
             let ty = be16(t, a).unwrap_or(0);
@@ -1109,41 +1347,53 @@ fn isakmp_sa(o: &mut Out<'_, '_>, p: &[u8]) {
                 let v = len as u16;
                 match ty & 0x7fff {
                     1 => {
-                        o.s("isakmp.encryption", match v {
-                            1 => "des-cbc",
-                            5 => "3des-cbc",
-                            7 => "aes-cbc",
-                            _ => "unknown",
-                        });
+                        o.s(
+                            "isakmp.encryption",
+                            match v {
+                                1 => "des-cbc",
+                                5 => "3des-cbc",
+                                7 => "aes-cbc",
+                                _ => "unknown",
+                            },
+                        );
                     }
                     2 => {
-                        o.s("isakmp.hash", match v {
-                            1 => "md5",
-                            2 => "sha",
-                            4 => "sha2-256",
-                            5 => "sha2-384",
-                            6 => "sha2-512",
-                            _ => "unknown",
-                        });
+                        o.s(
+                            "isakmp.hash",
+                            match v {
+                                1 => "md5",
+                                2 => "sha",
+                                4 => "sha2-256",
+                                5 => "sha2-384",
+                                6 => "sha2-512",
+                                _ => "unknown",
+                            },
+                        );
                     }
                     3 => {
-                        o.s("isakmp.authMethod", match v {
-                            1 => "psk",
-                            3 => "rsa-sig",
-                            _ => "unknown",
-                        });
+                        o.s(
+                            "isakmp.authMethod",
+                            match v {
+                                1 => "psk",
+                                3 => "rsa-sig",
+                                _ => "unknown",
+                            },
+                        );
                     }
                     4 => {
-                        o.s("isakmp.dhGroup", match v {
-                            1 => "modp768",
-                            2 => "modp1024",
-                            5 => "modp1536",
-                            14 => "modp2048",
-                            19 => "ecp256",
-                            20 => "ecp384",
-                            21 => "ecp521",
-                            _ => "unknown",
-                        });
+                        o.s(
+                            "isakmp.dhGroup",
+                            match v {
+                                1 => "modp768",
+                                2 => "modp1024",
+                                5 => "modp1536",
+                                14 => "modp2048",
+                                19 => "ecp256",
+                                20 => "ecp384",
+                                21 => "ecp521",
+                                _ => "unknown",
+                            },
+                        );
                     }
                     _ => {}
                 }
@@ -1180,19 +1430,27 @@ fn radius(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
         if l < 2 {
             break;
         }
-        let Some(v) = data.get(at + 2..at + l) else { break };
+        let Some(v) = data.get(at + 2..at + l) else {
+            break;
+        };
         match t {
             1 => {
                 o.scalar("radius.user", util::text(v).into());
             }
             4 if v.len() == 4 => {
-                o.ip("radius.nas-ip", std::net::IpAddr::V4([v[0], v[1], v[2], v[3]].into()));
+                o.ip(
+                    "radius.nas-ip",
+                    std::net::IpAddr::V4([v[0], v[1], v[2], v[3]].into()),
+                );
             }
             5 if v.len() == 4 => {
                 o.i("radius.nas-port", i64::from(be32(v, 0).unwrap_or(0)));
             }
             8 if v.len() == 4 => {
-                o.ip("radius.framed-ip", std::net::IpAddr::V4([v[0], v[1], v[2], v[3]].into()));
+                o.ip(
+                    "radius.framed-ip",
+                    std::net::IpAddr::V4([v[0], v[1], v[2], v[3]].into()),
+                );
             }
             31 => {
                 let s = util::text(v).to_lowercase().replace('-', ":");
@@ -1216,10 +1474,15 @@ fn sip_classify(cx: &mut ClassifyContext<'_>, data: &[u8]) {
 fn sip(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
     let head_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
     let mut lines = data[..head_end].split(|&c| c == b'\n');
-    let Some(first) = lines.next() else { return ParserStatus::Continue };
+    let Some(first) = lines.next() else {
+        return ParserStatus::Continue;
+    };
     let first = first.strip_suffix(b"\r").unwrap_or(first);
     if let Some(rest) = first.strip_prefix(b"SIP/2.0 ") {
-        let code: String = util::text(rest).chars().take_while(char::is_ascii_digit).collect();
+        let code: String = util::text(rest)
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         if let Ok(c) = code.parse::<i64>() {
             o.i("sip.statuscode", c);
         }
@@ -1228,7 +1491,9 @@ fn sip(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserSt
     }
     for line in lines {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&c| c == b':') else { continue };
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            continue;
+        };
         let name = util::text(&line[..colon]).trim().to_ascii_lowercase();
         let value = util::text(util::trim(&line[colon + 1..]));
         let f = match name.as_str() {
@@ -1271,7 +1536,10 @@ fn ldap(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserSt
                 o.s("ldap.bindname", &util::text(name.value));
             }
             if let Some(auth) = b.next() {
-                o.s("ldap.authtype", if auth.tag == 0x80 { "simple" } else { "sasl" });
+                o.s(
+                    "ldap.authtype",
+                    if auth.tag == 0x80 { "simple" } else { "sasl" },
+                );
             }
         }
     }
@@ -1281,51 +1549,11 @@ fn ldap(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserSt
 // ---------------------------------------------------------------- Synchrophasor
 
 fn synchrophasor_classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
-    if data.len() >= 16 && be16(data, 2).is_some_and(|l| usize::from(l) <= data.len() && l >= 16) && (data[1] >> 4) <= 5 {
+    if data.len() >= 16
+        && be16(data, 2).is_some_and(|l| usize::from(l) <= data.len() && l >= 16)
+        && (data[1] >> 4) <= 5
+    {
         attach(cx, "synchrophasor", "synchrophasor", synchrophasor, None);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::parsers::testutil::Harness;
-
-    #[test]
-    fn ftp_fields() {
-        let mut h = Harness::tcp(21);
-        h.feed(1, b"220 Welcome.\r\n");
-        h.feed(0, b"USER Anon\r\nPASS x\r\nRETR a.txt\r\n");
-        h.feed(1, b"331 ok\r\n");
-        let j = h.json();
-        assert_eq!(j["ftp"]["banner"], serde_json::json!(["Welcome."]));
-        assert_eq!(j["user"], serde_json::json!(["anon"]));
-        assert_eq!(j["ftp"]["filename"], serde_json::json!(["a.txt"]));
-    }
-
-    #[test]
-    fn binary_protocols_survive_garbage() {
-        let inputs: [&[u8]; 8] = [
-            b"SSH-2.0-x\r\n\x00\x00\x00\x0c\x0a\x14",
-            b"\x10\xff\xff\xff\xff\x7f\x00\x04MQTT",
-            &[0xff; 20],
-            b"\x03\x00\x00\x0b\x06\xe0\x00\x00\x00\x00\x00",
-            b"\x00\x01a",
-            b"\x00\x00\x00\x08\x04\xd2\x16\x2f\x00\x00\x00\x09\x00\x03\x00\x00",
-            b"\x30\x84\xff\xff\xff\xff",
-            b"INVITE sip:x SIP/2.0\r\nVia: \r\n",
-        ];
-        for input in inputs {
-            for port in [22u16, 1883, 179, 3389, 69, 5432, 389, 5060, 502, 1812, 500, 3478] {
-                let mut h = Harness::tcp(port);
-                h.feed(0, input);
-                h.feed(1, input);
-                h.finish();
-                let mut h = Harness::udp(port);
-                h.feed(0, input);
-                h.feed(1, input);
-                h.finish();
-            }
-        }
     }
 }
 
@@ -1427,8 +1655,16 @@ fn dcerpc(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
                 let n = body.get(8).copied().unwrap_or(0);
                 let mut at = 12;
                 for _ in 0..n.min(16) {
-                    let Some(uuid) = body.get(at + 4..at + 20).and_then(|u| dcerpc_uuid(u, le)) else { break };
-                    let ver = if le { le16(body, at + 20) } else { be16(body, at + 20) }.unwrap_or(0);
+                    let Some(uuid) = body.get(at + 4..at + 20).and_then(|u| dcerpc_uuid(u, le))
+                    else {
+                        break;
+                    };
+                    let ver = if le {
+                        le16(body, at + 20)
+                    } else {
+                        be16(body, at + 20)
+                    }
+                    .unwrap_or(0);
                     let ntrans = usize::from(body.get(at + 2).copied().unwrap_or(0));
                     o.s("dcerpc.uuid", &uuid);
                     o.s("dcerpc.version", &ver.to_string());
@@ -1455,7 +1691,11 @@ fn dcerpc(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
 
 fn diameter_classify(cx: &mut ClassifyContext<'_>, d: &[u8], _dir: Direction) {
     // Version 1, a length that fits, reserved command flag bits clear.
-    if d.len() >= 20 && d[0] == 1 && util::be24(d, 1).is_some_and(|l| l as usize >= 20 && l % 4 == 0) && d[4] & 0x0f == 0 {
+    if d.len() >= 20
+        && d[0] == 1
+        && util::be24(d, 1).is_some_and(|l| l as usize >= 20 && l % 4 == 0)
+        && d[4] & 0x0f == 0
+    {
         attach(cx, "diameter", "diameter", diameter, None);
     }
 }
@@ -1539,7 +1779,11 @@ fn diameter(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Parse
         let flags = b[4];
         let cmd = util::be24(b, 5).unwrap_or(0);
         let app = be32(b, 8).unwrap_or(0);
-        let kind = if flags & 0x80 != 0 { "Request" } else { "Answer" };
+        let kind = if flags & 0x80 != 0 {
+            "Request"
+        } else {
+            "Answer"
+        };
         match diameter_cmd(cmd) {
             Some(n) => o.s("diameter.cmd", &format!("{n}-{kind} ({cmd})")),
             None => o.s("diameter.cmd", &format!("Unknown-{kind} ({cmd})")),
@@ -1557,7 +1801,9 @@ fn diameter(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Parse
                 break;
             }
             let hdr = if aflags & 0x80 != 0 { 12 } else { 8 };
-            let Some(v) = b.get(at + hdr..at + alen) else { break };
+            let Some(v) = b.get(at + hdr..at + alen) else {
+                break;
+            };
             let field = match code {
                 263 => Some("diameter.sessionId"),
                 264 => Some("diameter.originHost"),
@@ -1589,7 +1835,10 @@ const ADB_SMART: u32 = 8;
 
 fn adb_service(o: &mut Out<'_, '_>, st: &mut State, svc: &[u8]) {
     let svc = svc.strip_suffix(b"\0").unwrap_or(svc);
-    let end = svc.iter().position(|&c| c == b':' || c == b',').unwrap_or(svc.len());
+    let end = svc
+        .iter()
+        .position(|&c| c == b':' || c == b',')
+        .unwrap_or(svc.len());
     let name = util::text(&svc[..end]);
     o.s("adb.service", &name);
     match name.as_str() {
@@ -1623,7 +1872,9 @@ fn adb_service(o: &mut Out<'_, '_>, st: &mut State, svc: &[u8]) {
 }
 
 fn adb_forward(o: &mut Out<'_, '_>, dir: &str, spec: &[u8]) {
-    let Some(semi) = spec.iter().position(|&c| c == b';') else { return };
+    let Some(semi) = spec.iter().position(|&c| c == b';') else {
+        return;
+    };
     o.s("adb.forward.direction", dir);
     o.s("adb.forward.local", &util::text(&spec[..semi]));
     o.s("adb.forward.remote", &util::text(&spec[semi + 1..]));
@@ -1639,7 +1890,9 @@ fn adb_sync_ops(o: &mut Out<'_, '_>, mut p: &[u8]) {
         o.s("adb.sync.operation", &util::text(id));
         let carries_len = !matches!(id, b"DONE" | b"OKAY" | b"QUIT");
         let body_len = if carries_len { len } else { 0 };
-        let Some(body) = p.get(8..8 + body_len) else { return };
+        let Some(body) = p.get(8..8 + body_len) else {
+            return;
+        };
         if matches!(id, b"STAT" | b"LIST" | b"SEND" | b"RECV") {
             let path = body.split(|&c| c == b',').next().unwrap_or(body);
             o.s("adb.sync.path", &util::text(path));
@@ -1652,7 +1905,9 @@ fn adb_shell2(o: &mut Out<'_, '_>, mut p: &[u8]) {
     while p.len() >= 5 {
         let id = p[0];
         let len = le32(p, 1).unwrap_or(0) as usize;
-        let Some(body) = p.get(5..5 + len) else { return };
+        let Some(body) = p.get(5..5 + len) else {
+            return;
+        };
         if id == 3
             && let Some(&code) = body.first()
         {
@@ -1666,11 +1921,17 @@ fn adb(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
     if st.flags & ADB_TLS != 0 {
         return ParserStatus::Done;
     }
-    if st.flags & ADB_SMART != 0 || (st.count[0] + st.count[1] == 0 && data.len() >= 4 && data[..4].iter().all(u8::is_ascii_hexdigit)) {
+    if st.flags & ADB_SMART != 0
+        || (st.count[0] + st.count[1] == 0
+            && data.len() >= 4
+            && data[..4].iter().all(u8::is_ascii_hexdigit))
+    {
         // The host-side smart socket protocol: 4 hex digits of length, text.
         st.flags |= ADB_SMART;
         if d == 0
-            && let Some(len) = std::str::from_utf8(&data[..4.min(data.len())]).ok().and_then(|h| usize::from_str_radix(h, 16).ok())
+            && let Some(len) = std::str::from_utf8(&data[..4.min(data.len())])
+                .ok()
+                .and_then(|h| usize::from_str_radix(h, 16).ok())
             && let Some(req) = data.get(4..4 + len)
         {
             adb_service(o, st, req);
@@ -1761,7 +2022,13 @@ fn adb(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
 
 fn sigtran_classify(cx: &mut ClassifyContext<'_>, d: &[u8], _dir: Direction) {
     if cx.meta.transport == Transport::Sctp && d.len() >= 8 && d[0] == 1 && d[1] == 0 {
-        attach(cx, "sigtran", if d[2] == 6 { "m2ua" } else { "m3ua" }, sigtran, None);
+        attach(
+            cx,
+            "sigtran",
+            if d[2] == 6 { "m2ua" } else { "m3ua" },
+            sigtran,
+            None,
+        );
     }
 }
 
@@ -1778,7 +2045,9 @@ fn sigtran(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Pars
         if l < 4 {
             break;
         }
-        let Some(v) = data.get(at + 4..at + l) else { break };
+        let Some(v) = data.get(at + 4..at + l) else {
+            break;
+        };
         match (class, tag) {
             // M3UA Protocol Data: OPC, DPC, SI, NI, MP, SLS, user data.
             (1, 0x0210) if v.len() >= 12 => {
@@ -1883,7 +2152,9 @@ fn isup_digits(b: &[u8]) -> String {
 
 fn tcap(o: &mut Out<'_, '_>, d: &[u8]) {
     use super::der::{children_lenient as children, read_lenient};
-    let Some((msg, _)) = read_lenient(d) else { return };
+    let Some((msg, _)) = read_lenient(d) else {
+        return;
+    };
     // Begin/Continue/End/Unidirectional: find the component portion.
     let camel = memchr::memmem::find(msg.value, &[0x04, 0x00, 0x00, 0x01, 0x00]).is_some();
     for part in children(msg.value) {
@@ -1941,11 +2212,14 @@ fn nbns(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, m: &[u8]) -> ParserStat
     if m.len() < 12 {
         return ParserStatus::Continue;
     }
-    let counts = [be16(m, 4), be16(m, 6), be16(m, 8), be16(m, 10)].map(|c| usize::from(c.unwrap_or(0)));
+    let counts =
+        [be16(m, 4), be16(m, 6), be16(m, 8), be16(m, 10)].map(|c| usize::from(c.unwrap_or(0)));
     let mut at = 12;
     let total = (counts[0] + counts[1] + counts[2] + counts[3]).min(64);
     for i in 0..total {
-        let Some((n, next)) = super::dns::name(m, at) else { break };
+        let Some((n, next)) = super::dns::name(m, at) else {
+            break;
+        };
         let label = n.split('.').next().unwrap_or("");
         let name = nbns_name(label.as_bytes());
         let Some(t) = be16(m, next) else { break };
@@ -1957,16 +2231,32 @@ fn nbns(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, m: &[u8]) -> ParserStat
             o.s("nbns.query.host", name);
         }
         if i < counts[0] {
-            o.s("nbns.query.type", if t == 0x20 { "NB" } else if t == 0x21 { "NBSTAT" } else { "UNKNOWN" });
+            o.s(
+                "nbns.query.type",
+                if t == 0x20 {
+                    "NB"
+                } else if t == 0x21 {
+                    "NBSTAT"
+                } else {
+                    "UNKNOWN"
+                },
+            );
             at = next + 4;
             continue;
         }
-        let Some(rdlen) = be16(m, next + 8) else { break };
+        let Some(rdlen) = be16(m, next + 8) else {
+            break;
+        };
         let rd_at = next + 10;
-        let Some(rd) = m.get(rd_at..rd_at + usize::from(rdlen)) else { break };
+        let Some(rd) = m.get(rd_at..rd_at + usize::from(rdlen)) else {
+            break;
+        };
         if t == 0x20 {
             for entry in rd.chunks_exact(6) {
-                o.ip("ip.nbns", IpAddr::V4([entry[2], entry[3], entry[4], entry[5]].into()));
+                o.ip(
+                    "ip.nbns",
+                    IpAddr::V4([entry[2], entry[3], entry[4], entry[5]].into()),
+                );
             }
         }
         at = rd_at + usize::from(rdlen);
@@ -2078,8 +2368,15 @@ fn synchrophasor(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> 
                 let mut at = 20;
                 for _ in 0..num.min(64) {
                     let Some(stn) = f.get(at..at + 16) else { break };
-                    o.s("synchrophasor.station", util::text(stn).trim_end_matches([' ', '\0']));
-                    let (Some(ph), Some(an), Some(dg)) = (be16(&f, at + 20), be16(&f, at + 22), be16(&f, at + 24)) else { break };
+                    o.s(
+                        "synchrophasor.station",
+                        util::text(stn).trim_end_matches([' ', '\0']),
+                    );
+                    let (Some(ph), Some(an), Some(dg)) =
+                        (be16(&f, at + 20), be16(&f, at + 22), be16(&f, at + 24))
+                    else {
+                        break;
+                    };
                     let (ph, an, dg) = (usize::from(ph), usize::from(an), usize::from(dg));
                     at += 26 + 16 * (ph + an + 16 * dg) + 4 * ph + 4 * an + 4 * dg + 4;
                 }
@@ -2091,4 +2388,53 @@ fn synchrophasor(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> 
         }
     }
     ParserStatus::Continue
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parsers::testutil::Harness;
+
+    #[test]
+    fn ftp_fields() {
+        let mut h = Harness::tcp(21);
+        h.feed(1, b"220 Welcome.\r\n");
+        h.feed(0, b"USER Anon\r\nPASS x\r\nRETR a.txt\r\n");
+        h.feed(1, b"331 ok\r\n");
+        let j = h.json();
+        assert_eq!(j["ftp"]["banner"], serde_json::json!(["Welcome."]));
+        assert_eq!(j["user"], serde_json::json!(["anon"]));
+        assert_eq!(
+            j["ftp"]["command"],
+            serde_json::json!(["USER", "PASS", "RETR"])
+        );
+        assert_eq!(j["tags"], serde_json::json!(["ftp:password"]));
+    }
+
+    #[test]
+    fn binary_protocols_survive_garbage() {
+        let inputs: [&[u8]; 8] = [
+            b"SSH-2.0-x\r\n\x00\x00\x00\x0c\x0a\x14",
+            b"\x10\xff\xff\xff\xff\x7f\x00\x04MQTT",
+            &[0xff; 20],
+            b"\x03\x00\x00\x0b\x06\xe0\x00\x00\x00\x00\x00",
+            b"\x00\x01a",
+            b"\x00\x00\x00\x08\x04\xd2\x16\x2f\x00\x00\x00\x09\x00\x03\x00\x00",
+            b"\x30\x84\xff\xff\xff\xff",
+            b"INVITE sip:x SIP/2.0\r\nVia: \r\n",
+        ];
+        for input in inputs {
+            for port in [
+                22u16, 1883, 179, 3389, 69, 5432, 389, 5060, 502, 1812, 500, 3478,
+            ] {
+                let mut h = Harness::tcp(port);
+                h.feed(0, input);
+                h.feed(1, input);
+                h.finish();
+                let mut h = Harness::udp(port);
+                h.feed(0, input);
+                h.feed(1, input);
+                h.finish();
+            }
+        }
+    }
 }

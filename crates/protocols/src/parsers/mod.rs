@@ -6,9 +6,9 @@
 //! into registry fields. [`classifiers`] registers every module's
 //! classifiers, leaving out the ones named in `disableParsers`.
 
+use crate::SessionFields;
 use crate::analyzer::ProtocolConfig;
-use crate::classify::{ClassifierSet, ClassifyContext};
-use crate::{Direction, SessionFields};
+use crate::classify::ClassifierSet;
 use fields::FieldRegistry;
 
 pub mod der;
@@ -104,19 +104,6 @@ pub(crate) fn out<'a, 'b>(cx: &'a mut crate::ParseContext<'b>) -> Out<'a, 'b> {
         fields: cx.fields,
         reg: cx.registry,
     }
-}
-
-/// Field writer of a classify context.
-pub(crate) fn cout<'a, 'b>(cx: &'a mut ClassifyContext<'b>) -> Out<'a, 'b> {
-    Out {
-        fields: cx.fields,
-        reg: cx.registry,
-    }
-}
-
-/// Direction helper: true for data from the session's source.
-pub(crate) fn from_src(dir: Direction) -> bool {
-    dir == Direction::FromSource
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 
 use super::tls::Tls;
 use super::util::be16;
+use crate::Direction;
 use crate::analyzer::{ParseContext, Parser, ParserStatus, Transport};
 use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
-use crate::Direction;
 
 const P_CONTROL_HARD_RESET_CLIENT_V2: u8 = 7;
 const P_CONTROL_HARD_RESET_CLIENT_V3: u8 = 10;
@@ -17,7 +17,10 @@ const MAX_BUF: usize = 64 * 1024;
 
 /// Registers OpenVPN (client hard reset at the start of UDP or TCP data).
 pub fn register(set: &mut ClassifierSet) {
-    for op in [P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3] {
+    for op in [
+        P_CONTROL_HARD_RESET_CLIENT_V2,
+        P_CONTROL_HARD_RESET_CLIENT_V3,
+    ] {
         set.add_udp("openvpn", 0, &[op << 3], ClassifyAction::Native(classify));
         set.add_tcp("openvpn", 2, &[op << 3], ClassifyAction::Native(classify));
     }
@@ -41,7 +44,10 @@ fn classify(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
         data
     };
     // opcode, session id, [auth], ack count 0, message packet id.
-    if !AUTH_SIZES.iter().any(|a| pkt.len() == 9 + a + 1 + 4 && pkt[9 + a] == 0) {
+    if !AUTH_SIZES
+        .iter()
+        .any(|a| pkt.len() == 9 + a + 1 + 4 && pkt[9 + a] == 0)
+    {
         return;
     }
     if !cx.has_parser("openvpn") {
@@ -62,9 +68,14 @@ fn control_payload(pkt: &[u8]) -> Option<(u32, &[u8])> {
         if acks > 0 {
             p += 8;
         }
-        let Some(id) = pkt.get(p..p + 4) else { continue };
+        let Some(id) = pkt.get(p..p + 4) else {
+            continue;
+        };
         let payload = &pkt[p + 4..];
-        if payload.first() == Some(&0x16) || payload.first() == Some(&0x14) || payload.first() == Some(&0x17) {
+        if payload.first() == Some(&0x16)
+            || payload.first() == Some(&0x14)
+            || payload.first() == Some(&0x17)
+        {
             return Some((u32::from_be_bytes([id[0], id[1], id[2], id[3]]), payload));
         }
     }
@@ -117,8 +128,7 @@ impl Parser for OpenVpn {
             return ParserStatus::Done;
         }
         self.buf[d].extend_from_slice(data);
-        loop {
-            let Some(l) = be16(&self.buf[d], 0) else { break };
+        while let Some(l) = be16(&self.buf[d], 0) {
             let l = usize::from(l);
             if self.buf[d].len() < 2 + l {
                 break;

@@ -9,9 +9,9 @@ use sha2::Sha256;
 
 use super::util::{self, find_nocase, trim};
 use super::{Out, magic};
+use crate::Direction;
 use crate::analyzer::{ParseContext, Parser, ParserStatus, ProtocolConfig};
 use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
-use crate::Direction;
 
 /// Longest line kept (longer lines are cut).
 const MAX_LINE: usize = 16 * 1024;
@@ -20,7 +20,14 @@ const MAX_BOUNDARIES: usize = 32;
 
 /// Registers the SMTP classifiers (client greeting or server banner).
 pub fn register(set: &mut ClassifierSet) {
-    for p in [&b"HELO "[..], b"EHLO ", b"helo ", b"ehlo ", b"220 ", b"220-"] {
+    for p in [
+        &b"HELO "[..],
+        b"EHLO ",
+        b"helo ",
+        b"ehlo ",
+        b"220 ",
+        b"220-",
+    ] {
         set.add_tcp("smtp", 0, p, ClassifyAction::Native(classify));
     }
 }
@@ -111,21 +118,34 @@ impl Smtp {
         let other = 1 - d;
         if self.need_status[other] {
             self.need_status[other] = false;
-            let code: String = line.iter().take_while(|c| c.is_ascii_digit()).map(|&c| c as char).collect();
+            let code: String = line
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .map(|&c| c as char)
+                .collect();
             let code: i64 = code.parse().unwrap_or(0);
             o.tag(&format!("smtp:statuscode:{code}"));
             return;
         }
         let starts = |p: &[u8]| line.len() >= p.len() && line[..p.len()].eq_ignore_ascii_case(p);
         if starts(b"MAIL FROM:") {
-            o.s("email.src", &util::text(remove_matching(&line[10..], b'<', b'>')));
+            o.s(
+                "email.src",
+                &util::text(remove_matching(&line[10..], b'<', b'>')),
+            );
         } else if starts(b"RCPT TO:") {
-            o.s("email.dst", &util::text(remove_matching(&line[8..], b'<', b'>')));
+            o.s(
+                "email.dst",
+                &util::text(remove_matching(&line[8..], b'<', b'>')),
+            );
         } else if starts(b"DATA") {
             self.state[d] = State::Header;
         } else if starts(b"BDAT ") {
             // CHUNKING: the message follows as a counted chunk.
-            let n: String = util::text(&line[5..]).chars().take_while(char::is_ascii_digit).collect();
+            let n: String = util::text(&line[5..])
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             if let Ok(n) = n.parse::<usize>()
                 && n > 0
             {
@@ -177,7 +197,10 @@ impl Smtp {
             "to" | "cc" => addresses(o, "email.dst", value),
             "from" => addresses(o, "email.src", value),
             "message-id" => {
-                o.s("email.message-id", &util::text(remove_matching(value, b'<', b'>')));
+                o.s(
+                    "email.message-id",
+                    &util::text(remove_matching(value, b'<', b'>')),
+                );
             }
             "received" => received(o, value),
             "content-type" => {
@@ -195,7 +218,10 @@ impl Smtp {
                     let expr = format!("email.{name}");
                     if let Some(id) = o.reg.lookup_expr(&expr) {
                         if o.reg.def(id).kind.is_numeric() {
-                            let n: String = util::text(v).chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+                            let n: String = util::text(v)
+                                .chars()
+                                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                                .collect();
                             o.fields.add_int(id, n.parse().unwrap_or(0));
                         } else {
                             o.fields.add_string(o.reg, id, &util::text(v));
@@ -204,7 +230,9 @@ impl Smtp {
                     return;
                 }
                 if self.ip_headers.contains(&name) {
-                    if let Some(ip) = super::http_inet_addr(&util::text(trim(remove_matching(value, b'[', b']')))) {
+                    if let Some(ip) =
+                        super::http_inet_addr(&util::text(trim(remove_matching(value, b'[', b']'))))
+                    {
                         o.ip("ip.email", ip);
                     }
                     return;
@@ -252,7 +280,10 @@ impl Smtp {
         let chunk: Vec<u8> = buf.drain(..take).collect();
         let dec = base64::engine::general_purpose::STANDARD
             .decode(&chunk)
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(chunk.strip_suffix(b"=").unwrap_or(&chunk)))
+            .or_else(|_| {
+                base64::engine::general_purpose::STANDARD_NO_PAD
+                    .decode(chunk.strip_suffix(b"=").unwrap_or(&chunk))
+            })
             .unwrap_or_default();
         self.md5[d].update(&dec);
         self.sha256[d].update(&dec);
@@ -291,7 +322,9 @@ impl Smtp {
                     self.flush_header(&mut o, d);
                     self.need_status[d] = true;
                     self.state[d] = State::Cmd;
-                } else if line.first().is_some_and(|&c| c == b' ' || c == b'\t') && !self.header[d].is_empty() {
+                } else if line.first().is_some_and(|&c| c == b' ' || c == b'\t')
+                    && !self.header[d].is_empty()
+                {
                     // The folding whitespace becomes one space; any more
                     // whitespace stays.
                     if self.header[d].len() < MAX_LINE {
@@ -325,9 +358,7 @@ impl Smtp {
                     self.flush_b64(&mut o, d, false);
                 }
                 if self.state[d] != State::Cmd {
-                    let body_piece = line.to_vec();
-                    drop(o);
-                    cx.body("smtp", &body_piece);
+                    cx.body("smtp", line);
                 }
             }
             State::Mime => {
@@ -337,7 +368,8 @@ impl Smtp {
                     self.need_status[d] = true;
                     self.state[d] = State::Cmd;
                 } else {
-                    let starts = |p: &[u8]| line.len() >= p.len() && line[..p.len()].eq_ignore_ascii_case(p);
+                    let starts =
+                        |p: &[u8]| line.len() >= p.len() && line[..p.len()].eq_ignore_ascii_case(p);
                     if starts(b"content-type:") {
                         self.add_boundary(&line[13..]);
                     } else if starts(b"content-disposition:") {
@@ -375,7 +407,10 @@ impl Smtp {
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let i = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     &b[i..]
 }
 
@@ -512,7 +547,7 @@ fn q_decode(b: &[u8]) -> Vec<u8> {
     while i < b.len() {
         match b[i] {
             b'=' => {
-                if i + 2 < b.len() + 0 && b.get(i + 1).is_some_and(|&c| c != b'\n') && i + 2 < b.len() {
+                if i + 2 < b.len() && b[i + 1] != b'\n' {
                     let h = util::text(&b[i + 1..i + 3]);
                     out.push(u8::from_str_radix(&h, 16).unwrap_or(0));
                     i += 3;
@@ -545,10 +580,18 @@ pub fn decode_rfc2047(s: &[u8]) -> String {
                 continue;
             }
         }
-        let Some(q1) = s[i + 2..].iter().position(|&c| c == b'?').map(|p| p + i + 2) else {
+        let Some(q1) = s[i + 2..]
+            .iter()
+            .position(|&c| c == b'?')
+            .map(|p| p + i + 2)
+        else {
             return plain(s);
         };
-        let Some(endq) = s.get(q1 + 3..).and_then(|r| memchr::memmem::find(r, b"?=")).map(|p| p + q1 + 3) else {
+        let Some(endq) = s
+            .get(q1 + 3..)
+            .and_then(|r| memchr::memmem::find(r, b"?="))
+            .map(|p| p + q1 + 3)
+        else {
             return plain(s);
         };
         let charset = &s[i + 2..q1];
@@ -557,10 +600,17 @@ pub fn decode_rfc2047(s: &[u8]) -> String {
         if !text.is_empty() {
             let raw = match s.get(q1 + 1) {
                 Some(b'B' | b'b') => {
-                    let t: Vec<u8> = text.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
+                    let t: Vec<u8> = text
+                        .iter()
+                        .copied()
+                        .filter(|c| !c.is_ascii_whitespace())
+                        .collect();
                     base64::engine::general_purpose::STANDARD
                         .decode(&t)
-                        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t.split(|&c| c == b'=').next().unwrap_or(&t)))
+                        .or_else(|_| {
+                            base64::engine::general_purpose::STANDARD_NO_PAD
+                                .decode(t.split(|&c| c == b'=').next().unwrap_or(&t))
+                        })
                         .ok()
                 }
                 Some(b'Q' | b'q') => Some(q_decode(text)),
@@ -582,7 +632,12 @@ impl Parser for Smtp {
         "smtp"
     }
 
-    fn parse(&mut self, cx: &mut ParseContext<'_>, dir: Direction, mut data: &[u8]) -> ParserStatus {
+    fn parse(
+        &mut self,
+        cx: &mut ParseContext<'_>,
+        dir: Direction,
+        mut data: &[u8],
+    ) -> ParserStatus {
         let d = dir.index();
         while !data.is_empty() {
             if self.state[d] == State::Ignore {
@@ -636,7 +691,6 @@ impl Parser for Smtp {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,7 +698,10 @@ mod tests {
 
     #[test]
     fn rfc2047_charsets() {
-        assert_eq!(decode_rfc2047(b"=?iso-8859-1?B?dGVzdCDlIOkg7iD4IPw=?="), "test å é î ø ü");
+        assert_eq!(
+            decode_rfc2047(b"=?iso-8859-1?B?dGVzdCDlIOkg7iD4IPw=?="),
+            "test å é î ø ü"
+        );
         assert_eq!(decode_rfc2047(b"=?utf-8?Q?caf=C3=A9_x?="), "café x");
         assert_eq!(decode_rfc2047(b"plain"), "plain");
         assert_eq!(decode_rfc2047(b"=?bad"), "=?bad");
@@ -656,7 +713,10 @@ mod tests {
     fn session_with_attachment() {
         let mut h = Harness::tcp(25);
         h.feed(1, b"220 mx ESMTP ready\r\n");
-        h.feed(0, b"EHLO client.example\r\nMAIL FROM:<A@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n");
+        h.feed(
+            0,
+            b"EHLO client.example\r\nMAIL FROM:<A@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n",
+        );
         h.feed(0, b"From: \"A\" <a@x.org>\r\nSubject: =?utf-8?B?aGk=?=\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\nX-Other: v\r\n\r\n--BB\r\nContent-Disposition: attachment; filename=\"f.txt\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--BB--\r\n.\r\n");
         h.feed(1, b"250 ok\r\n");
         h.finish();
@@ -664,14 +724,25 @@ mod tests {
         assert_eq!(j["email"]["src"], serde_json::json!(["a@x.org"]));
         assert_eq!(j["email"]["subject"], serde_json::json!(["hi"]));
         assert_eq!(j["email"]["filename"], serde_json::json!(["f.txt"]));
-        assert_eq!(j["email"]["md5"], serde_json::json!(["5d41402abc4b2a76b9719d911017c592"]));
-        assert!(j["tags"].as_array().unwrap().contains(&serde_json::json!("smtp:statuscode:250")));
+        assert_eq!(
+            j["email"]["md5"],
+            serde_json::json!(["5d41402abc4b2a76b9719d911017c592"])
+        );
+        assert!(
+            j["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("smtp:statuscode:250"))
+        );
     }
 
     #[test]
     fn hostile() {
         let mut h = Harness::tcp(25);
-        h.feed(0, b"HELO x\r\nDATA\r\nContent-Type: x; boundary=\r\n\r\n--\r\n");
+        h.feed(
+            0,
+            b"HELO x\r\nDATA\r\nContent-Type: x; boundary=\r\n\r\n--\r\n",
+        );
         h.feed(0, &vec![b'a'; 100_000]);
         h.feed(0, b"\r\n=?\r\nSubject: =?utf-8?Q?=\r\n.\r\n");
         h.finish();

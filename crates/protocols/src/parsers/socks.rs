@@ -2,9 +2,9 @@
 //! the user, then the tunneled protocol is classified afresh.
 
 use super::util::{self, be16};
+use crate::Direction;
 use crate::analyzer::{ParseContext, Parser, ParserStatus};
 use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
-use crate::Direction;
 
 /// Registers the SOCKS classifiers (client hellos of versions 4 and 5).
 pub fn register(set: &mut ClassifierSet) {
@@ -25,7 +25,11 @@ fn classify4(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
 
 fn classify5(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
     // VER NMETHODS METHODS...
-    if dir != Direction::FromSource || data.len() < 3 || usize::from(data[1]) + 2 != data.len() || data[1] == 0 {
+    if dir != Direction::FromSource
+        || data.len() < 3
+        || usize::from(data[1]) + 2 != data.len()
+        || data[1] == 0
+    {
         return;
     }
     if !cx.has_parser("socks") {
@@ -99,7 +103,9 @@ impl Parser for Socks {
         let mut o = super::out(cx);
         if self.version == 4 {
             if client && self.step == Step::Start {
-                let Some(port) = be16(data, 2) else { return ParserStatus::Done };
+                let Some(port) = be16(data, 2) else {
+                    return ParserStatus::Done;
+                };
                 let ip = [data[4], data[5], data[6], data[7]];
                 let rest = &data[8..];
                 let uend = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
@@ -136,7 +142,11 @@ impl Parser for Socks {
                     return ParserStatus::Done;
                 }
                 self.method = data[1];
-                self.step = if self.method == 2 { Step::Auth } else { Step::Request };
+                self.step = if self.method == 2 {
+                    Step::Auth
+                } else {
+                    Step::Request
+                };
             }
             (Step::Auth, true) => {
                 // RFC 1929: VER ULEN UNAME PLEN PASSWD
@@ -154,14 +164,12 @@ impl Parser for Socks {
             }
             (Step::Auth, false) => {}
             (Step::Request, true) => return self.request(cx, data),
-            (Step::Request, false) => {
-                if data.len() >= 2 && data[0] == 5 {
-                    if data[1] == 0 && self.granted {
-                        o.protocol("socks");
-                        cx.reclassify();
-                    }
-                    return ParserStatus::Done;
+            (Step::Request, false) if data.len() >= 2 && data[0] == 5 => {
+                if data[1] == 0 && self.granted {
+                    o.protocol("socks");
+                    cx.reclassify();
                 }
+                return ParserStatus::Done;
             }
             _ => {}
         }
@@ -207,7 +215,12 @@ mod tests {
 
     #[test]
     fn truncated() {
-        for input in [&[5u8, 1][..], &[4, 1, 0], &[4, 1, 0, 80, 0, 0, 0, 1, 0], &[5, 1, 0, 5, 0xff]] {
+        for input in [
+            &[5u8, 1][..],
+            &[4, 1, 0],
+            &[4, 1, 0, 80, 0, 0, 0, 1, 0],
+            &[5, 1, 0, 5, 0xff],
+        ] {
             let mut h = Harness::tcp(1080);
             h.feed(0, input);
             h.feed(1, &[5, 2]);

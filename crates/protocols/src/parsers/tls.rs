@@ -6,9 +6,9 @@ use sha2::Sha256;
 
 use super::util::{self, be16, be24};
 use super::{Out, der};
+use crate::Direction;
 use crate::analyzer::{ParseContext, Parser, ParserStatus};
 use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
-use crate::Direction;
 
 /// Largest handshake message reassembled (certificate chains).
 const MAX_HANDSHAKE: usize = 256 * 1024;
@@ -16,11 +16,26 @@ const MAX_HANDSHAKE: usize = 256 * 1024;
 /// Registers TLS (record header of a handshake) and DTLS classifiers.
 pub fn register(set: &mut ClassifierSet) {
     for v in [0u8, 1, 2, 3, 4] {
-        set.add_tcp("tls", 0, &[0x16, 0x03, v], ClassifyAction::Native(classify_tcp));
+        set.add_tcp(
+            "tls",
+            0,
+            &[0x16, 0x03, v],
+            ClassifyAction::Native(classify_tcp),
+        );
     }
-    set.add_tcp("tls", 0, &[0x16, 0x02, 0x00], ClassifyAction::Native(classify_tcp));
+    set.add_tcp(
+        "tls",
+        0,
+        &[0x16, 0x02, 0x00],
+        ClassifyAction::Native(classify_tcp),
+    );
     for v in [0xffu8, 0xfd, 0xfc] {
-        set.add_udp("dtls", 0, &[0x16, 0xfe, v], ClassifyAction::Native(classify_udp));
+        set.add_udp(
+            "dtls",
+            0,
+            &[0x16, 0xfe, v],
+            ClassifyAction::Native(classify_udp),
+        );
     }
 }
 
@@ -174,7 +189,10 @@ pub fn client_hello(b: &[u8], dtls: bool) -> Option<ClientHello<'_>> {
     }
     let cs_len = usize::from(be16(b, at)?);
     let cs = b.get(at + 2..at + 2 + cs_len)?;
-    ch.ciphers = cs.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+    ch.ciphers = cs
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
     at += 2 + cs_len;
     let comp = usize::from(*b.get(at)?);
     at += 1 + comp;
@@ -186,20 +204,23 @@ pub fn client_hello(b: &[u8], dtls: bool) -> Option<ClientHello<'_>> {
     while e + 4 <= exts.len() {
         let t = be16(exts, e)?;
         let l = usize::from(be16(exts, e + 2)?);
-        let Some(v) = exts.get(e + 4..e + 4 + l) else { break };
+        let Some(v) = exts.get(e + 4..e + 4 + l) else {
+            break;
+        };
         ch.extensions.push(t);
         match t {
-            0 => {
-                // server_name list: first host_name entry.
-                if v.len() >= 5 && v[2] == 0 {
-                    let n = usize::from(be16(v, 3)?);
-                    ch.sni = v.get(5..5 + n);
-                }
+            // server_name list: first host_name entry.
+            0 if v.len() >= 5 && v[2] == 0 => {
+                let n = usize::from(be16(v, 3)?);
+                ch.sni = v.get(5..5 + n);
             }
             10 => {
                 if let Some(l) = be16(v, 0) {
                     let list = v.get(2..2 + usize::from(l)).unwrap_or(&[]);
-                    ch.groups = list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                    ch.groups = list
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
                 }
             }
             11 => {
@@ -210,13 +231,18 @@ pub fn client_hello(b: &[u8], dtls: bool) -> Option<ClientHello<'_>> {
             13 => {
                 if let Some(l) = be16(v, 0) {
                     let list = v.get(2..2 + usize::from(l)).unwrap_or(&[]);
-                    ch.sig_algs = list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                    ch.sig_algs = list
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
                 }
             }
             16 => {
                 let mut p = 2;
                 while let Some(&n) = v.get(p) {
-                    let Some(s) = v.get(p + 1..p + 1 + usize::from(n)) else { break };
+                    let Some(s) = v.get(p + 1..p + 1 + usize::from(n)) else {
+                        break;
+                    };
                     ch.alpn.push(s);
                     p += 1 + usize::from(n);
                 }
@@ -224,7 +250,10 @@ pub fn client_hello(b: &[u8], dtls: bool) -> Option<ClientHello<'_>> {
             43 => {
                 if let Some(&l) = v.first() {
                     let list = v.get(1..1 + usize::from(l)).unwrap_or(&[]);
-                    ch.versions = list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                    ch.versions = list
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
                 }
             }
             _ => {}
@@ -267,8 +296,18 @@ pub fn ja4(ch: &ClientHello<'_>, proto: char) -> (String, String) {
         .max()
         .unwrap_or(ch.version);
     let sni = if ch.sni.is_some() { 'd' } else { 'i' };
-    let ciphers: Vec<u16> = ch.ciphers.iter().copied().filter(|c| !is_grease(*c)).collect();
-    let exts: Vec<u16> = ch.extensions.iter().copied().filter(|c| !is_grease(*c)).collect();
+    let ciphers: Vec<u16> = ch
+        .ciphers
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
+    let exts: Vec<u16> = ch
+        .extensions
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
     let alpn = match ch.alpn.first() {
         Some(a) if !a.is_empty() => {
             let f = a[0];
@@ -309,13 +348,22 @@ pub fn ja4(ch: &ClientHello<'_>, proto: char) -> (String, String) {
             util::hex(&Sha256::digest(s.as_bytes()))[..12].to_string()
         }
     };
-    let ja4 = format!("{a}_{}_{}", h12(&b_raw, cs.is_empty()), h12(&c_raw, es.is_empty()));
+    let ja4 = format!(
+        "{a}_{}_{}",
+        h12(&b_raw, cs.is_empty()),
+        h12(&c_raw, es.is_empty())
+    );
     let raw = format!("{a}_{b_raw}_{c_raw}");
     (ja4, raw)
 }
 
 /// Adds a ClientHello's fields.
-pub(crate) fn client_hello_fields(o: &mut Out<'_, '_>, ch: &ClientHello<'_>, proto: char, ja3: bool) {
+pub(crate) fn client_hello_fields(
+    o: &mut Out<'_, '_>,
+    ch: &ClientHello<'_>,
+    proto: char,
+    ja3: bool,
+) {
     if let Some(sni) = ch.sni {
         o.s("host.http", &util::text(sni));
     }
@@ -342,7 +390,9 @@ fn server_hello(o: &mut Out<'_, '_>, b: &[u8], ja3: bool) -> Option<()> {
     let mut exts = Vec::new();
     let mut version = legacy;
     if let Some(el) = be16(b, at) {
-        let list = b.get(at + 2..(at + 2 + usize::from(el)).min(b.len())).unwrap_or(&[]);
+        let list = b
+            .get(at + 2..(at + 2 + usize::from(el)).min(b.len()))
+            .unwrap_or(&[]);
         let mut e = 0;
         while e + 4 <= list.len() {
             let t = be16(list, e)?;
@@ -444,11 +494,15 @@ impl Tls {
             11 if !self.certs_done => {
                 self.certs_done = true;
                 let Some(total) = be24(body, 0) else { return };
-                let list = body.get(3..(3 + total as usize).min(body.len())).unwrap_or(&[]);
+                let list = body
+                    .get(3..(3 + total as usize).min(body.len()))
+                    .unwrap_or(&[]);
                 let mut ders = Vec::new();
                 let mut at = 0;
                 while let Some(l) = be24(list, at) {
-                    let Some(der) = list.get(at + 3..at + 3 + l as usize) else { break };
+                    let Some(der) = list.get(at + 3..at + 3 + l as usize) else {
+                        break;
+                    };
                     ders.push(der);
                     at += 3 + l as usize;
                 }
@@ -506,7 +560,9 @@ impl Tls {
                     self.hs[d].extend_from_slice(&body);
                     loop {
                         let hs = &self.hs[d];
-                        let (Some(&t), Some(l)) = (hs.first(), be24(hs, 1)) else { break };
+                        let (Some(&t), Some(l)) = (hs.first(), be24(hs, 1)) else {
+                            break;
+                        };
                         let l = l as usize;
                         if l > MAX_HANDSHAKE {
                             self.done[d] = true;
@@ -570,7 +626,6 @@ impl Parser for Tls {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::parsers::testutil::Harness;
 
     fn hello() -> Vec<u8> {
@@ -604,7 +659,10 @@ mod tests {
         }
         let j = h.json();
         assert_eq!(j["http"]["host"], serde_json::json!(["example.com"]));
-        assert_eq!(j["tls"]["ja3string"], serde_json::json!(["771,4865,0-10,29,"]));
+        assert_eq!(
+            j["tls"]["ja3string"],
+            serde_json::json!(["771,4865,0-10,29,"])
+        );
         assert!(j["tls"]["ja4"][0].as_str().unwrap().starts_with("t12d0102"));
         assert_eq!(j["protocol"], serde_json::json!(["tls"]));
     }
@@ -621,6 +679,11 @@ mod tests {
         h.feed(0, &[0x16, 0x03, 0x01, 0xff, 0xff, 0x0b, 0xff, 0xff, 0xff]);
         h.feed(1, &[0x16, 0x03, 0x01, 0x00, 0x04, 0x0b, 0xff, 0xff, 0xff]);
         let mut h = Harness::udp(443);
-        h.feed(0, &[0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0xff, 0xff]);
+        h.feed(
+            0,
+            &[
+                0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0xff, 0xff,
+            ],
+        );
     }
 }
