@@ -343,6 +343,13 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_udp("m3ua", 0, b"\x01\x00\x01\x01", n(sigtran_classify));
         set.add_udp("m3ua", 0, b"\x01\x00\x06\x01", n(sigtran_classify));
     }
+    if on("bacnet") {
+        set.add_udp_port("bacnet", 47808, n(|cx, d, _| {
+            if d.len() >= 6 && d[0] == 0x81 && be16(d, 2).is_some_and(|l| usize::from(l) == d.len()) {
+                attach(cx, "bacnet", "bacnet", bacnet, None);
+            }
+        }));
+    }
     if on("dnp3") {
         set.add_tcp(
             "dnp3",
@@ -2386,6 +2393,166 @@ fn synchrophasor(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> 
             }
             _ => {}
         }
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- BACnet/IP
+
+fn bacnet_service(confirmed: bool, s: u8) -> &'static str {
+    if confirmed {
+        match s {
+            0 => "acknowledge-alarm",
+            1 => "confirmed-cov-notification",
+            2 => "confirmed-event-notification",
+            3 => "get-alarm-summary",
+            4 => "get-enrollment-summary",
+            5 => "subscribe-cov",
+            6 => "atomic-read-file",
+            7 => "atomic-write-file",
+            8 => "add-list-element",
+            9 => "remove-list-element",
+            10 => "create-object",
+            11 => "delete-object",
+            12 => "read-property",
+            13 => "read-property-conditional",
+            14 => "read-property-multiple",
+            15 => "write-property",
+            16 => "write-property-multiple",
+            17 => "device-communication-control",
+            18 => "confirmed-private-transfer",
+            19 => "confirmed-text-message",
+            20 => "reinitialize-device",
+            21 => "vt-open",
+            22 => "vt-close",
+            23 => "vt-data",
+            26 => "read-range",
+            28 => "subscribe-cov-property",
+            29 => "get-event-information",
+            _ => "unknown",
+        }
+    } else {
+        match s {
+            0 => "i-am",
+            1 => "i-have",
+            2 => "unconfirmed-cov-notification",
+            3 => "unconfirmed-event-notification",
+            4 => "unconfirmed-private-transfer",
+            5 => "unconfirmed-text-message",
+            6 => "time-synchronization",
+            7 => "who-has",
+            8 => "who-is",
+            9 => "utc-time-synchronization",
+            10 => "write-group",
+            _ => "unknown",
+        }
+    }
+}
+
+/// The first character string in BACnet-encoded tags (application tag 7,
+/// or context tag `ctx`), without its character-set byte.
+fn bacnet_string(mut b: &[u8], ctx: Option<u8>) -> Option<String> {
+    while let Some(&t) = b.first() {
+        let tag = t >> 4;
+        let context = t & 0x08 != 0;
+        let mut len = usize::from(t & 0x07);
+        let mut hdr = 1;
+        if !context && tag == 1 {
+            // Boolean: the value is in the length bits.
+            len = 0;
+        } else if len == 5 {
+            len = usize::from(*b.get(1)?);
+            hdr = 2;
+        } else if len >= 6 {
+            // Opening/closing tags carry no value.
+            b = &b[1..];
+            continue;
+        }
+        let v = b.get(hdr..hdr + len)?;
+        if (!context && tag == 7) || (context && Some(tag) == ctx) {
+            if let Some((_, s)) = v.split_first() {
+                return Some(util::text(s));
+            }
+        }
+        b = &b[hdr + len..];
+    }
+    None
+}
+
+fn bacnet(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
+    if data.len() < 4 || data[0] != 0x81 {
+        return ParserStatus::Continue;
+    }
+    let func = match data[1] {
+        0x00 => "bvlc-result",
+        0x01 => "write-bdt",
+        0x02 => "read-bdt",
+        0x03 => "read-bdt-ack",
+        0x04 => "forwarded-npdu",
+        0x05 => "register-foreign-device",
+        0x06 => "read-fdt",
+        0x07 => "read-fdt-ack",
+        0x08 => "delete-fdt-entry",
+        0x09 => "distribute-broadcast-to-network",
+        0x0a => "original-unicast",
+        0x0b => "original-broadcast",
+        0x0c => "secure-bvll",
+        _ => "unknown",
+    };
+    o.s("bacnet.function", func);
+    let mut at = if data[1] == 0x04 { 10 } else { 4 };
+    // NPDU: version, control, optional destination/source, hop count.
+    // Some senders put the APDU straight after the BVLC header.
+    let has_npdu = data.get(at) == Some(&1);
+    let Some(&ctrl) = data.get(at + 1) else { return ParserStatus::Continue };
+    let ctrl = if has_npdu { ctrl } else { 0 };
+    at += if has_npdu { 2 } else { 0 };
+    if ctrl & 0x20 != 0 {
+        let Some(&dlen) = data.get(at + 2) else { return ParserStatus::Continue };
+        at += 3 + usize::from(dlen);
+    }
+    if ctrl & 0x08 != 0 {
+        let Some(&slen) = data.get(at + 2) else { return ParserStatus::Continue };
+        at += 3 + usize::from(slen);
+    }
+    if ctrl & 0x20 != 0 {
+        at += 1;
+    }
+    if ctrl & 0x80 != 0 {
+        return ParserStatus::Continue;
+    }
+    let Some(apdu) = data.get(at..) else { return ParserStatus::Continue };
+    let Some(&first) = apdu.first() else { return ParserStatus::Continue };
+    let kind = first >> 4;
+    let name = match kind {
+        0 => "confirmed-request",
+        1 => "unconfirmed-request",
+        2 => "simple-ack",
+        3 => "complex-ack",
+        4 => "segment-ack",
+        5 => "error",
+        6 => "reject",
+        7 => "abort",
+        _ => "unknown",
+    };
+    o.s("bacnet.apduType", name);
+    let segmented = first & 0x08 != 0;
+    let (svc_at, confirmed) = match kind {
+        0 => (if segmented { 5 } else { 3 }, true),
+        1 => (1, false),
+        2 | 5 => (2, true),
+        3 => (if segmented { 4 } else { 2 }, true),
+        _ => return ParserStatus::Continue,
+    };
+    let Some(&svc) = apdu.get(svc_at) else { return ParserStatus::Continue };
+    o.s("bacnet.service", bacnet_service(confirmed, svc));
+    let args = apdu.get(svc_at + 1..).unwrap_or(&[]);
+    let name = match (confirmed, svc) {
+        (false, 7) => bacnet_string(args, Some(3)),
+        _ => None,
+    };
+    if let Some(n) = name {
+        o.s("bacnet.objectName", &n);
     }
     ParserStatus::Continue
 }
