@@ -344,11 +344,18 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_udp("m3ua", 0, b"\x01\x00\x06\x01", n(sigtran_classify));
     }
     if on("bacnet") {
-        set.add_udp_port("bacnet", 47808, n(|cx, d, _| {
-            if d.len() >= 6 && d[0] == 0x81 && be16(d, 2).is_some_and(|l| usize::from(l) == d.len()) {
-                attach(cx, "bacnet", "bacnet", bacnet, None);
-            }
-        }));
+        set.add_udp_port(
+            "bacnet",
+            47808,
+            n(|cx, d, _| {
+                if d.len() >= 6
+                    && d[0] == 0x81
+                    && be16(d, 2).is_some_and(|l| usize::from(l) == d.len())
+                {
+                    attach(cx, "bacnet", "bacnet", bacnet, None);
+                }
+            }),
+        );
     }
     if on("dnp3") {
         set.add_tcp(
@@ -672,7 +679,11 @@ fn ftp(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
 // ---------------------------------------------------------------- IRC
 
 fn classify_irc(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
-    if data.starts_with(b":") && dir == Direction::FromSource {
+    // FTP and SMTP clients also start with USER; their servers spoke first.
+    if (data.starts_with(b":") && dir == Direction::FromSource)
+        || cx.has_parser("ftp")
+        || cx.has_parser("smtp")
+    {
         return;
     }
     attach(cx, "irc", "irc", irc, None);
@@ -1200,25 +1211,21 @@ fn stun(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSta
         return ParserStatus::Continue;
     }
     let t = be16(data, 0).unwrap_or(0);
-    let name = match t {
-        0x0001 => "Binding Request",
-        0x0101 => "Binding Success Response",
-        0x0111 => "Binding Error Response",
-        0x0003 => "Allocate Request",
-        0x0103 => "Allocate Success Response",
-        0x0113 => "Allocate Error Response",
-        0x0004 => "Refresh Request",
-        0x0104 => "Refresh Success Response",
-        0x0006 => "Send Request",
-        0x0016 => "Send Indication",
-        0x0017 => "Data Indication",
-        0x0008 => "CreatePermission Request",
-        0x0108 => "CreatePermission Success Response",
-        0x0009 => "ChannelBind Request",
-        0x0109 => "ChannelBind Success Response",
+    // Method bits and class bits (C1 = 0x0100, C0 = 0x0010) of the type.
+    let method = (t & 0x000f) | ((t & 0x00e0) >> 1) | ((t & 0x3e00) >> 2);
+    let class = ((t & 0x0100) >> 7) | ((t & 0x0010) >> 4);
+    let mname = match method {
+        0x001 => "Binding",
+        0x003 => "Allocate",
+        0x004 => "Refresh",
+        0x006 => "Send",
+        0x007 => "Data",
+        0x008 => "CreatePermission",
+        0x009 => "ChannelBind",
         _ => return ParserStatus::Continue,
     };
-    o.s("stun.type", name);
+    let cname = ["Request", "Indication", "Response", "Error"][usize::from(class & 3)];
+    o.s("stun.type", &format!("{mname} {cname}"));
     let len = usize::from(be16(data, 2).unwrap_or(0)).min(data.len() - 20);
     let attrs = &data[20..20 + len];
     let mut at = 0;
@@ -1318,8 +1325,7 @@ fn isakmp(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
                 let v = util::hex(p);
                 let name = match v.as_str() {
                     "afcad71368a1f1c96b8696fc77570100" => "dpd".to_string(),
-                    "4048b7d56ebce88525e7de7f00d6c2d3" => "nat-t".to_string(),
-                    _ if v.starts_with("4048b7d56ebce88525e7de7f00d6c2d3") => "nat-t".to_string(),
+                    _ if v.starts_with("4048b7d56ebce88525e7de7f00d6c2d3") => "ikev2".to_string(),
                     _ => v,
                 };
                 o.s("isakmp.vendorId", &name);
@@ -1442,7 +1448,7 @@ fn radius(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
         };
         match t {
             1 => {
-                o.scalar("radius.user", util::text(v).into());
+                o.s("radius.user", &util::text(v));
             }
             4 if v.len() == 4 => {
                 o.ip(
@@ -1460,8 +1466,15 @@ fn radius(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
                 );
             }
             31 => {
-                let s = util::text(v).to_lowercase().replace('-', ":");
-                o.s("radius.mac", &s);
+                let s: String = util::text(v)
+                    .to_lowercase()
+                    .chars()
+                    .filter(char::is_ascii_hexdigit)
+                    .collect();
+                if s.len() == 12 {
+                    let parts: Vec<&str> = (0..6).map(|i| &s[i * 2..i * 2 + 2]).collect();
+                    o.s("radius.mac", &parts.join(":"));
+                }
             }
             _ => {}
         }
@@ -1540,13 +1553,16 @@ fn ldap(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserSt
             let mut b = super::der::children(op.value);
             let _v = b.next();
             if let Some(name) = b.next() {
-                o.s("ldap.bindname", &util::text(name.value));
+                let n = util::text(name.value);
+                o.s("ldap.bindname", if n.is_empty() { "<ROOT>" } else { &n });
             }
             if let Some(auth) = b.next() {
-                o.s(
-                    "ldap.authtype",
-                    if auth.tag == 0x80 { "simple" } else { "sasl" },
-                );
+                let kind = match auth.tag {
+                    0x80 if auth.value.is_empty() => "none",
+                    0x80 => "simple",
+                    _ => "sasl",
+                };
+                o.s("ldap.authtype", kind);
             }
         }
     }
@@ -2504,15 +2520,21 @@ fn bacnet(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
     // NPDU: version, control, optional destination/source, hop count.
     // Some senders put the APDU straight after the BVLC header.
     let has_npdu = data.get(at) == Some(&1);
-    let Some(&ctrl) = data.get(at + 1) else { return ParserStatus::Continue };
+    let Some(&ctrl) = data.get(at + 1) else {
+        return ParserStatus::Continue;
+    };
     let ctrl = if has_npdu { ctrl } else { 0 };
     at += if has_npdu { 2 } else { 0 };
     if ctrl & 0x20 != 0 {
-        let Some(&dlen) = data.get(at + 2) else { return ParserStatus::Continue };
+        let Some(&dlen) = data.get(at + 2) else {
+            return ParserStatus::Continue;
+        };
         at += 3 + usize::from(dlen);
     }
     if ctrl & 0x08 != 0 {
-        let Some(&slen) = data.get(at + 2) else { return ParserStatus::Continue };
+        let Some(&slen) = data.get(at + 2) else {
+            return ParserStatus::Continue;
+        };
         at += 3 + usize::from(slen);
     }
     if ctrl & 0x20 != 0 {
@@ -2521,8 +2543,12 @@ fn bacnet(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
     if ctrl & 0x80 != 0 {
         return ParserStatus::Continue;
     }
-    let Some(apdu) = data.get(at..) else { return ParserStatus::Continue };
-    let Some(&first) = apdu.first() else { return ParserStatus::Continue };
+    let Some(apdu) = data.get(at..) else {
+        return ParserStatus::Continue;
+    };
+    let Some(&first) = apdu.first() else {
+        return ParserStatus::Continue;
+    };
     let kind = first >> 4;
     let name = match kind {
         0 => "confirmed-request",
@@ -2544,7 +2570,9 @@ fn bacnet(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
         3 => (if segmented { 4 } else { 2 }, true),
         _ => return ParserStatus::Continue,
     };
-    let Some(&svc) = apdu.get(svc_at) else { return ParserStatus::Continue };
+    let Some(&svc) = apdu.get(svc_at) else {
+        return ParserStatus::Continue;
+    };
     o.s("bacnet.service", bacnet_service(confirmed, svc));
     let args = apdu.get(svc_at + 1..).unwrap_or(&[]);
     let name = match (confirmed, svc) {

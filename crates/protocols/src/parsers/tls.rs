@@ -367,6 +367,9 @@ pub(crate) fn client_hello_fields(
     if let Some(sni) = ch.sni {
         o.s("host.http", &util::text(sni));
     }
+    if ch.extensions.contains(&0xfe0d) {
+        o.tag("tls:has_ech");
+    }
     if !ch.session_id.is_empty() {
         o.s("tls.sessionid.src", &util::hex(ch.session_id));
     }
@@ -382,11 +385,16 @@ pub(crate) fn client_hello_fields(
 
 fn server_hello(o: &mut Out<'_, '_>, b: &[u8], ja3: bool) -> Option<()> {
     let legacy = be16(b, 0)?;
-    let sid_len = usize::from(*b.get(34)?);
-    let sid = b.get(35..35 + sid_len)?;
-    let mut at = 35 + sid_len;
+    // TLS 1.3 drafts before 22 had no session id or compression method.
+    let early_draft = legacy & 0xff00 == 0x7f00 && (legacy & 0xff) < 22;
+    let (sid, mut at) = if early_draft {
+        (&b[0..0], 34)
+    } else {
+        let sid_len = usize::from(*b.get(34)?);
+        (b.get(35..35 + sid_len)?, 35 + sid_len)
+    };
     let cipher = be16(b, at)?;
-    at += 3;
+    at += if early_draft { 2 } else { 3 };
     let mut exts = Vec::new();
     let mut version = legacy;
     if let Some(el) = be16(b, at) {
