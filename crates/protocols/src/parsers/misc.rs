@@ -357,6 +357,30 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             }),
         );
     }
+    if on("dhcp") {
+        for port in [67, 68] {
+            set.add_udp_port(
+                "dhcp",
+                port,
+                n(|cx, d, _| {
+                    if d.len() >= 240 && matches!(d[0], 1 | 2) {
+                        attach(cx, "dhcp", "dhcp", dhcp, None);
+                    }
+                }),
+            );
+        }
+        for port in [546, 547] {
+            set.add_udp_port(
+                "dhcpv6",
+                port,
+                n(|cx, d, _| {
+                    if d.len() >= 4 && (1..=13).contains(&d[0]) {
+                        attach(cx, "dhcpv6", "dhcpv6", dhcpv6, None);
+                    }
+                }),
+            );
+        }
+    }
     if on("dnp3") {
         set.add_tcp(
             "dnp3",
@@ -1713,6 +1737,11 @@ fn dcerpc(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
 // ---------------------------------------------------------------- Diameter
 
 fn diameter_classify(cx: &mut ClassifyContext<'_>, d: &[u8], _dir: Direction) {
+    // By content only over TCP and SCTP; UDP needs the Diameter port.
+    let port = cx.meta.src_port == 3868 || cx.meta.dst_port == 3868;
+    if cx.meta.transport == Transport::Udp && !port {
+        return;
+    }
     // Version 1, a length that fits, reserved command flag bits clear.
     if d.len() >= 20
         && d[0] == 1
@@ -2581,6 +2610,87 @@ fn bacnet(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
     };
     if let Some(n) = name {
         o.s("bacnet.objectName", &n);
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- DHCP / DHCPv6
+
+fn dhcp(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, m: &[u8]) -> ParserStatus {
+    // op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr,
+    // giaddr, chaddr(16), sname(64), file(128), magic cookie, options.
+    if m.len() < 240 || be32(m, 236) != Some(0x6382_5363) {
+        return ParserStatus::Continue;
+    }
+    o.s("dhcp.id", &format!("{:x}", be32(m, 4).unwrap_or(0)));
+    if m[1] == 1 && m[2] == 6 {
+        o.s("dhcp.mac", &util::hex_colon(&m[28..34]));
+    }
+    let mut at = 240;
+    while at < m.len() {
+        let code = m[at];
+        if code == 255 {
+            break;
+        }
+        if code == 0 {
+            at += 1;
+            continue;
+        }
+        let Some(&l) = m.get(at + 1) else { break };
+        let Some(v) = m.get(at + 2..at + 2 + usize::from(l)) else {
+            break;
+        };
+        match code {
+            53 if !v.is_empty() => {
+                let t = match v[0] {
+                    1 => "DISCOVER",
+                    2 => "OFFER",
+                    3 => "REQUEST",
+                    4 => "DECLINE",
+                    5 => "ACK",
+                    6 => "NAK",
+                    7 => "RELEASE",
+                    8 => "INFORM",
+                    _ => "UNKNOWN",
+                };
+                o.s("dhcp.type", t);
+            }
+            50 if v.len() == 4 => {
+                o.ip(
+                    "dhcp.request-ip",
+                    IpAddr::V4([v[0], v[1], v[2], v[3]].into()),
+                );
+            }
+            _ => {}
+        }
+        at += 2 + usize::from(l);
+    }
+    ParserStatus::Continue
+}
+
+fn dhcpv6(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, m: &[u8]) -> ParserStatus {
+    if m.len() < 4 {
+        return ParserStatus::Continue;
+    }
+    let t = match m[0] {
+        1 => "SOLICIT",
+        2 => "ADVERTISE",
+        3 => "REQUEST",
+        4 => "CONFIRM",
+        5 => "RENEW",
+        6 => "REBIND",
+        7 => "REPLY",
+        8 => "RELEASE",
+        9 => "DECLINE",
+        10 => "RECONFIGURE",
+        11 => "INFORMATION-REQUEST",
+        12 => "RELAY-FORW",
+        13 => "RELAY-REPL",
+        _ => "UNKNOWN",
+    };
+    o.s("dhcp.type", t);
+    if m[0] < 12 {
+        o.s("dhcp.id", &format!("{:x}", util::be24(m, 1).unwrap_or(0)));
     }
     ParserStatus::Continue
 }
