@@ -62,9 +62,7 @@ const METHODS: &[&str] = &[
 /// start of a direction.
 pub fn register(set: &mut ClassifierSet) {
     for m in METHODS {
-        let mut p = m.as_bytes().to_vec();
-        p.push(b' ');
-        set.add_tcp("http", 0, &p, ClassifyAction::Native(classify));
+        set.add_tcp("http", 0, m.as_bytes(), ClassifyAction::Native(classify));
     }
     set.add_tcp("http", 0, b"HTTP/1.", ClassifyAction::Native(classify));
     // HTTP over SCTP (RFC 4960 streams carry the same messages).
@@ -88,6 +86,8 @@ fn classify(cx: &mut ClassifyContext<'_>, _data: &[u8], _dir: Direction) {
     if cx.has_parser("http") {
         return;
     }
+    // As Arkime: the session is HTTP from the first bytes on.
+    cx.add_protocol("http");
     cx.attach(Box::new(Http::new(cx.config)));
 }
 

@@ -37,6 +37,13 @@ pub fn register(set: &mut ClassifierSet) {
             ClassifyAction::Native(classify_udp),
         );
     }
+    // OpenSSL's pre-RFC DTLS (record version 1.0 = 0x0100).
+    set.add_udp(
+        "dtls",
+        0,
+        &[0x16, 0x01, 0x00],
+        ClassifyAction::Native(classify_udp),
+    );
 }
 
 fn classify_tcp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
