@@ -586,6 +586,28 @@ fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Pa
             .unwrap_or(&[])
             .to_vec();
         st.buf[d].drain(..4 + len);
+        if d == 1 && matches!(payload.first(), Some(&31) | Some(&33)) {
+            // KEX (EC)DH reply: the server's host key blob first.
+            // (GEX uses 31 for its group message: only a key blob, which
+            // starts with its algorithm name, counts.)
+            if let Some(l) = be32(&payload, 1)
+                && let Some(key) = payload.get(5..5 + l as usize)
+                && let Some(al) = be32(key, 0)
+                && let Some(alg) = key.get(4..4 + al as usize)
+                && (alg.starts_with(b"ssh-")
+                    || alg.starts_with(b"ecdsa-")
+                    || alg.starts_with(b"rsa-"))
+            {
+                use base64::Engine;
+                o.s(
+                    "ssh.key",
+                    &base64::engine::general_purpose::STANDARD.encode(key),
+                );
+                st.flags |= 1 << d;
+                break;
+            }
+            continue;
+        }
         if payload.first() == Some(&20) {
             // KEXINIT: cookie then ten name-lists.
             let mut at = 17;
@@ -611,8 +633,11 @@ fn ssh_packets(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> Pa
                     &h,
                 );
             }
-            st.flags |= 1 << d;
-            break;
+            // The client is done; the server's host key follows.
+            if d == 0 {
+                st.flags |= 1;
+                break;
+            }
         }
     }
     if st.flags & 3 == 3 {
