@@ -288,9 +288,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             }),
         );
     }
-    if on("quic") {
-        set.add_udp_port("quic", 443, n(quic_classify));
-    }
     if on("isakmp") {
         set.add_udp_port(
             "isakmp",
@@ -1311,22 +1308,6 @@ fn stun(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSta
         at += 4 + l.div_ceil(4) * 4;
     }
     ParserStatus::Continue
-}
-
-// ---------------------------------------------------------------- QUIC (classification)
-
-fn quic_classify(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
-    if dir != Direction::FromSource || data.len() < 20 {
-        return;
-    }
-    // IETF long header Initial, or Google QUIC with a Q0xx version.
-    if data[0] & 0xc0 == 0xc0 && be32(data, 1).is_some_and(|v| v != 0) {
-        cx.add_protocol("quic");
-        return;
-    }
-    if data[0] & 0x01 != 0 && data.len() > 13 && data[9] == b'Q' && data[10] == b'0' {
-        cx.add_protocol("quic");
-    }
 }
 
 // ---------------------------------------------------------------- ISAKMP

@@ -17,6 +17,7 @@ pub mod http;
 pub mod magic;
 pub mod misc;
 pub mod openvpn;
+pub mod quic;
 pub mod smtp;
 pub mod socks;
 pub mod tls;
@@ -48,6 +49,9 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     }
     if on("smtp") {
         smtp::register(&mut set);
+    }
+    if on("quic") {
+        quic::register(&mut set);
     }
     if on("openvpn") {
         openvpn::register(&mut set);
