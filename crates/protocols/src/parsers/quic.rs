@@ -47,6 +47,70 @@ fn classify(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
     // Google QUIC with a Q0xx version tag.
     if data[0] & 0x01 != 0 && data.len() > 13 && data[9] == b'Q' && data[10] == b'0' {
         cx.add_protocol("quic");
+        if !cx.has_parser("gquic") {
+            cx.attach(Box::new(GQuic { packets: 0 }));
+        }
+    }
+}
+
+/// Google QUIC (Q0xx): the plaintext client hello (`CHLO`) tags.
+pub struct GQuic {
+    packets: u32,
+}
+
+/// Reads a CHLO message: SNI, UAID; returns whether one was found.
+fn chlo(o: &mut super::Out<'_, '_>, p: &[u8]) -> bool {
+    let Some(at) = memchr::memmem::find(p, b"CHLO") else {
+        return false;
+    };
+    let m = &p[at..];
+    let Some(n) = super::util::le16(m, 4) else {
+        return false;
+    };
+    let n = usize::from(n).min(64);
+    let values = 8 + n * 8;
+    let mut start = 0usize;
+    for i in 0..n {
+        let e = 8 + i * 8;
+        let (Some(tag), Some(end)) = (m.get(e..e + 4), super::util::le32(m, e + 4)) else {
+            return true;
+        };
+        let end = end as usize;
+        let Some(v) = m.get(values + start..values + end) else {
+            return true;
+        };
+        match tag {
+            b"SNI\0" => {
+                o.s("host.quic", &super::util::text(v));
+            }
+            b"UAID" => {
+                o.s("quic.user-agent", &super::util::text(v));
+            }
+            _ => {}
+        }
+        start = end;
+    }
+    true
+}
+
+impl Parser for GQuic {
+    fn name(&self) -> &'static str {
+        "gquic"
+    }
+
+    fn parse(&mut self, cx: &mut ParseContext<'_>, dir: Direction, data: &[u8]) -> ParserStatus {
+        if dir != Direction::FromSource {
+            return ParserStatus::Continue;
+        }
+        self.packets += 1;
+        let mut o = super::out(cx);
+        if data.len() > 13 && data[0] & 0x01 != 0 {
+            o.s("quic.version", &super::util::text(&data[9..13]));
+        }
+        if chlo(&mut o, data) || self.packets > MAX_PACKETS {
+            return ParserStatus::Done;
+        }
+        ParserStatus::Continue
     }
 }
 
