@@ -194,7 +194,10 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             0,
             b"\x03\x00",
             n(|cx, d, _| {
-                if d.len() > 11
+                // Port 102 carries ISO-on-TCP (S7comm), not RDP.
+                let iso_tsap = cx.meta.src_port == 102 || cx.meta.dst_port == 102;
+                if !iso_tsap
+                    && d.len() > 11
                     && d[5] == 0xe0
                     && be16(d, 2).is_some_and(|l| usize::from(l) == d.len())
                 {
@@ -495,12 +498,9 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             "s7comm",
             102,
             n(|cx, d, _| {
-                if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x32 {
-                    cx.add_protocol("s7comm");
-                } else if d.len() > 7 && d[0] == 3 && d[5] == 0xf0 && d[7] == 0x72 {
-                    cx.add_protocol("s7comm-plus");
-                } else if d.len() > 5 && d[0] == 3 && d[5] == 0xe0 {
-                    cx.add_protocol("s7comm");
+                // A COTP connection request; the S7 header tells the flavour.
+                if d.len() > 5 && d[0] == 3 && d[5] == 0xe0 {
+                    attach(cx, "s7comm", "s7comm", s7comm, None);
                 }
             }),
         );
@@ -2697,6 +2697,94 @@ fn dhcpv6(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, m: &[u8]) -> ParserSt
     o.s("dhcp.type", t);
     if m[0] < 12 {
         o.s("dhcp.id", &format!("{:x}", util::be24(m, 1).unwrap_or(0)));
+    }
+    ParserStatus::Continue
+}
+
+// ---------------------------------------------------------------- S7comm (ISO-on-TCP)
+
+fn s7_func(f: u8) -> &'static str {
+    match f {
+        0x00 => "CPU services",
+        0x04 => "Read Var",
+        0x05 => "Write Var",
+        0x1a => "Request download",
+        0x1b => "Download block",
+        0x1c => "Download ended",
+        0x1d => "Start upload",
+        0x1e => "Upload",
+        0x1f => "End upload",
+        0x28 => "PLC Control",
+        0x29 => "PLC Stop",
+        0xf0 => "Setup communication",
+        _ => "Unknown",
+    }
+}
+
+fn s7comm(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    loop {
+        let b = &st.buf[d];
+        if b.len() < 4 {
+            break;
+        }
+        if b[0] != 3 {
+            return ParserStatus::Done;
+        }
+        let len = usize::from(be16(b, 2).unwrap_or(0));
+        if len < 7 {
+            return ParserStatus::Done;
+        }
+        if b.len() < len {
+            break;
+        }
+        let tpdu = b[4..len].to_vec();
+        st.buf[d].drain(..len);
+        // COTP data TPDU: length, 0xf0, EOT/number; then the S7 PDU.
+        if tpdu.len() < 3 || tpdu[1] != 0xf0 {
+            continue;
+        }
+        let s = &tpdu[1 + usize::from(tpdu[0])..];
+        match s.first() {
+            Some(0x32) if s.len() >= 10 => {
+                let rosctr = s[1];
+                o.s("s7comm.rosctr", &rosctr.to_string());
+                o.s("s7comm.pduref", &be16(s, 4).unwrap_or(0).to_string());
+                let mut at = 10;
+                if matches!(rosctr, 2 | 3) {
+                    let (Some(&class), Some(&code)) = (s.get(10), s.get(11)) else {
+                        continue;
+                    };
+                    if class != 0 || code != 0 {
+                        o.i("s7comm.errorClass", i64::from(class));
+                        o.i("s7comm.errorCode", i64::from(code));
+                    }
+                    at = 12;
+                }
+                let plen = usize::from(be16(s, 6).unwrap_or(0));
+                if plen == 0 {
+                    continue;
+                }
+                let Some(&func) = s.get(at) else { continue };
+                o.s("s7comm.func", &func.to_string());
+                o.s("s7comm.funcName", s7_func(func));
+            }
+            Some(0x72) if s.len() >= 6 => {
+                if st.flags & 1 == 0 {
+                    st.flags |= 1;
+                    o.fields.remove_protocol("s7comm");
+                    o.protocol("s7comm-plus");
+                }
+                let skip = usize::from(s[4]);
+                if let Some(&op) = s.get(5 + skip) {
+                    o.s("s7comm.opcode", &op.to_string());
+                }
+            }
+            _ => {}
+        }
     }
     ParserStatus::Continue
 }
