@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BIN=${1:-./target/debug/moonwire}
 CORPUS=${ARKIME_COMPAT:-../shared/arkime-compat}
-FLOOR=${SCORE_FLOOR:-0.965}
+FLOOR=${SCORE_FLOOR:-0.975}
 if [ ! -d "$CORPUS/pcaps" ]; then
     if [ -n "${CI:-}" ]; then
         echo "score: corpus $CORPUS not found" >&2

@@ -306,7 +306,10 @@ impl PacketThread {
             files: e.files.clone(),
             order: (
                 first_ms,
-                format!("{:?}:{} {:?}:{}", s.src_ip, s.src_port, s.dst_ip, s.dst_port),
+                format!(
+                    "{:?}:{} {:?}:{}",
+                    s.src_ip, s.src_port, s.dst_ip, s.dst_port
+                ),
             ),
         }
     }

@@ -2520,10 +2520,10 @@ fn bacnet_string(mut b: &[u8], ctx: Option<u8>) -> Option<String> {
             continue;
         }
         let v = b.get(hdr..hdr + len)?;
-        if (!context && tag == 7) || (context && Some(tag) == ctx) {
-            if let Some((_, s)) = v.split_first() {
-                return Some(util::text(s));
-            }
+        if ((!context && tag == 7) || (context && Some(tag) == ctx))
+            && let Some((_, s)) = v.split_first()
+        {
+            return Some(util::text(s));
         }
         b = &b[hdr + len..];
     }

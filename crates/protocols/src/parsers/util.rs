@@ -78,10 +78,14 @@ pub fn trim(b: &[u8]) -> &[u8] {
 
 /// Case-insensitive search of `needle` in `hay`.
 pub fn find_nocase(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    let (&first, _) = needle.split_first()?;
+    if hay.len() < needle.len() {
         return None;
     }
-    (0..=hay.len() - needle.len()).find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+    let last = hay.len() - needle.len();
+    // Only positions holding the first byte (either case) are compared.
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), &hay[..=last])
+        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// Big-endian u16 at `at`.
