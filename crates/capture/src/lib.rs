@@ -17,6 +17,10 @@ mod session;
 pub mod stats;
 
 pub use config::{ConfigError, IniFile, Settings, load_settings};
-pub use output::{CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink};
-pub use pipeline::{CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, run};
+pub use output::{
+    CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink,
+};
+pub use pipeline::{
+    CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, PacketStore, run,
+};
 pub use stats::{DropReason, Stats, StatsSnapshot};
