@@ -84,8 +84,12 @@ pub fn find_nocase(hay: &[u8], needle: &[u8]) -> Option<usize> {
     }
     let last = hay.len() - needle.len();
     // Only positions holding the first byte (either case) are compared.
-    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), &hay[..=last])
-        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        &hay[..=last],
+    )
+    .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// Big-endian u16 at `at`.
