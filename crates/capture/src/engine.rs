@@ -229,10 +229,29 @@ impl PacketThread {
             }
         }
         e.session.add_packet(d, data, p.ts_us, p.pos, dir);
+        // Parsers see in-order TCP stream bytes, UDP datagrams and SCTP
+        // DATA chunk user data.
+        let analyzer = &mut self.analyzer;
+        let (app, meta) = (&mut e.app, &e.meta);
         if let Some(t) = tcp {
             let payload = d.payload(data);
-            e.session
-                .add_tcp(&t, payload, p.ts_us, dir, |_dir, _chunk| {});
+            e.session.add_tcp(&t, payload, p.ts_us, dir, |dir, chunk| {
+                analyzer.data(app, meta, protocols::Direction::from_index(dir), chunk);
+            });
+        } else {
+            match d.transport {
+                Transport::Udp { .. } => {
+                    let dir = protocols::Direction::from_index(dir);
+                    analyzer.data(app, meta, dir, d.payload(data));
+                }
+                Transport::Sctp { .. } => {
+                    let dir = protocols::Direction::from_index(dir);
+                    for (ppid, chunk) in protocols::sctp_data_chunks(d.payload(data)) {
+                        analyzer.sctp_data(app, meta, dir, ppid, chunk);
+                    }
+                }
+                _ => {}
+            }
         }
         let closed = e.session.tcp.as_ref().is_some_and(|t| t.closed());
         let packets = e.session.packets[0] + e.session.packets[1];

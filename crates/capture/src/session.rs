@@ -564,6 +564,7 @@ impl Session {
             src_port: self.src_port,
             dst_port: self.dst_port,
             ip_protocol: self.ip_protocol,
+            first_ts_us: self.first_us,
         }
     }
 

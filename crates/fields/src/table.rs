@@ -2230,7 +2230,7 @@ pub(crate) const BUILTIN: &[FieldDef] = &[
     ),
     d(
         "nbns",
-        Lotermfield,
+        Termfield,
         "host.nbns",
         "Host",
         "nbns.host",
@@ -2260,7 +2260,7 @@ pub(crate) const BUILTIN: &[FieldDef] = &[
     ),
     d(
         "nbns",
-        Lotermfield,
+        Termfield,
         "nbns.query.host",
         "Query Host",
         "nbns.queryHost",
@@ -3510,7 +3510,7 @@ pub(crate) const BUILTIN: &[FieldDef] = &[
     ),
     d(
         "tls",
-        Lotermfield,
+        Termfield,
         "tls.ja4",
         "JA4",
         "tls.ja4",
@@ -3520,7 +3520,7 @@ pub(crate) const BUILTIN: &[FieldDef] = &[
     ),
     d(
         "tls",
-        Lotermfield,
+        Termfield,
         "tls.ja4_r",
         "JA4_r",
         "tls.ja4_r",

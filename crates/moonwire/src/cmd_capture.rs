@@ -155,6 +155,13 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let stats = Arc::new(Stats::default());
     let progress = (!args.quiet && std::io::stderr().is_terminal() && !live)
         .then(|| crate::progress::start(Arc::clone(&stats)));
+    // Parsers read their settings (disableParsers, ...) from the same keys.
+    let parser_config = protocols::ProtocolConfig {
+        settings: (settings.raw.iter())
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect(),
+        sections: Default::default(),
+    };
     let job = CaptureJob {
         settings,
         node: args.node.clone(),
@@ -164,7 +171,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         stats,
         files: Arc::new(FileRegistry::default()),
         registry,
-        classifiers: Arc::new(protocols::ClassifierSet::new()),
+        classifiers: Arc::new(protocols::parsers::classifiers(&parser_config)),
         packet_store,
     };
     let report = capture::run(job);

@@ -38,6 +38,9 @@ pub struct SessionMeta {
     pub dst_port: u16,
     /// IP protocol number.
     pub ip_protocol: u8,
+    /// Time of the session's first packet, microseconds since the epoch
+    /// (certificate "remaining" times count from it).
+    pub first_ts_us: i64,
 }
 
 /// Parser settings: the effective config.ini keys (parsers read their own,
@@ -96,9 +99,22 @@ pub struct ParseContext<'a> {
     pub(crate) scripts: Option<&'a mut (dyn ScriptHooks + 'static)>,
     /// The session's script state.
     pub(crate) script_state: &'a mut Option<Box<dyn Any>>,
+    /// Set by [`ParseContext::reclassify`].
+    pub(crate) reclassify: bool,
 }
 
 impl ParseContext<'_> {
+    /// Asks for the next data of each direction to be classified again
+    /// (a tunnel or STARTTLS starts a new protocol inside the session).
+    pub fn reclassify(&mut self) {
+        self.reclassify = true;
+    }
+
+    /// Seconds since the epoch of the session's first packet.
+    pub fn meta_first_secs(&self) -> i64 {
+        self.meta.first_ts_us.div_euclid(1_000_000)
+    }
+
     /// Reports an HTTP parser event to scripts (`http_on`). Cheap when no
     /// script listens: parsers may call it unconditionally.
     pub fn http_event(&mut self, event: HttpEvent, data: Option<&[u8]>, dir: Direction) {
@@ -332,9 +348,13 @@ impl Analyzer {
                 config: &self.config,
                 scripts: self.scripts.as_deref_mut(),
                 script_state: &mut app.script_state,
+                reclassify: false,
             };
             app.parsers
                 .retain_mut(|p| p.parse(&mut cx, dir, data) == ParserStatus::Continue);
+            if cx.reclassify {
+                app.classified = [false; 2];
+            }
         }
         if let Some(s) = self.scripts.as_deref_mut() {
             let mut session = ScriptSession {
@@ -345,6 +365,22 @@ impl Analyzer {
             };
             s.data(&mut session, data, dir);
         }
+    }
+
+    /// One SCTP DATA chunk: records its payload protocol id (`sctp.protoId`)
+    /// and feeds its user data like any other data.
+    pub fn sctp_data(
+        &mut self,
+        app: &mut AppSession,
+        meta: &SessionMeta,
+        dir: Direction,
+        ppid: u32,
+        data: &[u8],
+    ) {
+        if let Some(id) = self.registry.lookup_expr("sctp.protoId") {
+            app.fields.add_int(id, i64::from(ppid));
+        }
+        self.data(app, meta, dir, data);
     }
 
     /// Runs the scripts' pre-save and save hooks (`last` is false for a
@@ -371,6 +407,7 @@ impl Analyzer {
             config: &self.config,
             scripts: self.scripts.as_deref_mut(),
             script_state: &mut app.script_state,
+            reclassify: false,
         };
         for p in app.parsers.iter_mut() {
             p.finish(&mut cx);
@@ -427,6 +464,7 @@ mod tests {
             src_port: 1,
             dst_port: 2,
             ip_protocol: 6,
+            first_ts_us: 0,
         };
         let mut app = AppSession::new();
         a.data(&mut app, &meta, Direction::FromSource, b"HELO x");
@@ -448,6 +486,7 @@ mod tests {
             src_port: 5000,
             dst_port: 53,
             ip_protocol: 17,
+            first_ts_us: 0,
         };
         let mut found = Vec::new();
         set.matches(&meta, b"x", &mut found);

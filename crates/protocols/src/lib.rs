@@ -10,6 +10,7 @@
 
 mod analyzer;
 mod classify;
+pub mod parsers;
 mod session_fields;
 
 pub use analyzer::{
@@ -19,6 +20,27 @@ pub use analyzer::{
 pub use classify::{ClassifierSet, ClassifyAction, ClassifyContext, NativeClassifier};
 pub use fields;
 pub use session_fields::{SessionFields, Value};
+
+/// The DATA chunks of an SCTP packet's chunk area: (payload protocol id,
+/// user data) of each, bounded by the packet.
+pub fn sctp_data_chunks(mut chunks: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    std::iter::from_fn(move || {
+        while chunks.len() >= 4 {
+            let kind = chunks[0];
+            let len = usize::from(u16::from_be_bytes([chunks[2], chunks[3]]));
+            if len < 4 {
+                return None;
+            }
+            let chunk = chunks.get(..len.min(chunks.len()))?;
+            chunks = chunks.get(len.div_ceil(4) * 4..).unwrap_or(&[]);
+            if kind == 0 && chunk.len() > 16 {
+                let ppid = u32::from_be_bytes([chunk[12], chunk[13], chunk[14], chunk[15]]);
+                return Some((ppid, &chunk[16..]));
+            }
+        }
+        None
+    })
+}
 
 /// Which way data flows: from the session's source (client) or towards it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -19,6 +19,9 @@ pub enum Value {
     Floats(Vec<f64>),
     /// Objects (DNS answers, certificates), in insertion order.
     Objects(Vec<Json>),
+    /// One value written as-is, not as an array (Arkime's single-value
+    /// fields such as `mysql.version` or the `http.method-GET` counters).
+    Scalar(Json),
 }
 
 /// Values of registry fields for one session, plus its protocols and tags.
@@ -144,6 +147,84 @@ impl SessionFields {
         }
     }
 
+    /// Appends a string even when it is present already (Arkime's
+    /// non-unique arrays such as `http.requestHeaderField`).
+    pub fn push_string(&mut self, reg: &FieldRegistry, id: FieldId, value: &str) -> bool {
+        let kind = reg.def(id).kind;
+        let v = cased(kind, value);
+        let bound = self.bound();
+        match self.slot(id, || Value::Strings(Vec::new())) {
+            Value::Strings(list) if list.len() < bound => {
+                list.push(v);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets a single-value field (written without an array); the first
+    /// value wins, as in Arkime.
+    pub fn set_scalar(&mut self, id: FieldId, value: Json) -> bool {
+        if self.get(id).is_some() {
+            return false;
+        }
+        self.values.push((id, Value::Scalar(value)));
+        true
+    }
+
+    /// Adds `by` to a single-value integer counter field.
+    pub fn incr(&mut self, id: FieldId, by: i64) {
+        if let Value::Scalar(v) = self.slot(id, || Value::Scalar(Json::from(0))) {
+            *v = Json::from(v.as_i64().unwrap_or(0) + by);
+        }
+    }
+
+    /// Adds `by` to the counter field named by expression `expr`, if the
+    /// registry has it.
+    pub fn incr_expr(&mut self, reg: &FieldRegistry, expr: &str) {
+        if let Some(id) = reg.lookup_expr(expr) {
+            self.incr(id, 1);
+        }
+    }
+
+    /// Adds a string to the field named by expression `expr`; false when the
+    /// registry has no such field.
+    pub fn add_str_expr(&mut self, reg: &FieldRegistry, expr: &str, value: &str) -> bool {
+        match reg.lookup_expr(expr) {
+            Some(id) => self.add_string(reg, id, value),
+            None => false,
+        }
+    }
+
+    /// Adds an integer to the field named by expression `expr`.
+    pub fn add_int_expr(&mut self, reg: &FieldRegistry, expr: &str, value: i64) -> bool {
+        match reg.lookup_expr(expr) {
+            Some(id) => self.add_int(id, value),
+            None => false,
+        }
+    }
+
+    /// Adds an IP address to the field named by expression `expr`.
+    pub fn add_ip_expr(&mut self, reg: &FieldRegistry, expr: &str, value: IpAddr) -> bool {
+        match reg.lookup_expr(expr) {
+            Some(id) => self.add_ip(id, value),
+            None => false,
+        }
+    }
+
+    /// Sets the single-value field named by expression `expr`.
+    pub fn set_scalar_expr(&mut self, reg: &FieldRegistry, expr: &str, value: Json) -> bool {
+        match reg.lookup_expr(expr) {
+            Some(id) => self.set_scalar(id, value),
+            None => false,
+        }
+    }
+
+    /// Whether a field has any value.
+    pub fn has(&self, id: FieldId) -> bool {
+        self.get(id).is_some()
+    }
+
     /// The values of a field.
     pub fn get(&self, id: FieldId) -> Option<&Value> {
         self.values.iter().find(|(f, _)| *f == id).map(|(_, v)| v)
@@ -156,6 +237,12 @@ impl SessionFields {
         }
         self.protocols.push(name.to_string());
         true
+    }
+
+    /// Removes an application protocol (a parser that finds it guessed
+    /// wrong).
+    pub fn remove_protocol(&mut self, name: &str) {
+        self.protocols.retain(|p| p != name);
     }
 
     /// Whether a protocol was added.
@@ -206,6 +293,10 @@ impl SessionFields {
                 ),
                 Value::Floats(v) => (Json::from(v.clone()), v.len()),
                 Value::Objects(v) => (Json::Array(v.clone()), v.len()),
+                Value::Scalar(v) => {
+                    insert_path(body, &def.db, v.clone());
+                    continue;
+                }
             };
             if n == 0 {
                 continue;

@@ -1,0 +1,1001 @@
+//! HTTP/1.x: requests and responses per direction (pipelining, chunked and
+//! content-length bodies, bodies until close, `100-continue`, `CONNECT`,
+//! websocket upgrade), producing Arkime's `http.*` fields.
+//!
+//! The parser is streaming: header lines are collected in a bounded
+//! per-direction buffer, bodies are hashed as they pass without being
+//! copied (except the first `maxReqBody` bytes of request bodies).
+
+use md5::{Digest, Md5};
+use sha2::Sha256;
+
+use super::util::{self, find_nocase, trim};
+use super::{Out, magic};
+use crate::Direction;
+use crate::analyzer::{HttpEvent, ParseContext, Parser, ParserStatus, ProtocolConfig};
+use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
+
+/// Longest header line or header block kept per direction.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Most headers kept per message.
+const MAX_HEADERS: usize = 256;
+/// Longest URL kept (Arkime truncates `http.uri` at 4096 and tags it).
+const MAX_URL: usize = 4096;
+
+const METHODS: &[&str] = &[
+    "DELETE",
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "COPY",
+    "LOCK",
+    "MKCOL",
+    "MOVE",
+    "PROPFIND",
+    "PROPPATCH",
+    "SEARCH",
+    "UNLOCK",
+    "BIND",
+    "REBIND",
+    "UNBIND",
+    "ACL",
+    "REPORT",
+    "MKACTIVITY",
+    "CHECKOUT",
+    "MERGE",
+    "M-SEARCH",
+    "NOTIFY",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PATCH",
+    "PURGE",
+    "MKCALENDAR",
+    "LINK",
+    "UNLINK",
+];
+
+/// Registers the HTTP classifiers: request methods and `HTTP/` at the
+/// start of a direction.
+pub fn register(set: &mut ClassifierSet) {
+    for m in METHODS {
+        set.add_tcp("http", 0, m.as_bytes(), ClassifyAction::Native(classify));
+    }
+    set.add_tcp("http", 0, b"HTTP/1.", ClassifyAction::Native(classify));
+    // HTTP over SCTP (RFC 4960 streams carry the same messages).
+    for m in ["GET ", "POST ", "HEAD ", "PUT ", "HTTP/1."] {
+        set.add_udp(
+            "http",
+            0,
+            m.as_bytes(),
+            ClassifyAction::Native(classify_sctp),
+        );
+    }
+}
+
+fn classify_sctp(cx: &mut ClassifyContext<'_>, data: &[u8], dir: Direction) {
+    if cx.meta.transport == crate::analyzer::Transport::Sctp {
+        classify(cx, data, dir);
+    }
+}
+
+fn classify(cx: &mut ClassifyContext<'_>, _data: &[u8], _dir: Direction) {
+    if cx.has_parser("http") {
+        return;
+    }
+    // As Arkime: the session is HTTP from the first bytes on.
+    cx.add_protocol("http");
+    cx.attach(Box::new(Http::new(cx.config)));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for a request or status line.
+    Start,
+    /// Reading header lines.
+    Headers,
+    /// A body of known remaining length.
+    Body(u64),
+    /// A chunk size line.
+    ChunkSize,
+    /// Chunk data of remaining length.
+    ChunkData(u64),
+    /// The CRLF after chunk data.
+    ChunkEnd,
+    /// Trailer lines after the last chunk.
+    Trailers,
+    /// A body that lasts until the connection closes.
+    UntilClose,
+    /// Websocket frames after an upgrade.
+    Websocket,
+    /// Not HTTP any more (tunnel, garbage): ignore this direction.
+    Dead,
+}
+
+/// One message being read.
+#[derive(Default)]
+struct Message {
+    is_request: bool,
+    method: String,
+    url: Vec<u8>,
+    version: String,
+    status: u16,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    in_body: bool,
+    md5: Option<Md5>,
+    sha256: Option<Sha256>,
+    req_body: Vec<u8>,
+}
+
+struct DirState {
+    state: State,
+    line: Vec<u8>,
+    msg: Message,
+    ws: WsDir,
+}
+
+impl Default for DirState {
+    fn default() -> Self {
+        DirState {
+            state: State::Start,
+            line: Vec::new(),
+            msg: Message::default(),
+            ws: WsDir::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct WsDir {
+    buf: Vec<u8>,
+}
+
+/// The HTTP parser of one session.
+pub struct Http {
+    dirs: [DirState; 2],
+    /// Methods of requests whose response has not been read (responses to
+    /// HEAD and CONNECT have no body).
+    pending: std::collections::VecDeque<String>,
+    max_req_body: usize,
+    sha256: bool,
+    websocket: bool,
+    ws_frames: i64,
+    ws_masked: i64,
+    ws_bytes: i64,
+    ws_text_samples: u32,
+    /// Header names of `[headers-http-request]` / `[headers-http-response]`.
+    req_headers: Vec<String>,
+    res_headers: Vec<String>,
+}
+
+fn section_keys(config: &ProtocolConfig, name: &str) -> Vec<String> {
+    config
+        .sections
+        .get(name)
+        .map(|s| s.keys().map(|k| k.to_ascii_lowercase()).collect())
+        .unwrap_or_default()
+}
+
+impl Http {
+    /// A parser with the settings it reads (`maxReqBody`, `supportSha256`).
+    pub fn new(config: &ProtocolConfig) -> Http {
+        Http {
+            dirs: [DirState::default(), DirState::default()],
+            pending: Default::default(),
+            max_req_body: config.get_int("maxReqBody", 256).clamp(0, 1 << 20) as usize,
+            sha256: config.get_bool("supportSha256", false),
+            websocket: false,
+            ws_frames: 0,
+            ws_masked: 0,
+            ws_bytes: 0,
+            ws_text_samples: 0,
+            req_headers: section_keys(config, "headers-http-request"),
+            res_headers: section_keys(config, "headers-http-response"),
+        }
+    }
+
+    fn line_state(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match self.dirs[d].state {
+            State::Start => {
+                if line.is_empty() {
+                    return;
+                }
+                self.start_line(cx, d, dir, line);
+            }
+            State::Headers => {
+                if line.is_empty() {
+                    self.headers_complete(cx, d, dir);
+                    return;
+                }
+                let msg = &mut self.dirs[d].msg;
+                if (line[0] == b' ' || line[0] == b'\t') && !msg.headers.is_empty() {
+                    // Obsolete folding continues the previous value.
+                    if let Some(last) = msg.headers.last_mut() {
+                        last.1.push(b' ');
+                        last.1.extend_from_slice(trim(line));
+                    }
+                    return;
+                }
+                let Some(colon) = line.iter().position(|&c| c == b':') else {
+                    return;
+                };
+                if msg.headers.len() < MAX_HEADERS {
+                    let name = trim(&line[..colon]).to_vec();
+                    let value = trim(&line[colon + 1..]).to_vec();
+                    msg.headers.push((name, value));
+                }
+            }
+            State::ChunkSize => {
+                let hexpart = line.split(|&c| c == b';').next().unwrap_or(b"");
+                let s = String::from_utf8_lossy(trim(hexpart)).into_owned();
+                match u64::from_str_radix(&s, 16) {
+                    Ok(0) => self.dirs[d].state = State::Trailers,
+                    Ok(n) => self.dirs[d].state = State::ChunkData(n),
+                    Err(_) => self.dirs[d].state = State::Dead,
+                }
+            }
+            State::ChunkEnd => {
+                self.dirs[d].state = State::ChunkSize;
+            }
+            State::Trailers if line.is_empty() => {
+                self.message_complete(cx, d, dir);
+            }
+            _ => {}
+        }
+    }
+
+    fn start_line(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction, line: &[u8]) {
+        let mut msg = Message::default();
+        if line.starts_with(b"HTTP/") {
+            let mut parts = line.splitn(3, |&c| c == b' ');
+            let ver = parts.next().unwrap_or(b"");
+            let code = parts.next().unwrap_or(b"");
+            msg.version = util::text(&ver[5..]);
+            let Ok(status) = std::str::from_utf8(code).unwrap_or("").parse::<u16>() else {
+                self.dirs[d].state = State::Dead;
+                return;
+            };
+            msg.status = status;
+            cx.http_event(HttpEvent::MessageBegin, None, dir);
+        } else {
+            let mut parts = line.split(|&c| c == b' ').filter(|p| !p.is_empty());
+            let method = parts.next().unwrap_or(b"");
+            let url = parts.next().unwrap_or(b"");
+            let ver = parts.next().unwrap_or(b"");
+            let Ok(method) = std::str::from_utf8(method) else {
+                self.dirs[d].state = State::Dead;
+                return;
+            };
+            if !METHODS.contains(&method) && method != "PRI" {
+                self.dirs[d].state = State::Dead;
+                return;
+            }
+            if !ver.starts_with(b"HTTP/") {
+                // A broken request line: the URL was seen before the
+                // error, nothing else.
+                if !url.is_empty() {
+                    cx.fields
+                        .add_str_expr(cx.registry, "http.uri", &util::text(url));
+                }
+                self.dirs[d].state = State::Dead;
+                return;
+            }
+            msg.is_request = true;
+            msg.method = method.to_string();
+            msg.url = url.to_vec();
+            msg.version = util::text(ver.strip_prefix(b"HTTP/").unwrap_or(ver));
+            cx.http_event(HttpEvent::MessageBegin, Some(method.as_bytes()), dir);
+            cx.http_event(HttpEvent::Url, Some(url), dir);
+        }
+        self.dirs[d].msg = msg;
+        self.dirs[d].state = State::Headers;
+    }
+
+    fn headers_complete(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction) {
+        let msg = std::mem::take(&mut self.dirs[d].msg);
+        for (name, value) in &msg.headers {
+            let lower = name.to_ascii_lowercase();
+            cx.http_event(HttpEvent::HeaderFieldRaw, Some(name), dir);
+            cx.http_event(HttpEvent::HeaderField, Some(&lower), dir);
+            cx.http_event(HttpEvent::HeaderValue, Some(value), dir);
+        }
+        {
+            let mut o = super::out(cx);
+            if msg.is_request {
+                self.request_fields(&mut o, &msg);
+            } else {
+                self.response_fields(&mut o, &msg);
+            }
+        }
+        let configured = if msg.is_request {
+            &self.req_headers
+        } else {
+            &self.res_headers
+        };
+        header_config_fields(cx, configured, &msg);
+        cx.http_event(HttpEvent::HeadersComplete, None, dir);
+
+        let header = |n: &str| {
+            msg.headers
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n.as_bytes()))
+                .map(|(_, v)| v.as_slice())
+        };
+        let chunked =
+            header("transfer-encoding").is_some_and(|v| find_nocase(v, b"chunked").is_some());
+        let length = header("content-length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let next = if msg.is_request {
+            self.pending.push_back(msg.method.clone());
+            if chunked {
+                State::ChunkSize
+            } else {
+                match length {
+                    Some(0) | None => State::Start,
+                    Some(n) => State::Body(n),
+                }
+            }
+        } else {
+            let status = msg.status;
+            let method = if (100..200).contains(&status) && status != 101 {
+                None
+            } else {
+                self.pending.pop_front()
+            };
+            let method = method.as_deref().unwrap_or("");
+            if status == 101 {
+                let upgrade =
+                    header("upgrade").is_some_and(|v| find_nocase(v, b"websocket").is_some());
+                if upgrade {
+                    self.websocket = true;
+                    cx.fields.add_protocol("websocket");
+                    self.dirs[0].state = State::Websocket;
+                    self.dirs[1].state = State::Websocket;
+                    self.dirs[d].msg = msg;
+                    return;
+                }
+                State::Dead
+            } else if method == "CONNECT" && (200..300).contains(&status) {
+                // A tunnel follows: not HTTP any more.
+                self.dirs[0].state = State::Dead;
+                State::Dead
+            } else if method == "HEAD"
+                || (100..200).contains(&status)
+                || status == 204
+                || status == 304
+            {
+                State::Start
+            } else if chunked {
+                State::ChunkSize
+            } else {
+                match length {
+                    Some(0) => State::Start,
+                    Some(n) => State::Body(n),
+                    None => State::UntilClose,
+                }
+            }
+        };
+        let mut msg = msg;
+        msg.headers.clear();
+        self.dirs[d].msg = msg;
+        self.dirs[d].state = next;
+        if next == State::Start {
+            self.message_complete(cx, d, dir);
+        }
+    }
+
+    fn request_fields(&self, o: &mut Out<'_, '_>, msg: &Message) {
+        o.protocol("http");
+        o.s("http.method", &msg.method);
+        let upgrade = msg
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(b"upgrade"));
+        if !upgrade {
+            o.fields
+                .incr_expr(o.reg, &format!("http.method-{}", msg.method));
+        }
+        o.s("http.version.src", &msg.version);
+        let mut host: Option<String> = None;
+        let mut cookie: Vec<u8> = Vec::new();
+        for (name, value) in &msg.headers {
+            let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
+            o.s("http.hasheader.src", &lname);
+            let vtext = util::text(value);
+            match lname.as_str() {
+                "host" => {
+                    if host.is_none() {
+                        host = Some(vtext.to_ascii_lowercase());
+                    }
+                    continue;
+                }
+                "user-agent" => {
+                    o.s("http.user-agent", &vtext);
+                    continue;
+                }
+                "x-forwarded-for" => {
+                    for part in vtext.split(',') {
+                        match inet_addr(part.trim()) {
+                            Some(ip) => {
+                                o.ip("ip.xff", ip);
+                            }
+                            None => o.tag("http:bad-xff"),
+                        }
+                    }
+                    continue;
+                }
+                "cookie" => {
+                    if !cookie.is_empty() {
+                        cookie.extend_from_slice(b"; ");
+                    }
+                    cookie.extend_from_slice(value);
+                }
+                "authorization" => auth(o, value),
+                _ => {}
+            }
+            if self.req_headers.contains(&lname) {
+                continue;
+            }
+            o.push("http.header.request.field", &lname);
+            o.push("http.hasheader.src.value", &vtext);
+        }
+        cookies(o, &cookie);
+        let url = &msg.url[..msg.url.len().min(MAX_URL)];
+        if msg.url.len() > MAX_URL {
+            o.tag("http:url-truncated");
+        }
+        if url.iter().any(|&c| c < 32) {
+            o.tag("http:control-char");
+        }
+        if let Some(h) = &host {
+            o.s("host.http", h);
+            if let Some(colon) = h.rfind(':')
+                && !h.ends_with(']')
+            {
+                o.s("host.http", &h[..colon]);
+            }
+        }
+        let (path, query) = match url.iter().position(|&c| c == b'?') {
+            Some(q) => (&url[..q], Some(&url[q + 1..])),
+            None => (url, None),
+        };
+        // Path and query fields come only with a Host header.
+        if host.is_some() {
+            o.s("http.uri.path", &util::text(path));
+            if let Some(q) = query {
+                query_fields(o, q);
+            }
+        }
+        let urltext = util::text(url);
+        let uri = match &host {
+            Some(h) if url.first() == Some(&b'/') => format!("{h}{urltext}"),
+            Some(h) => match urltext.find(h.as_str()) {
+                Some(at) if at <= 8 => urltext.clone(),
+                _ if url.is_empty() => h.clone(),
+                _ => format!("{h};{urltext}"),
+            },
+            None => urltext.clone(),
+        };
+        if !uri.is_empty() {
+            o.s("http.uri", &uri);
+        }
+    }
+
+    fn response_fields(&self, o: &mut Out<'_, '_>, msg: &Message) {
+        o.protocol("http");
+        o.i("http.statuscode", i64::from(msg.status));
+        o.s("http.version.dst", &msg.version);
+        for (name, value) in &msg.headers {
+            let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
+            o.s("http.hasheader.dst", &lname);
+            if self.res_headers.contains(&lname) {
+                continue;
+            }
+            o.push("http.header.response.field", &lname);
+            o.push("http.hasheader.dst.value", &util::text(value));
+        }
+    }
+
+    fn body(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let sha = self.sha256;
+        let max_body = self.max_req_body;
+        let msg = &mut self.dirs[d].msg;
+        if !msg.in_body {
+            msg.in_body = true;
+            msg.md5 = Some(Md5::new());
+            if sha {
+                msg.sha256 = Some(Sha256::new());
+            }
+            if find_nocase(data, b"password=").is_some()
+                || find_nocase(data, b"passwd=").is_some()
+                || find_nocase(data, b"pass=").is_some()
+            {
+                cx.fields.add_tag("http:password");
+            }
+            if let Some(m) = magic::basic(data) {
+                cx.fields.add_str_expr(cx.registry, "http.bodymagic", m);
+            }
+        }
+        if let Some(h) = msg.md5.as_mut() {
+            h.update(data);
+        }
+        if let Some(h) = msg.sha256.as_mut() {
+            h.update(data);
+        }
+        if d == 0 && msg.req_body.len() < max_body {
+            let take = (max_body - msg.req_body.len()).min(data.len());
+            msg.req_body.extend_from_slice(&data[..take]);
+        }
+        cx.http_event(HttpEvent::Body, Some(data), dir);
+        cx.body("http", data);
+    }
+
+    fn message_complete(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction) {
+        let msg = std::mem::take(&mut self.dirs[d].msg);
+        if msg.in_body {
+            let mut o = super::out(cx);
+            if let Some(h) = msg.md5 {
+                o.s("http.md5", &util::hex(&h.finalize()));
+            }
+            if let Some(h) = msg.sha256 {
+                o.s("http.sha256", &util::hex(&h.finalize()));
+            }
+            if !msg.req_body.is_empty() {
+                o.push("http.reqbody", &request_body_text(&msg.req_body));
+            }
+        }
+        cx.http_event(HttpEvent::MessageComplete, None, dir);
+        if self.dirs[d].state != State::Dead && self.dirs[d].state != State::Websocket {
+            self.dirs[d].state = State::Start;
+        }
+    }
+
+    fn websocket_data(&mut self, cx: &mut ParseContext<'_>, d: usize, data: &[u8]) {
+        let ws = &mut self.dirs[d].ws;
+        if !ws.buf.is_empty() || data.len() < 2 {
+            if ws.buf.len() + data.len() > MAX_HEADER_BYTES {
+                ws.buf.clear();
+                self.dirs[d].state = State::Dead;
+                return;
+            }
+            ws.buf.extend_from_slice(data);
+        }
+        let owned;
+        let mut rest: &[u8] = if ws.buf.is_empty() {
+            data
+        } else {
+            owned = std::mem::take(&mut ws.buf);
+            &owned
+        };
+        loop {
+            match ws_frame(rest) {
+                WsFrame::Need => break,
+                WsFrame::Bad => {
+                    self.dirs[d].state = State::Dead;
+                    return;
+                }
+                WsFrame::Frame {
+                    opcode,
+                    masked,
+                    payload,
+                    len,
+                    total,
+                } => {
+                    self.ws_frames += 1;
+                    if masked && d == 0 {
+                        self.ws_masked += 1;
+                    }
+                    self.ws_bytes += len as i64;
+                    let name = match opcode {
+                        0 => "Continuation",
+                        1 => "Text",
+                        2 => "Binary",
+                        8 => "Close",
+                        9 => "Ping",
+                        10 => "Pong",
+                        _ => "Unknown",
+                    };
+                    let mut o = super::out(cx);
+                    o.s("websocket.opcode", name);
+                    if opcode == 1 && self.ws_text_samples < 4 {
+                        self.ws_text_samples += 1;
+                        let sample: Vec<u8> = payload.iter().take(256).copied().collect();
+                        o.s("websocket.textSample", &util::text(&sample));
+                    }
+                    rest = &rest[total.min(rest.len())..];
+                    if total > data.len() + MAX_HEADER_BYTES {
+                        // A huge frame: skip the rest of its payload.
+                        self.dirs[d].state = State::Dead;
+                        return;
+                    }
+                }
+            }
+        }
+        if !rest.is_empty() {
+            let keep = rest.to_vec();
+            self.dirs[d].ws.buf = keep;
+        }
+    }
+}
+
+enum WsFrame {
+    Need,
+    Bad,
+    Frame {
+        opcode: u8,
+        masked: bool,
+        payload: Vec<u8>,
+        len: u64,
+        total: usize,
+    },
+}
+
+/// Reads one websocket frame; `payload` is the unmasked start of the
+/// payload (at most 256 bytes).
+fn ws_frame(b: &[u8]) -> WsFrame {
+    if b.len() < 2 {
+        return WsFrame::Need;
+    }
+    let opcode = b[0] & 0x0f;
+    if b[0] & 0x70 != 0 {
+        return WsFrame::Bad;
+    }
+    let masked = b[1] & 0x80 != 0;
+    let mut len = u64::from(b[1] & 0x7f);
+    let mut at = 2usize;
+    if len == 126 {
+        let Some(l) = util::be16(b, 2) else {
+            return WsFrame::Need;
+        };
+        len = u64::from(l);
+        at = 4;
+    } else if len == 127 {
+        let Some(s) = b.get(2..10) else {
+            return WsFrame::Need;
+        };
+        len = u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
+        at = 10;
+    }
+    let mask = if masked {
+        let Some(m) = b.get(at..at + 4) else {
+            return WsFrame::Need;
+        };
+        at += 4;
+        [m[0], m[1], m[2], m[3]]
+    } else {
+        [0; 4]
+    };
+    let Ok(plen) = usize::try_from(len) else {
+        return WsFrame::Bad;
+    };
+    if plen > MAX_HEADER_BYTES {
+        return WsFrame::Bad;
+    }
+    let total = at + plen;
+    if b.len() < total {
+        return WsFrame::Need;
+    }
+    let payload = b[at..at + plen.min(256)]
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| c ^ mask[i % 4])
+        .collect();
+    WsFrame::Frame {
+        opcode,
+        masked,
+        payload,
+        len,
+        total,
+    }
+}
+
+/// Adds the values of headers listed in `[headers-http-request]` /
+/// `[headers-http-response]` to their `http.<name>` fields.
+fn header_config_fields(cx: &mut ParseContext<'_>, configured: &[String], msg: &Message) {
+    for (name, value) in &msg.headers {
+        let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if configured.contains(&lname) {
+            let mut o = super::out(cx);
+            o.s(&format!("http.{lname}"), &util::text(value));
+        }
+    }
+}
+
+/// An IPv6 address, or an IPv4 address as C's `inet_addr` reads it
+/// (octal with a leading 0, hex with 0x); 0.0.0.0 and 255.255.255.255 are
+/// refused as Arkime refuses them.
+pub(crate) fn inet_addr(s: &str) -> Option<std::net::IpAddr> {
+    if s.contains(':') {
+        return s.parse().ok();
+    }
+    let mut parts = [0u32; 4];
+    let mut n = 0;
+    for p in s.split('.') {
+        if n == 4 || p.is_empty() {
+            return None;
+        }
+        let v = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            u32::from_str_radix(h, 16).ok()?
+        } else if p.len() > 1 && p.starts_with('0') {
+            u32::from_str_radix(&p[1..], 8).ok()?
+        } else {
+            p.parse().ok()?
+        };
+        parts[n] = v;
+        n += 1;
+    }
+    let v = match n {
+        4 if parts.iter().all(|&p| p <= 255) => {
+            parts[0] << 24 | parts[1] << 16 | parts[2] << 8 | parts[3]
+        }
+        1 => parts[0],
+        _ => return None,
+    };
+    if v == 0 || v == u32::MAX {
+        return None;
+    }
+    Some(std::net::IpAddr::V4(v.into()))
+}
+
+fn auth(o: &mut Out<'_, '_>, value: &[u8]) {
+    let v = trim(value);
+    let Some(sp) = v.iter().position(|&c| c == b' ') else {
+        return;
+    };
+    let kind = util::text(&v[..sp]).to_ascii_lowercase();
+    o.s("http.authtype", &kind);
+    let rest = trim(&v[sp..]);
+    if kind == "basic" {
+        if rest.starts_with(b"token=") {
+            return;
+        }
+        use base64::Engine;
+        if let Ok(dec) = base64::engine::general_purpose::STANDARD.decode(rest) {
+            let user = dec.split(|&c| c == b':').next().unwrap_or(b"");
+            o.s("http.user", &util::text(user));
+        }
+    } else if kind == "digest" {
+        let Some(at) = find_nocase(rest, b"username") else {
+            return;
+        };
+        let mut s = trim(&rest[at + 8..]);
+        if s.first() != Some(&b'=') {
+            return;
+        }
+        s = trim(&s[1..]);
+        let user = if s.first() == Some(&b'"') {
+            let s = &s[1..];
+            &s[..s.iter().position(|&c| c == b'"').unwrap_or(s.len())]
+        } else {
+            &s[..s.iter().position(|&c| c == b',').unwrap_or(s.len())]
+        };
+        o.s("http.user", &util::text(user));
+    }
+}
+
+fn cookies(o: &mut Out<'_, '_>, cookie: &[u8]) {
+    for part in cookie.split(|&c| c == b';') {
+        let part = trim(part);
+        let Some(eq) = part.iter().position(|&c| c == b'=') else {
+            continue;
+        };
+        let key = &part[..eq];
+        if !key.is_empty() {
+            o.s("http.cookie.key", &util::text(key));
+        }
+        let val = trim(&part[eq + 1..]);
+        if !val.is_empty() {
+            o.s("http.cookie.value", &util::text(val));
+        }
+    }
+}
+
+fn query_fields(o: &mut Out<'_, '_>, q: &[u8]) {
+    for part in q.split(|&c| c == b'&') {
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = match part.iter().position(|&c| c == b'=') {
+            Some(eq) => (&part[..eq], Some(&part[eq + 1..])),
+            None => (part, None),
+        };
+        if !k.is_empty() {
+            let key = util::uri_unescape(k).unwrap_or_else(|| util::text(k));
+            o.s("http.uri.key", &key);
+        }
+        if let Some(v) = v
+            && !v.is_empty()
+        {
+            let val = util::uri_unescape(v).unwrap_or_else(|| util::text(v));
+            o.s("http.uri.value", &val);
+        }
+    }
+}
+
+/// Request bodies are kept as text when printable, base64 otherwise.
+fn request_body_text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) if !s.contains('\0') => s.to_string(),
+        _ => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(b)
+        }
+    }
+}
+
+impl Parser for Http {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn parse(
+        &mut self,
+        cx: &mut ParseContext<'_>,
+        dir: Direction,
+        mut data: &[u8],
+    ) -> ParserStatus {
+        let d = dir.index();
+        while !data.is_empty() {
+            match self.dirs[d].state {
+                State::Dead => break,
+                State::Websocket => {
+                    self.websocket_data(cx, d, data);
+                    break;
+                }
+                State::Body(n) => {
+                    let take = (n.min(data.len() as u64)) as usize;
+                    self.body(cx, d, dir, &data[..take]);
+                    data = &data[take..];
+                    let left = n - take as u64;
+                    if left == 0 {
+                        self.dirs[d].state = State::Start;
+                        self.message_complete(cx, d, dir);
+                    } else {
+                        self.dirs[d].state = State::Body(left);
+                    }
+                }
+                State::ChunkData(n) => {
+                    let take = (n.min(data.len() as u64)) as usize;
+                    self.body(cx, d, dir, &data[..take]);
+                    data = &data[take..];
+                    let left = n - take as u64;
+                    self.dirs[d].state = if left == 0 {
+                        State::ChunkEnd
+                    } else {
+                        State::ChunkData(left)
+                    };
+                }
+                State::UntilClose => {
+                    self.body(cx, d, dir, data);
+                    break;
+                }
+                _ => {
+                    let Some(nl) = memchr::memchr(b'\n', data) else {
+                        let line = &mut self.dirs[d].line;
+                        if line.len() + data.len() > MAX_HEADER_BYTES {
+                            self.dirs[d].state = State::Dead;
+                        } else {
+                            line.extend_from_slice(data);
+                        }
+                        break;
+                    };
+                    let piece = &data[..nl];
+                    data = &data[nl + 1..];
+                    if self.dirs[d].line.is_empty() {
+                        self.line_state(cx, d, dir, piece);
+                    } else {
+                        let mut line = std::mem::take(&mut self.dirs[d].line);
+                        if line.len() + piece.len() > MAX_HEADER_BYTES {
+                            self.dirs[d].state = State::Dead;
+                            break;
+                        }
+                        line.extend_from_slice(piece);
+                        self.line_state(cx, d, dir, &line);
+                        line.clear();
+                        if self.dirs[d].line.is_empty() {
+                            self.dirs[d].line = line;
+                        }
+                    }
+                }
+            }
+        }
+        if self.dirs[0].state == State::Dead && self.dirs[1].state == State::Dead {
+            return ParserStatus::Done;
+        }
+        ParserStatus::Continue
+    }
+
+    fn finish(&mut self, cx: &mut ParseContext<'_>) {
+        for d in 0..2 {
+            if self.dirs[d].state == State::UntilClose {
+                self.message_complete(cx, d, Direction::from_index(d));
+            }
+        }
+        if self.websocket && self.ws_frames > 0 {
+            let mut o = super::out(cx);
+            o.scalar("websocket.frameCnt", self.ws_frames.into());
+            o.scalar("websocket.maskedFromClient", self.ws_masked.into());
+            o.scalar("websocket.payloadBytes", self.ws_bytes.into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parsers::testutil::Harness;
+
+    #[test]
+    fn get_with_response() {
+        let mut h = Harness::tcp(80);
+        h.feed(0, b"GET /a/b?x=1&y=%41&z HTTP/1.1\r\nHost: Example.com:8080\r\nUser-Agent: t\r\nCookie: a=1; b=\r\n\r\n");
+        h.feed(1, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        h.finish();
+        let j = h.json();
+        assert_eq!(
+            j["http"]["uri"],
+            serde_json::json!(["example.com:8080/a/b?x=1&y=%41&z"])
+        );
+        assert_eq!(
+            j["http"]["host"],
+            serde_json::json!(["example.com:8080", "example.com"])
+        );
+        assert_eq!(j["http"]["key"], serde_json::json!(["x", "y", "z"]));
+        assert_eq!(j["http"]["value"], serde_json::json!(["1", "A"]));
+        assert_eq!(j["http"]["cookieKey"], serde_json::json!(["a", "b"]));
+        assert_eq!(j["http"]["statuscode"], serde_json::json!([200]));
+        assert_eq!(
+            j["http"]["md5"],
+            serde_json::json!(["5d41402abc4b2a76b9719d911017c592"])
+        );
+        assert_eq!(j["http"]["method-GET"], serde_json::json!(1));
+    }
+
+    #[test]
+    fn chunked_split_and_auth() {
+        let mut h = Harness::tcp(80);
+        let req = b"POST / HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        // The first data is classified; the rest arrives in small pieces.
+        h.feed(0, &req[..16]);
+        for c in req[16..].chunks(3) {
+            h.feed(0, c);
+        }
+        h.finish();
+        let j = h.json();
+        assert_eq!(j["http"]["user"], serde_json::json!(["user"]));
+        assert_eq!(
+            j["http"]["md5"],
+            serde_json::json!(["5d41402abc4b2a76b9719d911017c592"])
+        );
+        assert_eq!(j["http"]["requestBody"], serde_json::json!(["hello"]));
+    }
+
+    #[test]
+    fn hostile_inputs_do_not_panic() {
+        for input in [
+            &b"GET"[..],
+            b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\nx",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+            b"HTTP/1.1 abc\r\n",
+            b"HTTP/1.1 101 x\r\nUpgrade: websocket\r\n\r\n\x81\x7f\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\r\n\r\n\r\n",
+        ] {
+            let mut h = Harness::tcp(80);
+            h.feed(0, input);
+            h.feed(1, input);
+            h.finish();
+        }
+        let mut h = Harness::tcp(80);
+        h.feed(0, b"GET / HTTP/1.1\r\nX: ");
+        h.feed(0, &vec![b'a'; 100_000]);
+        h.finish();
+    }
+}
