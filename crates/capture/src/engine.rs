@@ -15,6 +15,9 @@ use crate::output::{IndexRotation, SessionDocument};
 use crate::session::Session;
 use crate::stats::Stats;
 
+#[path = "lua/engine_glue.rs"]
+mod lua_glue;
+
 /// One packet inside a [`PacketBatch`].
 #[derive(Debug, Clone)]
 pub(crate) struct BatchPacket {
@@ -89,6 +92,8 @@ pub(crate) struct ThreadConfig {
     pub node: String,
     pub prefix: String,
     pub rotation: IndexRotation,
+    /// Lua scripts, when configured.
+    pub lua: Option<Arc<crate::lua::LuaSetup>>,
 }
 
 pub(crate) struct PacketThread {
@@ -99,6 +104,7 @@ pub(crate) struct PacketThread {
     out: Sender<Vec<SessionDocument>>,
     pending: Vec<SessionDocument>,
     stats: Arc<Stats>,
+    lua: Option<lua_glue::LuaThread>,
 }
 
 const DOC_BATCH: usize = 64;
@@ -117,11 +123,12 @@ impl PacketThread {
             us(s.tcp_closing_timeout),
             i64::MAX,
         ];
-        let analyzer = protocols::Analyzer::new(
+        let mut analyzer = protocols::Analyzer::new(
             Arc::clone(&cfg.registry),
             Arc::clone(&cfg.classifiers),
             Arc::clone(&cfg.protocol_config),
         );
+        let lua = lua_glue::LuaThread::start(&cfg, &mut analyzer);
         PacketThread {
             cfg,
             analyzer,
@@ -130,13 +137,14 @@ impl PacketThread {
             out,
             pending: Vec::new(),
             stats,
+            lua,
         }
     }
 
     /// Processes batches until the reader hangs up, then saves every
     /// session still open.
     pub fn run(mut self, rx: Receiver<PacketBatch>, recycle: Sender<PacketBatch>) {
-        for mut batch in rx {
+        while let Some(mut batch) = self.next_batch(&rx) {
             for p in &batch.packets {
                 let data = &batch.data[p.start..p.start + p.len];
                 self.process(p, data);
@@ -155,6 +163,7 @@ impl PacketThread {
             let _ = recycle.try_send(batch);
         }
         self.save_all();
+        self.lua_finish();
         self.flush_docs();
     }
 
@@ -214,6 +223,7 @@ impl PacketThread {
                     .insert(p.key, entry, list_of(p.key.kind, &p.key), p.ts_us)
             }
         };
+        self.lua_set_current(id);
         let Some(e) = self.table.get_mut(id) else {
             return;
         };
@@ -230,10 +240,21 @@ impl PacketThread {
             }
         }
         e.session.add_packet(d, data, p.ts_us, p.pos, dir);
+        let analyzer = &mut self.analyzer;
         if let Some(t) = tcp {
             let payload = d.payload(data);
-            e.session
-                .add_tcp(&t, payload, p.ts_us, dir, |_dir, _chunk| {});
+            let (app, meta) = (&mut e.app, &e.meta);
+            e.session.add_tcp(&t, payload, p.ts_us, dir, |dir, chunk| {
+                analyzer.data(app, meta, protocols::Direction::from_index(dir), chunk)
+            });
+        } else if let Transport::Udp { .. } = d.transport {
+            let dir = protocols::Direction::from_index(dir);
+            analyzer.data(&mut e.app, &e.meta, dir, d.payload(data));
+        } else if let Transport::Sctp { .. } = d.transport {
+            let dir = protocols::Direction::from_index(dir);
+            for chunk in crate::session::sctp_user_data(d.payload(data)) {
+                analyzer.data(&mut e.app, &e.meta, dir, chunk);
+            }
         }
         let closed = e.session.tcp.as_ref().is_some_and(|t| t.closed());
         let packets = e.session.packets[0] + e.session.packets[1];
@@ -313,8 +334,16 @@ impl PacketThread {
         let Some((_, mut e)) = self.table.remove(id) else {
             return;
         };
+        self.lua_set_current(id);
         self.analyzer.finish(&mut e.app, &e.meta);
-        self.analyzer.save_hooks(&mut e.app, &e.meta, true);
+        if let Some(e) = self.lua_pre_save(e) {
+            self.save_entry(e);
+        }
+    }
+
+    /// The final save of a session whose pre-save hooks ran.
+    fn save_entry(&mut self, mut e: Entry) {
+        self.lua_save_hooks(&mut e);
         e.session.segments += 1;
         if e.session.packet_pos.is_empty() {
             return;

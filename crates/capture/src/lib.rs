@@ -10,6 +10,7 @@ pub mod config;
 mod engine;
 mod keying;
 mod live;
+pub mod lua;
 pub mod output;
 mod pipeline;
 mod session;
