@@ -620,7 +620,7 @@ mod tests {
         );
         assert!(
             w.iter()
-                .any(|w| w.contains("t.ini:5") && w.contains("not found"))
+                .any(|w| w.contains("t.ini:6") && w.contains("not found"))
         );
     }
 

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Receiver, Sender};
 use flow::{SessionId, SessionKey, SessionKind, SessionTable};
-use serde_json::Map;
 use wire::{Decoded, TcpInfo, Transport};
 
 use crate::Settings;
@@ -288,45 +287,29 @@ impl PacketThread {
     }
 
     fn document(&self, e: &Entry) -> SessionDocument {
-        let mut body = Map::new();
+        let mut json = String::with_capacity(1024);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         e.session.write_document(
-            &mut body,
+            &mut json,
             self.cfg.settings.enable_packet_len,
             &self.cfg.node,
             &e.app.fields,
+            &self.cfg.registry,
+            now_ms,
         );
-        e.app.fields.write_json(&self.cfg.registry, &mut body);
-        let positions: Vec<serde_json::Value> = e
-            .session
-            .packet_pos
-            .iter()
-            .map(|&p| {
-                if p > u64::MAX - 1_000_000 {
-                    serde_json::json!(-((u64::MAX - p) as i64))
-                } else {
-                    serde_json::json!(p)
-                }
-            })
-            .collect();
-        body.insert("packetPos".into(), serde_json::Value::Array(positions));
-        body.insert("fileId".into(), serde_json::json!([]));
-        body.insert(
-            "@timestamp".into(),
-            serde_json::json!(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0)
-            ),
-        );
-        let first_ms = body
-            .get("firstPacket")
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
+        let first_ms = e.session.first_us.div_euclid(1000);
+        let s = &e.session;
         SessionDocument {
             index: self.cfg.rotation.index_name(&self.cfg.prefix, first_ms),
-            body,
+            json,
             files: e.files.clone(),
+            order: (
+                first_ms,
+                format!("{:?}:{} {:?}:{}", s.src_ip, s.src_port, s.dst_ip, s.dst_port),
+            ),
         }
     }
 

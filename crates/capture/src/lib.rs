@@ -8,6 +8,7 @@
 mod community_id;
 pub mod config;
 mod engine;
+mod json;
 mod keying;
 mod live;
 pub mod lua;
@@ -17,6 +18,6 @@ mod session;
 pub mod stats;
 
 pub use config::{ConfigError, IniFile, Settings, load_settings};
-pub use output::{DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink};
+pub use output::{CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink};
 pub use pipeline::{CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, run};
 pub use stats::{DropReason, Stats, StatsSnapshot};

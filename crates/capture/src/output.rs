@@ -5,33 +5,26 @@ use std::io::Write;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-/// A session document ready for an index: Arkime's `sessions3` body and
-/// the index it belongs in.
+/// A session document ready for an index: Arkime's `sessions3` body as
+/// JSON text, and the index it belongs in.
 #[derive(Debug, Clone)]
 pub struct SessionDocument {
     /// Index name, e.g. `sessions3-240131` (with the configured prefix).
     pub index: String,
-    /// The document body.
-    pub body: Map<String, Value>,
+    /// The document body, a JSON object.
+    pub json: String,
     /// Input files (as numbered by [`crate::FileRegistry`]) whose
     /// packets the document points to, in `packetPos` order.
     pub files: Vec<u32>,
+    /// Sort key for reproducible output: first packet (ms), then the
+    /// session's endpoints.
+    pub order: (i64, String),
 }
 
 impl SessionDocument {
-    /// Sort key for stable output: first packet, then addresses and ports.
-    pub fn sort_key(&self) -> (i64, String, i64, String, i64) {
-        let n = |v: Option<&Value>| v.and_then(Value::as_i64).unwrap_or(0);
-        let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
-        let src = self.body.get("source").and_then(Value::as_object);
-        let dst = self.body.get("destination").and_then(Value::as_object);
-        (
-            n(self.body.get("firstPacket")),
-            s(src.and_then(|m| m.get("ip"))),
-            n(src.and_then(|m| m.get("port"))),
-            s(dst.and_then(|m| m.get("ip"))),
-            n(dst.and_then(|m| m.get("port"))),
-        )
+    /// The body parsed into a JSON object.
+    pub fn body(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        serde_json::from_str(&self.json)
     }
 }
 
@@ -52,6 +45,36 @@ pub trait DocumentSink: Send {
     fn write_batch(&mut self, docs: Vec<SessionDocument>) -> Result<(), SinkError>;
     /// Called once after the last batch.
     fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Keeps every document in memory, shared with the caller (tests,
+/// embedding).
+#[derive(Debug, Default, Clone)]
+pub struct CollectSink {
+    docs: std::sync::Arc<std::sync::Mutex<Vec<SessionDocument>>>,
+}
+
+impl CollectSink {
+    /// An empty collector.
+    pub fn new() -> CollectSink {
+        CollectSink::default()
+    }
+
+    /// The documents collected so far, in first-packet order.
+    pub fn documents(&self) -> Vec<SessionDocument> {
+        let mut docs = self.docs.lock().map(|d| d.clone()).unwrap_or_default();
+        docs.sort_by(|a, b| a.order.cmp(&b.order));
+        docs
+    }
+}
+
+impl DocumentSink for CollectSink {
+    fn write_batch(&mut self, docs: Vec<SessionDocument>) -> Result<(), SinkError> {
+        if let Ok(mut all) = self.docs.lock() {
+            all.extend(docs);
+        }
         Ok(())
     }
 }
@@ -81,7 +104,7 @@ impl<W: Write + Send> JsonLinesSink<W> {
 impl<W: Write + Send> DocumentSink for JsonLinesSink<W> {
     fn write_batch(&mut self, docs: Vec<SessionDocument>) -> Result<(), SinkError> {
         for d in docs {
-            serde_json::to_writer(&mut self.out, &d.body).map_err(std::io::Error::from)?;
+            self.out.write_all(d.json.as_bytes())?;
             self.out.write_all(b"\n")?;
         }
         Ok(())
@@ -119,16 +142,19 @@ impl<W: Write + Send> DocumentSink for TestsSink<W> {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         let mut docs = std::mem::take(&mut self.docs);
-        docs.sort_by_cached_key(SessionDocument::sort_key);
-        let list: Vec<Value> = docs
-            .into_iter()
-            .map(|d| {
-                serde_json::json!({"header": {"index": {"_index": d.index}}, "body": Value::Object(d.body)})
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut self.out, &serde_json::json!({ "sessions3": list }))
-            .map_err(std::io::Error::from)?;
-        self.out.write_all(b"\n")?;
+        docs.sort_by(|a, b| a.order.cmp(&b.order));
+        self.out.write_all(b"{\"sessions3\":[\n")?;
+        for (i, d) in docs.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b",\n")?;
+            }
+            let mut index = String::new();
+            crate::json::push_str(&mut index, &d.index);
+            write!(self.out, "{{\"header\":{{\"index\":{{\"_index\":{index}}}}},\"body\":")?;
+            self.out.write_all(d.json.as_bytes())?;
+            self.out.write_all(b"}")?;
+        }
+        self.out.write_all(b"\n]}\n")?;
         self.out.flush()?;
         Ok(())
     }

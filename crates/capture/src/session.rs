@@ -4,10 +4,10 @@
 use std::net::IpAddr;
 
 use flow::{SessionKey, SessionKind, TcpStream};
-use serde_json::{Map, Value, json};
 use wire::{Decoded, TcpInfo, Transport};
 
 use crate::community_id;
+use crate::json::ObjectWriter;
 
 /// Per-direction facts are collected for this many packets (as Arkime).
 const FIRST_PACKETS: u64 = 10;
@@ -567,172 +567,191 @@ impl Session {
         }
     }
 
-    /// Writes the generic part of the session's document into `doc`, with
-    /// the application protocols and tags `app` adds.
+    /// Writes the session's document body (generic fields, then `app`'s
+    /// fields, protocols and tags) as JSON text into `buf`.
     pub fn write_document(
         &self,
-        doc: &mut Map<String, Value>,
+        buf: &mut String,
         enable_packet_len: bool,
         node: &str,
         app: &protocols::SessionFields,
+        registry: &protocols::fields::FieldRegistry,
+        now_ms: i64,
     ) {
         let first_ms = arkime_ms(self.first_us, self.first_us);
         let last_ms = arkime_ms(self.last_us, self.first_us);
-        doc.insert("firstPacket".into(), json!(first_ms));
-        doc.insert("lastPacket".into(), json!(last_ms));
-        doc.insert("length".into(), json!((last_ms - first_ms).abs()));
-        doc.insert(
-            "packetRange".into(),
-            json!({"gte": first_ms.min(last_ms), "lte": first_ms.max(last_ms)}),
-        );
-        doc.insert("ipProtocol".into(), json!(self.ip_protocol));
+        let mut doc = ObjectWriter::new(buf);
+        doc.int("@timestamp", now_ms);
+        doc.int("firstPacket", first_ms);
+        doc.int("lastPacket", last_ms);
+        doc.int("length", (last_ms - first_ms).abs());
+        doc.object("packetRange", |r| {
+            r.int("gte", first_ms.min(last_ms));
+            r.int("lte", first_ms.max(last_ms));
+        });
+        doc.uint("ipProtocol", u64::from(self.ip_protocol));
         if self.ethertype != 0 {
-            doc.insert("ethertype".into(), json!(self.ethertype));
+            doc.uint("ethertype", u64::from(self.ethertype));
         }
-        let is_ip = !matches!(
-            self.key.kind,
-            SessionKind::UnknownEther | SessionKind::CorruptEther
-        );
+        let is_ip = !matches!(self.key.kind, SessionKind::UnknownEther | SessionKind::CorruptEther);
         for (dir, name) in [(0, "source"), (1, "destination")] {
-            let mut m = Map::new();
-            m.insert("bytes".into(), json!(self.bytes[dir]));
-            m.insert("packets".into(), json!(self.packets[dir]));
-            if is_ip {
-                let (ip, port) = if dir == 0 {
-                    (self.src_ip, self.src_port)
-                } else {
-                    (self.dst_ip, self.dst_port)
-                };
-                if let Some(ip) = ip {
-                    m.insert("ip".into(), json!(ip.to_string()));
-                    m.insert("port".into(), json!(port));
+            doc.object(name, |m| {
+                m.uint("bytes", self.bytes[dir]);
+                m.uint("packets", self.packets[dir]);
+                if is_ip {
+                    let (ip, port) = if dir == 0 { (self.src_ip, self.src_port) } else { (self.dst_ip, self.dst_port) };
+                    if let Some(ip) = ip {
+                        m.string("ip", &ip.to_string());
+                        m.uint("port", u64::from(port));
+                    }
                 }
+                if !self.macs[dir].is_empty() {
+                    m.strings("mac", self.macs[dir].iter().map(mac_string));
+                    m.uint("mac-cnt", self.macs[dir].len() as u64);
+                }
+            });
+        }
+        doc.object("client", |c| c.uint("bytes", self.databytes[0]));
+        doc.object("server", |c| c.uint("bytes", self.databytes[1]));
+        doc.uint("totDataBytes", self.databytes[0] + self.databytes[1]);
+        let community_id = self.community_id();
+        doc.object("network", |n| {
+            n.uint("packets", self.packets[0] + self.packets[1]);
+            n.uint("bytes", self.bytes[0] + self.bytes[1]);
+            if let Some(id) = &community_id {
+                n.string("community_id", id);
             }
-            if !self.macs[dir].is_empty() {
-                m.insert(
-                    "mac".into(),
-                    json!(self.macs[dir].iter().map(mac_string).collect::<Vec<_>>()),
-                );
-                m.insert("mac-cnt".into(), json!(self.macs[dir].len()));
+            if !self.vlans.is_empty() {
+                n.object("vlan", |v| {
+                    v.ints("id", self.vlans.iter().map(|&x| i64::from(x)));
+                    v.uint("id-cnt", self.vlans.len() as u64);
+                });
             }
-            doc.insert(name.into(), Value::Object(m));
-        }
-        doc.insert("client".into(), json!({"bytes": self.databytes[0]}));
-        doc.insert("server".into(), json!({"bytes": self.databytes[1]}));
-        doc.insert(
-            "totDataBytes".into(),
-            json!(self.databytes[0] + self.databytes[1]),
-        );
-        let mut network = Map::new();
-        network.insert("packets".into(), json!(self.packets[0] + self.packets[1]));
-        network.insert("bytes".into(), json!(self.bytes[0] + self.bytes[1]));
-        if let Some(id) = self.community_id() {
-            network.insert("community_id".into(), json!(id));
-        }
-        if !self.vlans.is_empty() {
-            network.insert(
-                "vlan".into(),
-                json!({"id": self.vlans, "id-cnt": self.vlans.len()}),
-            );
-        }
-        doc.insert("network".into(), Value::Object(network));
+        });
         if let Some(tcp) = &self.tcp {
             let f = &tcp.flags;
-            doc.insert(
-                "tcpflags".into(),
-                json!({"syn": f[0], "syn-ack": f[1], "ack": f[2], "psh": f[3], "fin": f[4], "rst": f[5],
-                       "urg": f[6], "ece": f[7], "cwr": f[8], "ae": f[9], "srcZero": f[10], "dstZero": f[11]}),
-            );
+            doc.object("tcpflags", |t| {
+                for (name, v) in [
+                    ("syn", f[0]),
+                    ("syn-ack", f[1]),
+                    ("ack", f[2]),
+                    ("psh", f[3]),
+                    ("fin", f[4]),
+                    ("rst", f[5]),
+                    ("urg", f[6]),
+                    ("ece", f[7]),
+                    ("cwr", f[8]),
+                    ("ae", f[9]),
+                    ("srcZero", f[10]),
+                    ("dstZero", f[11]),
+                ] {
+                    t.uint(name, u64::from(v));
+                }
+            });
             if tcp.syn_time != 0 && tcp.ack_time != 0 {
-                doc.insert("initRTT".into(), json!((tcp.ack_time - tcp.syn_time) / 2));
+                doc.int("initRTT", (tcp.ack_time - tcp.syn_time) / 2);
             }
             if tcp.syn_time != 0 || f[1] > 0 {
-                let mut seq = Map::new();
-                if let Some(s) = tcp.syn_seq {
-                    seq.insert("src".into(), json!(s));
-                }
-                if f[1] > 0 {
-                    seq.insert("dst".into(), json!(tcp.synack_first_seq.unwrap_or(0)));
-                }
-                doc.insert("tcpseq".into(), Value::Object(seq));
-                doc.insert("tcpSynValidated".into(), json!(tcp.syn_validated));
-                doc.insert("tcpSynAckValidated".into(), json!(tcp.synack_validated));
+                doc.object("tcpseq", |q| {
+                    if let Some(s) = tcp.syn_seq {
+                        q.uint("src", u64::from(s));
+                    }
+                    if f[1] > 0 {
+                        q.uint("dst", u64::from(tcp.synack_first_seq.unwrap_or(0)));
+                    }
+                });
+                doc.boolean("tcpSynValidated", tcp.syn_validated);
+                doc.boolean("tcpSynAckValidated", tcp.synack_validated);
             }
             if !tcp.isns.is_empty() {
-                doc.insert("srcISNCnt".into(), json!(tcp.isns.len()));
+                doc.uint("srcISNCnt", tcp.isns.len() as u64);
             }
         }
         for (dir, name) in [(0, "srcPayload8"), (1, "dstPayload8")] {
             if !self.payload8[dir].is_empty() {
-                doc.insert(name.into(), json!(hex(&self.payload8[dir])));
+                doc.string(name, &hex(&self.payload8[dir]));
             }
         }
         for (dir, name) in [(0, "src"), (1, "dst")] {
             if !self.ttl[dir].is_empty() {
-                doc.insert(format!("{name}TTL"), json!(self.ttl[dir]));
-                doc.insert(format!("{name}TTLCnt"), json!(self.ttl[dir].len()));
+                doc.ints(&format!("{name}TTL"), self.ttl[dir].iter().map(|&x| i64::from(x)));
+                doc.uint(&format!("{name}TTLCnt"), self.ttl[dir].len() as u64);
             }
             if !self.dscp[dir].is_empty() {
-                doc.insert(format!("{name}Dscp"), json!(self.dscp[dir]));
-                doc.insert(format!("{name}DscpCnt"), json!(self.dscp[dir].len()));
+                doc.ints(&format!("{name}Dscp"), self.dscp[dir].iter().map(|&x| i64::from(x)));
+                doc.uint(&format!("{name}DscpCnt"), self.dscp[dir].len() as u64);
             }
             if !self.outer_ips[dir].is_empty() {
-                let ips: Vec<String> = self.outer_ips[dir].iter().map(|i| i.to_string()).collect();
-                doc.insert(format!("{name}OuterIpCnt"), json!(ips.len()));
-                doc.insert(format!("{name}OuterIp"), json!(ips));
+                doc.strings(&format!("{name}OuterIp"), self.outer_ips[dir].iter().map(|i| i.to_string()));
+                doc.uint(&format!("{name}OuterIpCnt"), self.outer_ips[dir].len() as u64);
             }
             if !self.outer_macs[dir].is_empty() {
-                let macs: Vec<String> = self.outer_macs[dir].iter().map(mac_string).collect();
-                doc.insert(format!("{name}OuterMac-cnt"), json!(macs.len()));
-                doc.insert(format!("{name}OuterMac"), json!(macs));
+                doc.strings(&format!("{name}OuterMac"), self.outer_macs[dir].iter().map(mac_string));
+                doc.uint(&format!("{name}OuterMac-cnt"), self.outer_macs[dir].len() as u64);
             }
         }
         if !self.dot1q.is_empty() {
-            doc.insert(
-                "dot1q".into(),
-                json!({"id": self.dot1q, "idCnt": self.dot1q.len()}),
-            );
+            doc.object("dot1q", |o| {
+                o.ints("id", self.dot1q.iter().map(|&x| i64::from(x)));
+                o.uint("idCnt", self.dot1q.len() as u64);
+            });
         }
         if !self.dot1ad.is_empty() {
-            doc.insert(
-                "dot1ad".into(),
-                json!({"id": self.dot1ad, "idCnt": self.dot1ad.len()}),
-            );
+            doc.object("dot1ad", |o| {
+                o.ints("id", self.dot1ad.iter().map(|&x| i64::from(x)));
+                o.uint("idCnt", self.dot1ad.len() as u64);
+            });
         }
         if !self.vnis.is_empty() {
-            doc.insert("vni".into(), json!(self.vnis));
-            doc.insert("vniCnt".into(), json!(self.vnis.len()));
+            doc.ints("vni", self.vnis.iter().map(|&x| i64::from(x)));
+            doc.uint("vniCnt", self.vnis.len() as u64);
         }
         if !self.icmp_types.is_empty() {
-            doc.insert(
-                "icmp".into(),
-                json!({"type": self.icmp_types, "code": self.icmp_codes}),
-            );
+            doc.object("icmp", |o| {
+                o.ints("type", self.icmp_types.iter().map(|&x| i64::from(x)));
+                o.ints("code", self.icmp_codes.iter().map(|&x| i64::from(x)));
+            });
         }
-        let mut protocols: Vec<String> = self.protocols.iter().map(|p| p.to_string()).collect();
+        let mut protocols: Vec<&str> = self.protocols.to_vec();
         for p in app.protocols() {
-            if !protocols.contains(p) {
-                protocols.push(p.clone());
+            if !protocols.contains(&p.as_str()) {
+                protocols.push(p);
             }
         }
-        doc.insert("protocolCnt".into(), json!(protocols.len()));
-        doc.insert("protocol".into(), json!(protocols));
-        let mut tags: Vec<String> = self.tags.iter().map(|t| t.to_string()).collect();
+        doc.strings("protocol", &protocols);
+        doc.uint("protocolCnt", protocols.len() as u64);
+        let mut tags: Vec<&str> = self.tags.to_vec();
         for t in app.tags() {
-            if !tags.contains(t) {
-                tags.push(t.clone());
+            if !tags.contains(&t.as_str()) {
+                tags.push(t);
             }
         }
         if !tags.is_empty() {
-            doc.insert("tagsCnt".into(), json!(tags.len()));
-            doc.insert("tags".into(), json!(tags));
+            doc.strings("tags", &tags);
+            doc.uint("tagsCnt", tags.len() as u64);
         }
-        doc.insert("packetPos".into(), json!(self.packet_pos));
+        doc.ints(
+            "packetPos",
+            self.packet_pos.iter().map(|&p| {
+                // File changes are stored as u64::MAX - file number.
+                if p > u64::MAX - 1_000_000 { -((u64::MAX - p) as i64) } else { p as i64 }
+            }),
+        );
         if enable_packet_len {
-            doc.insert("packetLen".into(), json!(self.packet_len));
+            doc.ints("packetLen", self.packet_len.iter().map(|&x| i64::from(x)));
         }
-        doc.insert("segmentCnt".into(), json!(self.segments));
-        doc.insert("node".into(), json!(node));
+        doc.uint("segmentCnt", u64::from(self.segments));
+        doc.string("node", node);
+        doc.raw("fileId", "[]");
+        // Application fields: only sessions a parser touched pay for a map.
+        if !app.is_empty() {
+            let mut m = serde_json::Map::new();
+            app.write_json(registry, &mut m);
+            for (k, v) in &m {
+                doc.raw(k, &v.to_string());
+            }
+        }
+        doc.close();
     }
 
     /// DHCP sessions are their own protocol in Arkime: no community id and
@@ -812,16 +831,20 @@ fn arkime_ms(ts_us: i64, first_us: i64) -> i64 {
 
 /// Lower-case colon-separated MAC.
 pub(crate) fn mac_string(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    let mut s = hex(&m[..1]);
+    for b in &m[1..] {
+        s.push(':');
+        s.push_str(&hex(std::slice::from_ref(b)));
+    }
+    s
 }
 
 fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
-        s.push_str(&format!("{x:02x}"));
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0xf)]));
     }
     s
 }

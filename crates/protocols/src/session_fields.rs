@@ -182,6 +182,11 @@ impl SessionFields {
         &self.tags
     }
 
+    /// Whether no field has a value.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// Drops every value (a new session segment).
     pub fn clear(&mut self) {
         self.values.clear();

@@ -1020,7 +1020,23 @@ fn udp_tunnel(
     out: &mut Decoded,
 ) -> Option<(usize, Next)> {
     let h = d.get(body..end)?;
-    if dport == VXLAN_PORT && h.len() >= 8 + 14 && h[0] & 0x08 != 0 {
+    // VXLAN: the I flag alone, reserved bytes zero, and an inner Ethernet
+    // frame carrying something we know; otherwise it is ordinary UDP that
+    // happens to use the port.
+    let inner_type = |at: usize| h.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let known = |t: Option<u16>| {
+        matches!(
+            t,
+            Some(ether::IPV4 | ether::IPV6 | ether::ARP | ether::VLAN | ether::QINQ | ether::MPLS)
+        )
+    };
+    if dport == VXLAN_PORT
+        && h.len() >= 8 + 14
+        && h[0] == 0x08
+        && h[1..4] == [0, 0, 0]
+        && h[7] == 0
+        && known(inner_type(8 + 12))
+    {
         let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
         out.enter_tunnel(true);
         out.vni = Some(vni);
@@ -1039,7 +1055,7 @@ fn udp_tunnel(
         out.tunnels |= Decoded::TUNNEL_VXLAN_GPE;
         return Some((body + 8, next));
     }
-    if dport == GENEVE_PORT && h.len() >= 8 && h[0] >> 6 == 0 {
+    if dport == GENEVE_PORT && h.len() >= 8 && h[0] >> 6 == 0 && h[7] == 0 {
         let opt_len = usize::from(h[0] & 0x3f) * 4;
         let proto = u16::from_be_bytes([h[2], h[3]]);
         let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
