@@ -239,20 +239,28 @@ impl PacketThread {
             }
         }
         e.session.add_packet(d, data, p.ts_us, p.pos, dir);
+        // Parsers see in-order TCP stream bytes, UDP datagrams and SCTP
+        // DATA chunk user data.
         let analyzer = &mut self.analyzer;
+        let (app, meta) = (&mut e.app, &e.meta);
         if let Some(t) = tcp {
             let payload = d.payload(data);
-            let (app, meta) = (&mut e.app, &e.meta);
             e.session.add_tcp(&t, payload, p.ts_us, dir, |dir, chunk| {
-                analyzer.data(app, meta, protocols::Direction::from_index(dir), chunk)
+                analyzer.data(app, meta, protocols::Direction::from_index(dir), chunk);
             });
-        } else if let Transport::Udp { .. } = d.transport {
-            let dir = protocols::Direction::from_index(dir);
-            analyzer.data(&mut e.app, &e.meta, dir, d.payload(data));
-        } else if let Transport::Sctp { .. } = d.transport {
-            let dir = protocols::Direction::from_index(dir);
-            for chunk in crate::session::sctp_user_data(d.payload(data)) {
-                analyzer.data(&mut e.app, &e.meta, dir, chunk);
+        } else {
+            match d.transport {
+                Transport::Udp { .. } => {
+                    let dir = protocols::Direction::from_index(dir);
+                    analyzer.data(app, meta, dir, d.payload(data));
+                }
+                Transport::Sctp { .. } => {
+                    let dir = protocols::Direction::from_index(dir);
+                    for chunk in crate::session::sctp_user_data(d.payload(data)) {
+                        analyzer.data(app, meta, dir, chunk);
+                    }
+                }
+                _ => {}
             }
         }
         let closed = e.session.tcp.as_ref().is_some_and(|t| t.closed());
@@ -308,7 +316,10 @@ impl PacketThread {
             files: e.files.clone(),
             order: (
                 first_ms,
-                format!("{:?}:{} {:?}:{}", s.src_ip, s.src_port, s.dst_ip, s.dst_port),
+                format!(
+                    "{:?}:{} {:?}:{}",
+                    s.src_ip, s.src_port, s.dst_ip, s.dst_port
+                ),
             ),
         }
     }

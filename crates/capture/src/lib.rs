@@ -18,6 +18,8 @@ mod session;
 pub mod stats;
 
 pub use config::{ConfigError, IniFile, Settings, load_settings};
-pub use output::{CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink};
+pub use output::{
+    CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink,
+};
 pub use pipeline::{CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, run};
 pub use stats::{DropReason, Stats, StatsSnapshot};

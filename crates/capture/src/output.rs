@@ -150,7 +150,10 @@ impl<W: Write + Send> DocumentSink for TestsSink<W> {
             }
             let mut index = String::new();
             crate::json::push_str(&mut index, &d.index);
-            write!(self.out, "{{\"header\":{{\"index\":{{\"_index\":{index}}}}},\"body\":")?;
+            write!(
+                self.out,
+                "{{\"header\":{{\"index\":{{\"_index\":{index}}}}},\"body\":"
+            )?;
             self.out.write_all(d.json.as_bytes())?;
             self.out.write_all(b"}")?;
         }

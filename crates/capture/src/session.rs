@@ -593,13 +593,20 @@ impl Session {
         if self.ethertype != 0 {
             doc.uint("ethertype", u64::from(self.ethertype));
         }
-        let is_ip = !matches!(self.key.kind, SessionKind::UnknownEther | SessionKind::CorruptEther);
+        let is_ip = !matches!(
+            self.key.kind,
+            SessionKind::UnknownEther | SessionKind::CorruptEther
+        );
         for (dir, name) in [(0, "source"), (1, "destination")] {
             doc.object(name, |m| {
                 m.uint("bytes", self.bytes[dir]);
                 m.uint("packets", self.packets[dir]);
                 if is_ip {
-                    let (ip, port) = if dir == 0 { (self.src_ip, self.src_port) } else { (self.dst_ip, self.dst_port) };
+                    let (ip, port) = if dir == 0 {
+                        (self.src_ip, self.src_port)
+                    } else {
+                        (self.dst_ip, self.dst_port)
+                    };
                     if let Some(ip) = ip {
                         m.string("ip", &ip.to_string());
                         m.uint("port", u64::from(port));
@@ -674,20 +681,38 @@ impl Session {
         }
         for (dir, name) in [(0, "src"), (1, "dst")] {
             if !self.ttl[dir].is_empty() {
-                doc.ints(&format!("{name}TTL"), self.ttl[dir].iter().map(|&x| i64::from(x)));
+                doc.ints(
+                    &format!("{name}TTL"),
+                    self.ttl[dir].iter().map(|&x| i64::from(x)),
+                );
                 doc.uint(&format!("{name}TTLCnt"), self.ttl[dir].len() as u64);
             }
             if !self.dscp[dir].is_empty() {
-                doc.ints(&format!("{name}Dscp"), self.dscp[dir].iter().map(|&x| i64::from(x)));
+                doc.ints(
+                    &format!("{name}Dscp"),
+                    self.dscp[dir].iter().map(|&x| i64::from(x)),
+                );
                 doc.uint(&format!("{name}DscpCnt"), self.dscp[dir].len() as u64);
             }
             if !self.outer_ips[dir].is_empty() {
-                doc.strings(&format!("{name}OuterIp"), self.outer_ips[dir].iter().map(|i| i.to_string()));
-                doc.uint(&format!("{name}OuterIpCnt"), self.outer_ips[dir].len() as u64);
+                doc.strings(
+                    &format!("{name}OuterIp"),
+                    self.outer_ips[dir].iter().map(|i| i.to_string()),
+                );
+                doc.uint(
+                    &format!("{name}OuterIpCnt"),
+                    self.outer_ips[dir].len() as u64,
+                );
             }
             if !self.outer_macs[dir].is_empty() {
-                doc.strings(&format!("{name}OuterMac"), self.outer_macs[dir].iter().map(mac_string));
-                doc.uint(&format!("{name}OuterMac-cnt"), self.outer_macs[dir].len() as u64);
+                doc.strings(
+                    &format!("{name}OuterMac"),
+                    self.outer_macs[dir].iter().map(mac_string),
+                );
+                doc.uint(
+                    &format!("{name}OuterMac-cnt"),
+                    self.outer_macs[dir].len() as u64,
+                );
             }
         }
         if !self.dot1q.is_empty() {
@@ -734,7 +759,11 @@ impl Session {
             "packetPos",
             self.packet_pos.iter().map(|&p| {
                 // File changes are stored as u64::MAX - file number.
-                if p > u64::MAX - 1_000_000 { -((u64::MAX - p) as i64) } else { p as i64 }
+                if p > u64::MAX - 1_000_000 {
+                    -((u64::MAX - p) as i64)
+                } else {
+                    p as i64
+                }
             }),
         );
         if enable_packet_len {

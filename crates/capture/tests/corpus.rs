@@ -23,17 +23,31 @@ fn every_corpus_pcap_is_processed_and_accounted() {
     for pcap in &pcaps {
         let (report, bodies) = common::run(common::corpus_settings(&[]), vec![pcap.clone()]);
         common::assert_accounted(&report);
-        assert!(report.input_errors.is_empty(), "{}: {:?}", pcap.display(), report.input_errors);
+        assert!(
+            report.input_errors.is_empty(),
+            "{}: {:?}",
+            pcap.display(),
+            report.input_errors
+        );
         // Pair sessions with Arkime's by protocol, endpoints and first packet.
         let expected: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(pcap.with_extension("test")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(pcap.with_extension("test")).unwrap())
+                .unwrap();
         let key = |b: &serde_json::Value| {
             format!(
                 "{} {} {} {} {} {}",
-                b["ipProtocol"], b["source"]["ip"], b["source"]["port"], b["destination"]["ip"], b["destination"]["port"], b["firstPacket"]
+                b["ipProtocol"],
+                b["source"]["ip"],
+                b["source"]["port"],
+                b["destination"]["ip"],
+                b["destination"]["port"],
+                b["firstPacket"]
             )
         };
-        let ours: HashSet<String> = bodies.iter().map(|b| key(&serde_json::Value::Object(b.clone()))).collect();
+        let ours: HashSet<String> = bodies
+            .iter()
+            .map(|b| key(&serde_json::Value::Object(b.clone())))
+            .collect();
         for s in expected["sessions3"].as_array().unwrap() {
             sessions_expected += 1;
             if ours.contains(&key(&s["body"])) {
@@ -59,7 +73,10 @@ fn two_packet_threads_give_the_same_documents_as_one() {
         b.remove("@timestamp");
         b
     };
-    let (_, one) = common::run(common::corpus_settings(&["packetThreads=1"]), vec![pcap.clone()]);
+    let (_, one) = common::run(
+        common::corpus_settings(&["packetThreads=1"]),
+        vec![pcap.clone()],
+    );
     let (_, two) = common::run(common::corpus_settings(&["packetThreads=2"]), vec![pcap]);
     let one: Vec<_> = one.into_iter().map(strip).collect();
     let two: Vec<_> = two.into_iter().map(strip).collect();
@@ -79,6 +96,9 @@ fn several_files_in_one_run() {
     let (r, d) = common::run(common::corpus_settings(&[]), vec![a, b]);
     common::assert_accounted(&r);
     assert_eq!(r.stats.files_done, 2);
-    assert_eq!(r.stats.packets_read, ra.stats.packets_read + rb.stats.packets_read);
+    assert_eq!(
+        r.stats.packets_read,
+        ra.stats.packets_read + rb.stats.packets_read
+    );
     assert_eq!(d.len(), da.len() + db.len());
 }

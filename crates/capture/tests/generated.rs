@@ -18,8 +18,24 @@ fn write(path: &std::path::Path, packets: &[(i64, Vec<u8>)]) {
 }
 
 fn tcp(from_client: bool, seq: u32, ack: u32, f: u8, payload: &[u8]) -> Vec<u8> {
-    let (sm, dm, si, di, sp, dp) = if from_client { (CM, SM, C, S, 40000, 80) } else { (SM, CM, S, C, 80, 40000) };
-    build::ethernet(sm, dm, 0x0800, &build::ipv4(si, di, 6, if from_client { 64 } else { 50 }, 1, &build::tcp(sp, dp, seq, ack, f, payload)))
+    let (sm, dm, si, di, sp, dp) = if from_client {
+        (CM, SM, C, S, 40000, 80)
+    } else {
+        (SM, CM, S, C, 80, 40000)
+    };
+    build::ethernet(
+        sm,
+        dm,
+        0x0800,
+        &build::ipv4(
+            si,
+            di,
+            6,
+            if from_client { 64 } else { 50 },
+            1,
+            &build::tcp(sp, dp, seq, ack, f, payload),
+        ),
+    )
 }
 
 #[test]
@@ -30,19 +46,64 @@ fn tcp_session_fields_out_of_order_and_retransmission() {
     let req = b"GET / HTTP/1.1\r\n\r\n";
     let packets = vec![
         (t0, tcp(true, 100, 0, flags::SYN, b"")),
-        (t0 + 2_000, tcp(false, 500, 101, flags::SYN | flags::ACK, b"")),
+        (
+            t0 + 2_000,
+            tcp(false, 500, 101, flags::SYN | flags::ACK, b""),
+        ),
         (t0 + 4_000, tcp(true, 101, 501, flags::ACK, b"")),
         // Second half first (out of order), then the first half, then a
         // retransmission of the first half.
-        (t0 + 5_000, tcp(true, 101 + 8, 501, flags::PSH | flags::ACK, &req[8..])),
-        (t0 + 6_000, tcp(true, 101, 501, flags::PSH | flags::ACK, &req[..8])),
-        (t0 + 7_000, tcp(true, 101, 501, flags::PSH | flags::ACK, &req[..8])),
-        (t0 + 9_000, tcp(false, 501, 101 + req.len() as u32, flags::PSH | flags::ACK, b"HTTP/1.1 200 OK\r\n\r\n")),
-        (t0 + 10_000, tcp(true, 101 + req.len() as u32, 520, flags::FIN | flags::ACK, b"")),
-        (t0 + 11_000, tcp(false, 520, 102 + req.len() as u32, flags::FIN | flags::ACK, b"")),
+        (
+            t0 + 5_000,
+            tcp(true, 101 + 8, 501, flags::PSH | flags::ACK, &req[8..]),
+        ),
+        (
+            t0 + 6_000,
+            tcp(true, 101, 501, flags::PSH | flags::ACK, &req[..8]),
+        ),
+        (
+            t0 + 7_000,
+            tcp(true, 101, 501, flags::PSH | flags::ACK, &req[..8]),
+        ),
+        (
+            t0 + 9_000,
+            tcp(
+                false,
+                501,
+                101 + req.len() as u32,
+                flags::PSH | flags::ACK,
+                b"HTTP/1.1 200 OK\r\n\r\n",
+            ),
+        ),
+        (
+            t0 + 10_000,
+            tcp(
+                true,
+                101 + req.len() as u32,
+                520,
+                flags::FIN | flags::ACK,
+                b"",
+            ),
+        ),
+        (
+            t0 + 11_000,
+            tcp(
+                false,
+                520,
+                102 + req.len() as u32,
+                flags::FIN | flags::ACK,
+                b"",
+            ),
+        ),
     ];
     write(&path, &packets);
-    let (report, bodies) = common::run(capture::Settings { enable_packet_len: true, ..Default::default() }, vec![path]);
+    let (report, bodies) = common::run(
+        capture::Settings {
+            enable_packet_len: true,
+            ..Default::default()
+        },
+        vec![path],
+    );
     common::assert_accounted(&report);
     assert_eq!(bodies.len(), 1);
     let b = serde_json::Value::Object(bodies[0].clone());
@@ -70,8 +131,19 @@ fn tcp_session_fields_out_of_order_and_retransmission() {
     assert_eq!(b["packetPos"][0], 24);
     assert_eq!(b["packetLen"][0], 16 + packets[0].1.len());
     assert_eq!(b["length"], 11);
-    assert!(b["tags"].as_array().unwrap().iter().any(|t| t == "out-of-order-src"));
-    assert!(b["network"]["community_id"].as_str().unwrap().starts_with("1:"));
+    assert!(
+        b["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "out-of-order-src")
+    );
+    assert!(
+        b["network"]["community_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("1:")
+    );
 }
 
 #[test]
@@ -80,18 +152,41 @@ fn max_packets_splits_a_session_into_segments() {
     let path = dir.path().join("long.pcap");
     let t0 = 1_700_000_000_000_000;
     let packets: Vec<_> = (0..25)
-        .map(|i| (t0 + i * 1000, build::ethernet(CM, SM, 0x0800, &build::ipv4(C, S, 17, 64, 1, &build::udp(5000, 53, b"q")))))
+        .map(|i| {
+            (
+                t0 + i * 1000,
+                build::ethernet(
+                    CM,
+                    SM,
+                    0x0800,
+                    &build::ipv4(C, S, 17, 64, 1, &build::udp(5000, 53, b"q")),
+                ),
+            )
+        })
         .collect();
     write(&path, &packets);
-    let settings = capture::Settings { max_packets: 10, ..Default::default() };
+    let settings = capture::Settings {
+        max_packets: 10,
+        ..Default::default()
+    };
     let (report, bodies) = common::run(settings, vec![path]);
     common::assert_accounted(&report);
-    let segs: Vec<_> = bodies.iter().map(|b| b["segmentCnt"].as_i64().unwrap()).collect();
+    let segs: Vec<_> = bodies
+        .iter()
+        .map(|b| b["segmentCnt"].as_i64().unwrap())
+        .collect();
     assert_eq!(segs, vec![1, 2, 3]);
-    let packets: Vec<_> = bodies.iter().map(|b| b["network"]["packets"].as_i64().unwrap()).collect();
+    let packets: Vec<_> = bodies
+        .iter()
+        .map(|b| b["network"]["packets"].as_i64().unwrap())
+        .collect();
     assert_eq!(packets, vec![10, 10, 5]);
     // Every segment keeps the session's first packet time.
-    assert!(bodies.iter().all(|b| b["firstPacket"] == bodies[0]["firstPacket"]));
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["firstPacket"] == bodies[0]["firstPacket"])
+    );
 }
 
 #[test]
@@ -99,13 +194,30 @@ fn idle_timeout_splits_by_thread_clock() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idle.pcap");
     let t0 = 1_700_000_000_000_000;
-    let udp = |sport: u16| build::ethernet(CM, SM, 0x0800, &build::ipv4(C, S, 17, 64, 1, &build::udp(sport, 53, b"q")));
+    let udp = |sport: u16| {
+        build::ethernet(
+            CM,
+            SM,
+            0x0800,
+            &build::ipv4(C, S, 17, 64, 1, &build::udp(sport, 53, b"q")),
+        )
+    };
     // Session A, then 100 s of other traffic on the same thread, then A again.
-    let packets = vec![(t0, udp(1000)), (t0 + 100_000_000, udp(2000)), (t0 + 100_001_000, udp(1000))];
+    let packets = vec![
+        (t0, udp(1000)),
+        (t0 + 100_000_000, udp(2000)),
+        (t0 + 100_001_000, udp(1000)),
+    ];
     write(&path, &packets);
     let (_, bodies) = common::run(capture::Settings::default(), vec![path]);
     assert_eq!(bodies.len(), 3, "udpTimeout 60 s ends the first session");
-    let (_, bodies) = common::run(capture::Settings { udp_timeout: 300, ..Default::default() }, vec![dir.path().join("idle.pcap")]);
+    let (_, bodies) = common::run(
+        capture::Settings {
+            udp_timeout: 300,
+            ..Default::default()
+        },
+        vec![dir.path().join("idle.pcap")],
+    );
     assert_eq!(bodies.len(), 2);
 }
 
@@ -113,14 +225,26 @@ fn idle_timeout_splits_by_thread_clock() {
 fn generated_mixed_capture_is_fully_accounted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mixed.pcap");
-    let cfg = pcapgen::GeneratorConfig { packets: 20_000, concurrent: 200, ..Default::default() };
-    pcapgen::Generator::new(cfg).write(std::fs::File::create(&path).unwrap()).unwrap();
+    let cfg = pcapgen::GeneratorConfig {
+        packets: 20_000,
+        concurrent: 200,
+        ..Default::default()
+    };
+    pcapgen::Generator::new(cfg)
+        .write(std::fs::File::create(&path).unwrap())
+        .unwrap();
     for threads in [1, 2] {
-        let settings = capture::Settings { packet_threads: threads, ..Default::default() };
+        let settings = capture::Settings {
+            packet_threads: threads,
+            ..Default::default()
+        };
         let (report, bodies) = common::run(settings, vec![path.clone()]);
         common::assert_accounted(&report);
         assert_eq!(report.stats.packets_processed, 20_000);
-        let total: i64 = bodies.iter().map(|b| b["network"]["packets"].as_i64().unwrap()).sum();
+        let total: i64 = bodies
+            .iter()
+            .map(|b| b["network"]["packets"].as_i64().unwrap())
+            .sum();
         assert_eq!(total, 20_000, "every packet is in exactly one session");
     }
 }

@@ -45,14 +45,21 @@ fn truncated_files_are_reported_and_accounted() {
         for _ in 0..4 {
             let cut = 24 + (rng(&mut seed) as usize) % (bytes.len() - 24);
             let path = dir.path().join("cut.pcap");
-            std::fs::File::create(&path).unwrap().write_all(&bytes[..cut]).unwrap();
+            std::fs::File::create(&path)
+                .unwrap()
+                .write_all(&bytes[..cut])
+                .unwrap();
             let (report, _) = common::run(common::corpus_settings(&[]), vec![path]);
             common::assert_accounted(&report);
             // Unless the cut fell between records, the damage is reported.
             if report.input_errors.is_empty() {
                 continue;
             }
-            assert!(report.input_errors[0].contains("truncated"), "{:?}", report.input_errors);
+            assert!(
+                report.input_errors[0].contains("truncated"),
+                "{:?}",
+                report.input_errors
+            );
         }
     }
 }
@@ -71,8 +78,12 @@ fn bit_flips_never_panic_and_are_accounted() {
                 damaged[at] ^= 1 << (rng(&mut seed) % 8);
             }
             let path = dir.path().join("flipped.pcap");
-            std::fs::File::create(&path).unwrap().write_all(&damaged).unwrap();
-            let (report, _) = common::run(common::corpus_settings(&["packetThreads=2"]), vec![path]);
+            std::fs::File::create(&path)
+                .unwrap()
+                .write_all(&damaged)
+                .unwrap();
+            let (report, _) =
+                common::run(common::corpus_settings(&["packetThreads=2"]), vec![path]);
             common::assert_accounted(&report);
         }
     }
@@ -86,5 +97,9 @@ fn not_a_capture_is_an_error_not_a_crash() {
     let (report, bodies) = common::run(capture::Settings::default(), vec![path]);
     assert!(bodies.is_empty());
     assert_eq!(report.stats.file_errors, 1);
-    assert!(report.input_errors[0].contains("not a pcap"), "{:?}", report.input_errors);
+    assert!(
+        report.input_errors[0].contains("not a pcap"),
+        "{:?}",
+        report.input_errors
+    );
 }

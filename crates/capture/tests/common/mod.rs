@@ -2,10 +2,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use capture::{CaptureJob, CaptureReport, CollectSink, FileRegistry, Input, IniFile, Settings, Stats};
+use capture::{
+    CaptureJob, CaptureReport, CollectSink, FileRegistry, IniFile, Input, Settings, Stats,
+};
 use protocols::fields::FieldRegistry;
 use serde_json::{Map, Value};
 
@@ -29,7 +31,9 @@ pub fn corpus_settings(overrides: &[&str]) -> Settings {
     let path = base.join("config.test.ini");
     let ini = IniFile::load(&path).expect("config");
     let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    capture::load_settings(Some((&path, &ini)), "test", &o).expect("settings").0
+    capture::load_settings(Some((&path, &ini)), "test", &o)
+        .expect("settings")
+        .0
 }
 
 /// Runs a capture over `inputs` and returns the report and the bodies.
@@ -47,7 +51,11 @@ pub fn run(settings: Settings, inputs: Vec<PathBuf>) -> (CaptureReport, Vec<Map<
         classifiers: Arc::new(protocols::ClassifierSet::new()),
     };
     let report = capture::run(job).expect("capture runs");
-    let bodies = sink.documents().iter().map(|d| d.body().expect("valid JSON")).collect();
+    let bodies = sink
+        .documents()
+        .iter()
+        .map(|d| d.body().expect("valid JSON"))
+        .collect();
     (report, bodies)
 }
 
