@@ -172,7 +172,7 @@ fn scripts_from_parsers_dir_and_settings_errors() {
     assert!(missing.contains("/nonexistent/x.lua"), "{missing}");
     let ok = helpers::write_script(dir.path(), "ok.txt", "x = 1");
     let e = helpers::run_err(
-        &[ok.clone()],
+        std::slice::from_ref(&ok),
         &["luaLibraries=string,nonsense"],
         pcap.clone(),
     );
@@ -200,13 +200,18 @@ fn library_set_is_configurable() {
         MolochSession.register_tcp_classifier("c", 0, "", "c")
         "#,
     );
-    let r = helpers::run(&[s.clone()], &[], ClassifierSet::new(), vec![pcap.clone()]);
+    let r = helpers::run(
+        std::slice::from_ref(&s),
+        &[],
+        ClassifierSet::new(),
+        vec![pcap.clone()],
+    );
     let t = tags(&r.docs[0]);
     for want in ["os=true", "execute=false", "popen=false", "string=true"] {
         assert!(t.contains(&want.to_string()), "default: {t:?}");
     }
     let r = helpers::run(
-        &[s.clone()],
+        std::slice::from_ref(&s),
         &["luaLibraries=string,table"],
         ClassifierSet::new(),
         vec![pcap.clone()],
@@ -221,4 +226,62 @@ fn library_set_is_configurable() {
     );
     let t = tags(&r.docs[0]);
     assert!(t.contains(&"execute=true".to_string()), "{t:?}");
+}
+
+#[test]
+fn one_interpreter_per_packet_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("many.pcap");
+    let exchanges: Vec<_> = (0..24)
+        .map(|i| (helpers::post(&format!("/{i}"), b"x"), helpers::ok(b"y")))
+        .collect();
+    helpers::http_pcap(&pcap, &exchanges);
+    // Each interpreter numbers the sessions it sees with a global counter
+    // and names itself by the address of a table of its own.
+    let s = helpers::write_script(
+        dir.path(),
+        "count.lua",
+        r#"
+        local me = tostring({})
+        local sessions = 0
+        MolochSession.register_tcp_classifier("n", 0, "POST", function(session)
+          sessions = sessions + 1
+          session:table().n = sessions
+          session:register_parser(function(s, str, d)
+            local t = s:table()
+            t.chunks = (t.chunks or 0) + 1
+          end)
+        end)
+        MolochSession.register_save(function(session)
+          local t = session:table()
+          session:add_string("lua.text", me)
+          session:add_int("lua.number", t.n)
+          session:add_int("lua.number", 1000 + t.chunks)
+        end)
+        "#,
+    );
+    let r = helpers::run(&[s], &["packetThreads=2"], ClassifierSet::new(), vec![pcap]);
+    assert_eq!(r.lua().interpreters, 2);
+    assert_eq!(r.docs.len(), 24);
+    let mut by_interp: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for d in &r.docs {
+        let who = strings(d, "lua.text");
+        assert_eq!(who.len(), 1);
+        let nums: Vec<i64> = d["lua"]["number"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        // Both data chunks (request and response) reached the parser the
+        // classifier registered in the same interpreter.
+        assert_eq!(nums[1], 1002, "{d}");
+        by_interp.entry(who[0].clone()).or_default().push(nums[0]);
+    }
+    assert!((1..=2).contains(&by_interp.len()));
+    for (_, mut n) in by_interp {
+        n.sort();
+        // Each interpreter counted exactly its own sessions.
+        assert_eq!(n, (1..=n.len() as i64).collect::<Vec<_>>());
+    }
 }
