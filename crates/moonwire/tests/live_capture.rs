@@ -1,0 +1,143 @@
+//! Live capture on AF_PACKET: two network namespaces joined by a veth pair,
+//! TCP and UDP traffic between them (on their own addresses only), and
+//! `moonwire capture -i` on one end.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Removes the namespaces (and with them the veth pair) even on failure.
+struct Namespaces {
+    a: String,
+    b: String,
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+fn setup(tag: &str) -> Result<Namespaces, String> {
+    let ns = Namespaces {
+        a: format!("mwA{tag}"),
+        b: format!("mwB{tag}"),
+    };
+    let (va, vb) = (format!("mwa{tag}"), format!("mwb{tag}"));
+    ip(&["netns", "add", &ns.a])?;
+    ip(&["netns", "add", &ns.b])?;
+    ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+    ip(&["link", "set", &va, "netns", &ns.a])?;
+    ip(&["link", "set", &vb, "netns", &ns.b])?;
+    ip(&["-n", &ns.a, "addr", "add", "10.231.7.1/24", "dev", &va])?;
+    ip(&["-n", &ns.b, "addr", "add", "10.231.7.2/24", "dev", &vb])?;
+    for (n, v) in [(&ns.a, &va), (&ns.b, &vb)] {
+        ip(&["-n", n, "link", "set", v, "up"])?;
+        ip(&["-n", n, "link", "set", "lo", "up"])?;
+    }
+    Ok(ns)
+}
+
+/// Why the test cannot run here, if it cannot.
+fn cannot_run() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root (network namespaces and AF_PACKET)".into());
+    }
+    for tool in ["ip", "python3"] {
+        if Command::new(tool).arg("-V").output().is_err() && Command::new(tool).arg("--version").output().is_err() {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    None
+}
+
+const SERVER: &str = r#"
+import socket, sys
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("10.231.7.2", 8080)); t.listen(1); t.settimeout(10)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.231.7.2", 5353)); u.settimeout(10)
+c, _ = t.accept(); data = c.recv(100); c.sendall(b"pong:" + data); c.close()
+d, peer = u.recvfrom(100); u.sendto(b"answer", peer)
+"#;
+
+const CLIENT: &str = r#"
+import socket, time
+s = socket.create_connection(("10.231.7.2", 8080), timeout=10); s.sendall(b"hello moonwire")
+print(s.recv(100)); s.close()
+time.sleep(0.2)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(10); u.sendto(b"question", ("10.231.7.2", 5353)); print(u.recvfrom(100))
+"#;
+
+#[test]
+fn live_capture_between_namespaces() {
+    if let Some(why) = cannot_run() {
+        assert!(std::env::var_os("CI").is_none(), "live capture test cannot run in CI: {why}");
+        eprintln!("skipped: live capture test: {why}");
+        return;
+    }
+    let tag = format!("{}", std::process::id() % 100_000);
+    let ns = match setup(&tag) {
+        Ok(ns) => ns,
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "cannot create namespaces: {e}");
+            eprintln!("skipped: live capture test: cannot create namespaces: {e}");
+            return;
+        }
+    };
+    let capture = Command::new("ip")
+        .args(["netns", "exec", &ns.b, env!("CARGO_BIN_EXE_moonwire"), "capture", "-i"])
+        .arg(format!("mwb{tag}"))
+        .args(["--json", "--duration", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start moonwire");
+    std::thread::sleep(Duration::from_millis(800));
+    let server = Command::new("ip")
+        .args(["netns", "exec", &ns.b, "python3", "-c", SERVER])
+        .spawn()
+        .expect("start server");
+    std::thread::sleep(Duration::from_millis(500));
+    let client = Command::new("ip")
+        .args(["netns", "exec", &ns.a, "timeout", "15", "python3", "-c", CLIENT])
+        .output()
+        .expect("run client");
+    assert!(client.status.success(), "client: {}", String::from_utf8_lossy(&client.stderr));
+    let _ = server.wait_with_output();
+    let out = capture.wait_with_output().expect("moonwire finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "moonwire failed: {stderr}");
+    let docs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let tcp = docs
+        .iter()
+        .find(|d| d["ipProtocol"] == 6 && d["destination"]["port"] == 8080)
+        .unwrap_or_else(|| panic!("no TCP session in {docs:#?}\n{stderr}"));
+    assert_eq!(tcp["source"]["ip"], "10.231.7.1");
+    assert_eq!(tcp["destination"]["ip"], "10.231.7.2");
+    assert_eq!(tcp["tcpflags"]["syn"], 1);
+    assert_eq!(tcp["tcpflags"]["syn-ack"], 1);
+    assert_eq!(tcp["client"]["bytes"], "hello moonwire".len());
+    assert_eq!(tcp["server"]["bytes"], "pong:hello moonwire".len());
+    let udp = docs
+        .iter()
+        .find(|d| d["ipProtocol"] == 17 && d["destination"]["port"] == 5353)
+        .unwrap_or_else(|| panic!("no UDP session in {docs:#?}"));
+    assert_eq!(udp["source"]["ip"], "10.231.7.1");
+    assert_eq!(udp["client"]["bytes"], "question".len());
+    assert_eq!(udp["server"]["bytes"], "answer".len());
+    assert!(stderr.contains("packets read"), "summary missing: {stderr}");
+}
