@@ -351,6 +351,7 @@ impl PacketThread {
 
     /// Saves a segment of a long session and keeps the session going.
     fn mid_save(&mut self, id: SessionId, now_us: i64) {
+        self.lua_set_current(id);
         let Some(e) = self.table.get_mut(id) else {
             return;
         };

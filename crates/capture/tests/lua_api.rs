@@ -7,6 +7,7 @@ mod helpers;
 
 use helpers::{Run, corpus, script, strings, tags};
 use protocols::ClassifierSet;
+use serde_json::Value;
 
 #[test]
 fn session_api_over_tcp_and_udp() {
@@ -284,4 +285,48 @@ fn one_interpreter_per_packet_thread() {
         // Each interpreter counted exactly its own sessions.
         assert_eq!(n, (1..=n.len() as i64).collect::<Vec<_>>());
     }
+}
+
+#[test]
+fn mid_session_saves_call_save_hooks_with_final_false() {
+    let Some(pcap) = corpus("http-301-get.pcap") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = helpers::write_script(
+        dir.path(),
+        "mid.lua",
+        r#"
+        MolochSession.register_pre_save(function(session, final)
+          session:add_string("lua.text", "pre-" .. tostring(final))
+        end)
+        MolochSession.register_save(function(session, final)
+          local t = session:table()
+          t.saves = (t.saves or 0) + 1
+          session:add_int("lua.number", t.saves)
+        end)
+        "#,
+    );
+    // 8 packets, a segment saved every 3.
+    let r = helpers::run(&[s], &["maxPackets=3"], ClassifierSet::new(), vec![pcap]);
+    assert_eq!(r.docs.len(), 3);
+    let mut segs: Vec<(Vec<String>, Value)> = r
+        .docs
+        .iter()
+        .map(|d| (strings(d, "lua.text"), d["lua"]["number"].clone()))
+        .collect();
+    segs.sort_by_key(|(_, n)| n.to_string());
+    assert_eq!(
+        segs[0],
+        (vec!["pre-false".to_string()], serde_json::json!([1]))
+    );
+    assert_eq!(
+        segs[1],
+        (vec!["pre-false".to_string()], serde_json::json!([2]))
+    );
+    // The session table lives across segments.
+    assert_eq!(
+        segs[2],
+        (vec!["pre-true".to_string()], serde_json::json!([3]))
+    );
 }
