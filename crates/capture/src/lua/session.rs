@@ -427,14 +427,54 @@ fn get_field(shared: &Shared, session: &mut ScriptSession<'_>, which: &Value) ->
             Got::Strs(t.to_vec())
         });
     }
-    Ok(match session.fields.get(id) {
-        None => Got::Nil,
-        Some(FieldValues::Strings(v)) => Got::Strs(v.clone()),
-        Some(FieldValues::Ints(v)) => Got::Ints(v.clone()),
-        Some(FieldValues::Ips(v)) => Got::Strs(v.iter().map(ToString::to_string).collect()),
-        Some(FieldValues::Floats(v)) => Got::Floats(v.clone()),
-        Some(FieldValues::Objects(v)) => Got::Strs(v.iter().map(ToString::to_string).collect()),
-    })
+    let Some(values) = session.fields.get(id) else {
+        return Ok(Got::Nil);
+    };
+    // `if let` rather than `match`: other value representations (single
+    // values written as-is) go through the document form below.
+    if let FieldValues::Strings(v) = values {
+        return Ok(Got::Strs(v.clone()));
+    }
+    if let FieldValues::Ints(v) = values {
+        return Ok(Got::Ints(v.clone()));
+    }
+    if let FieldValues::Ips(v) = values {
+        return Ok(Got::Strs(v.iter().map(ToString::to_string).collect()));
+    }
+    if let FieldValues::Floats(v) = values {
+        return Ok(Got::Floats(v.clone()));
+    }
+    if let FieldValues::Objects(v) = values {
+        return Ok(Got::Strs(v.iter().map(ToString::to_string).collect()));
+    }
+    Ok(from_document(shared, session, id))
+}
+
+/// A field's value as the session document shows it.
+fn from_document(shared: &Shared, session: &ScriptSession<'_>, id: FieldId) -> Got {
+    let mut doc = serde_json::Map::new();
+    session.fields.write_json(&shared.registry, &mut doc);
+    let mut v: Option<&serde_json::Value> = None;
+    let mut map = Some(&doc);
+    for part in shared.registry.def(id).db.split('.') {
+        v = map.and_then(|m| m.get(part));
+        map = v.and_then(serde_json::Value::as_object);
+    }
+    let one = |j: &serde_json::Value| match j {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match v {
+        None | Some(serde_json::Value::Null) => Got::Nil,
+        Some(serde_json::Value::Number(n)) if n.is_i64() => {
+            Got::Ints(vec![n.as_i64().unwrap_or(0)])
+        }
+        Some(serde_json::Value::Array(a)) if a.iter().all(|x| x.is_i64()) => {
+            Got::Ints(a.iter().filter_map(serde_json::Value::as_i64).collect())
+        }
+        Some(serde_json::Value::Array(a)) => Got::Strs(a.iter().map(one).collect()),
+        Some(other) => Got::Strs(vec![one(other)]),
+    }
 }
 
 fn got_to_lua(lua: &Lua, g: Got) -> mlua::Result<Value> {
