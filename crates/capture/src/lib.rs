@@ -21,5 +21,7 @@ pub use config::{ConfigError, IniFile, Settings, load_settings};
 pub use output::{
     CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink,
 };
-pub use pipeline::{CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, run};
+pub use pipeline::{
+    CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, PacketStore, run,
+};
 pub use stats::{DropReason, Stats, StatsSnapshot};

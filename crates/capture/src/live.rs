@@ -6,7 +6,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::Settings;
-use crate::pipeline::{Dispatcher, FileRegistry};
+use crate::pipeline::{Dispatcher, FileRegistry, PacketStore};
 use crate::stats::DropReason;
 
 const BLOCK_SIZE: u32 = 1 << 20;
@@ -147,7 +147,12 @@ impl Ring {
 
     /// Handles every packet of the next ready block; false when none is
     /// ready.
-    fn drain_block(&mut self, d: &mut Dispatcher, pos: &mut u64) -> bool {
+    fn drain_block(
+        &mut self,
+        d: &mut Dispatcher,
+        pos: &mut u64,
+        mut store: Option<&mut (dyn PacketStore + 'static)>,
+    ) -> bool {
         let base = (self.block * BLOCK_SIZE) as usize;
         // SAFETY: the block lies inside the mapping; the kernel hands it
         // to us when block_status has TP_STATUS_USER, and we only read the
@@ -176,14 +181,11 @@ impl Ring {
                 if off + mac + snaplen <= BLOCK_SIZE as usize {
                     let data = std::slice::from_raw_parts(h.add(mac), snaplen);
                     let ts_us = i64::from(sec) * 1_000_000 + i64::from(nsec / 1000);
-                    d.packet(
-                        pcapio::linktype::ETHERNET,
-                        data,
-                        len,
-                        ts_us,
-                        *pos,
-                        self.file_no,
-                    );
+                    let (file, at) = match store.as_deref_mut() {
+                        Some(s) => s.write(ts_us, len, data).unwrap_or((self.file_no, *pos)),
+                        None => (self.file_no, *pos),
+                    };
+                    d.packet(pcapio::linktype::ETHERNET, data, len, ts_us, at, file);
                     *pos += 16 + snaplen as u64;
                 }
                 if next == 0 {
@@ -227,6 +229,7 @@ pub(crate) fn capture(
     files: &FileRegistry,
     d: &mut Dispatcher,
     stop: &AtomicBool,
+    mut store: Option<&mut (dyn PacketStore + 'static)>,
 ) -> io::Result<()> {
     d.live = true;
     let mut rings = Vec::new();
@@ -245,7 +248,7 @@ pub(crate) fn capture(
     while !stop.load(Ordering::Relaxed) {
         let mut any = false;
         for (ring, pos) in rings.iter_mut() {
-            while ring.drain_block(d, pos) {
+            while ring.drain_block(d, pos, store.as_deref_mut()) {
                 any = true;
             }
         }
@@ -257,7 +260,7 @@ pub(crate) fn capture(
         }
     }
     for (ring, pos) in rings.iter_mut() {
-        while ring.drain_block(d, pos) {}
+        while ring.drain_block(d, pos, store.as_deref_mut()) {}
         let drops = ring.kernel_drops();
         d.stats.drop_packets(DropReason::Kernel, drops);
         d.stats.packets_read.fetch_add(drops, Ordering::Relaxed);

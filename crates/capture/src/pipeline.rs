@@ -76,6 +76,15 @@ impl FileRegistry {
     }
 }
 
+/// Where live packets are written, so documents can point at them.
+pub trait PacketStore: Send {
+    /// Writes one packet; returns the (file number, record offset) the
+    /// session document should point at.
+    fn write(&mut self, ts_us: i64, orig_len: u32, data: &[u8]) -> Result<(u32, u64), String>;
+    /// Flushes and closes the current file.
+    fn finish(&mut self) -> Result<(), String>;
+}
+
 /// Everything a capture run needs.
 pub struct CaptureJob {
     /// Settings (config.ini + overrides).
@@ -97,6 +106,9 @@ pub struct CaptureJob {
     pub registry: Arc<protocols::fields::FieldRegistry>,
     /// Protocol classifiers (built-in parsers and scripts).
     pub classifiers: Arc<protocols::ClassifierSet>,
+    /// Live captures write their packets here (documents then point into
+    /// these files); without it positions refer to a virtual pcap stream.
+    pub packet_store: Option<Box<dyn PacketStore>>,
 }
 
 /// The outcome of a run.
@@ -258,9 +270,21 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
     }
     if !interfaces.is_empty() {
         let names: Vec<String> = interfaces.into_iter().cloned().collect();
-        if let Err(e) =
-            crate::live::capture(&names, &settings, &job.files, &mut dispatcher, &job.stop)
+        let mut packet_store = job.packet_store;
+        let live = crate::live::capture(
+            &names,
+            &settings,
+            &job.files,
+            &mut dispatcher,
+            &job.stop,
+            packet_store.as_deref_mut(),
+        );
+        if let Some(ps) = packet_store.as_mut()
+            && let Err(e) = ps.finish()
         {
+            input_errors.push(format!("writing packets: {e}"));
+        }
+        if let Err(e) = live {
             input_errors.push(e.to_string());
             if dispatcher.stats.packets_read.load(Ordering::Relaxed) == 0 {
                 dispatcher.finish();

@@ -15,6 +15,8 @@ use capture::{
 };
 use clap::Args;
 
+use crate::store_sink::{FileIds, StorePackets, StoreSink};
+
 /// Arguments of `moonwire capture`.
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -39,10 +41,15 @@ pub struct CaptureArgs {
     /// Load an Arkime capture Lua script, after any luaFiles (repeatable).
     #[arg(long = "lua", value_name = "FILE")]
     lua: Vec<PathBuf>,
-    /// Print documents in Arkime's test shape ({"sessions3":[...]}) on stdout.
+    /// Session store directory to capture into (the default output).
+    #[arg(long, value_name = "DIR", default_value = store::DEFAULT_DATA_DIR)]
+    data: PathBuf,
+    /// Print documents in Arkime's test shape ({"sessions3":[...]}) on stdout
+    /// instead of storing them.
     #[arg(long, conflicts_with_all = ["json", "dryrun"])]
     tests: bool,
-    /// Print one document body per line (JSON lines) on stdout.
+    /// Print one document body per line (JSON lines) on stdout instead of
+    /// storing them.
     #[arg(long, conflicts_with = "dryrun")]
     json: bool,
     /// Process everything, write nothing.
@@ -117,6 +124,9 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     if live && settings.packet_threads == 0 {
         settings.packet_threads = 1;
     }
+    let registry = Arc::new(registry);
+    let mut packet_store: Option<Box<dyn capture::PacketStore>> = None;
+    let mut packet_writer = None;
     let sink: Box<dyn DocumentSink> = if args.tests {
         Box::new(TestsSink::new(std::io::BufWriter::new(std::io::stdout())))
     } else if args.json {
@@ -126,8 +136,20 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     } else if args.dryrun {
         Box::new(NullSink)
     } else {
-        bail!("choose an output: --tests, --json or --dryrun");
+        let (sink, kept, packets) = open_store(&args, &settings, &registry, &inputs, live)?;
+        inputs = kept;
+        if let Some(p) = packets {
+            packet_store = Some(Box::new(StorePackets(Arc::clone(&p))));
+            packet_writer = Some(p);
+        }
+        sink
     };
+    if inputs.is_empty() {
+        if !args.quiet {
+            eprintln!("moonwire: nothing new to capture");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let stop = crate::signals::install();
     if let Some(secs) = args.duration {
         let stop = Arc::clone(&stop);
@@ -147,14 +169,29 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         stop,
         stats,
         files: Arc::new(FileRegistry::default()),
-        registry: Arc::new(registry),
+        registry,
         classifiers: Arc::new(protocols::ClassifierSet::new()),
+        packet_store,
     };
     let report = capture::run(job);
     if let Some(p) = progress {
         p.finish();
     }
-    let report = report?;
+    if let Some(p) = packet_writer.and_then(|p| Arc::try_unwrap(p).ok()) {
+        let p = p
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("packet writer poisoned"))?;
+        p.finish().context("closing packet file")?;
+    }
+    let report = match report {
+        // `moonwire capture ... | head`: the reader went away; not an error.
+        Err(capture::CaptureError::Sink(capture::SinkError::Io(e)))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            return Ok(ExitCode::SUCCESS);
+        }
+        r => r?,
+    };
     for e in &report.input_errors {
         eprintln!("moonwire: error: {e}");
     }
@@ -178,6 +215,78 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Opens the store for writing, decides which input files still need
+/// capturing (a file captured completely before is skipped), and returns
+/// the sink, the inputs to read and, for live capture, the packet writer.
+#[allow(clippy::type_complexity)]
+fn open_store(
+    args: &CaptureArgs,
+    settings: &capture::Settings,
+    registry: &Arc<protocols::fields::FieldRegistry>,
+    inputs: &[Input],
+    live: bool,
+) -> anyhow::Result<(
+    Box<dyn DocumentSink>,
+    Vec<Input>,
+    Option<Arc<std::sync::Mutex<store::PacketFileWriter>>>,
+)> {
+    let store = store::Store::open_or_create(&args.data, Arc::clone(registry))
+        .with_context(|| format!("opening store {}", args.data.display()))?;
+    let writer = store.writer(store::WriterOptions::default())?;
+    if live {
+        if inputs.iter().any(|i| matches!(i, Input::File(_))) {
+            bail!("capture files (-r/-R) and interfaces (-i) in separate runs when storing");
+        }
+        let max_gb: f64 = settings
+            .raw
+            .get("maxFileSizeG")
+            .and_then(|e| e.value.parse().ok())
+            .unwrap_or(12.0);
+        let opts = store::PacketWriterOptions {
+            max_file_size: (max_gb * (1u64 << 30) as f64) as u64,
+            snaplen: settings.snap_len,
+            prefix: args.node.clone(),
+            ..store::PacketWriterOptions::default()
+        };
+        let packets = Arc::new(std::sync::Mutex::new(store.packet_writer(opts)?));
+        let sink = StoreSink::new(writer, FileIds::Store, Some(Arc::clone(&packets)));
+        return Ok((Box::new(sink), inputs.to_vec(), Some(packets)));
+    }
+    let mut kept = Vec::new();
+    let mut ids = Vec::new();
+    for input in inputs {
+        let Input::File(path) = input else {
+            continue;
+        };
+        match writer.begin_file(path)? {
+            store::FileStatus::New(id) => {
+                ids.push(id);
+                kept.push(input.clone());
+            }
+            store::FileStatus::Restarted(id) => {
+                if !args.quiet {
+                    eprintln!(
+                        "moonwire: {}: earlier capture was interrupted; capturing again",
+                        path.display()
+                    );
+                }
+                ids.push(id);
+                kept.push(input.clone());
+            }
+            store::FileStatus::AlreadyStored(id) => {
+                if !args.quiet {
+                    eprintln!(
+                        "moonwire: {}: already in the store (fileId {id}); skipped",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    let sink = StoreSink::new(writer, FileIds::Inputs(ids), None);
+    Ok((Box::new(sink), kept, None))
 }
 
 /// The end-of-run summary line.

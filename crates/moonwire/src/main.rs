@@ -12,8 +12,11 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cmd_capture;
+mod cmd_pcap;
+mod cmd_query;
 mod progress;
 mod signals;
+mod store_sink;
 
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]
@@ -27,12 +30,18 @@ struct Cli {
 enum Command {
     /// Read pcap/pcapng files or live interfaces into Arkime session documents.
     Capture(cmd_capture::CaptureArgs),
+    /// Search the session store with an Arkime expression.
+    Query(cmd_query::QueryArgs),
+    /// Write the packets of the sessions matching an expression as a pcap.
+    Pcap(cmd_pcap::PcapArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Capture(args) => cmd_capture::run(args),
+        Command::Query(args) => cmd_query::run(args),
+        Command::Pcap(args) => cmd_pcap::run(args),
     };
     match result {
         Ok(code) => code,

@@ -20,11 +20,18 @@ impl Drop for Namespaces {
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
@@ -55,7 +62,9 @@ fn cannot_run() -> Option<String> {
         return Some("needs root (network namespaces and AF_PACKET)".into());
     }
     for tool in ["ip", "python3"] {
-        if Command::new(tool).arg("-V").output().is_err() && Command::new(tool).arg("--version").output().is_err() {
+        if Command::new(tool).arg("-V").output().is_err()
+            && Command::new(tool).arg("--version").output().is_err()
+        {
             return Some(format!("{tool} is not installed"));
         }
     }
@@ -82,7 +91,10 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(10); u.sendto
 #[test]
 fn live_capture_between_namespaces() {
     if let Some(why) = cannot_run() {
-        assert!(std::env::var_os("CI").is_none(), "live capture test cannot run in CI: {why}");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "live capture test cannot run in CI: {why}"
+        );
         eprintln!("skipped: live capture test: {why}");
         return;
     }
@@ -90,13 +102,23 @@ fn live_capture_between_namespaces() {
     let ns = match setup(&tag) {
         Ok(ns) => ns,
         Err(e) => {
-            assert!(std::env::var_os("CI").is_none(), "cannot create namespaces: {e}");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cannot create namespaces: {e}"
+            );
             eprintln!("skipped: live capture test: cannot create namespaces: {e}");
             return;
         }
     };
     let capture = Command::new("ip")
-        .args(["netns", "exec", &ns.b, env!("CARGO_BIN_EXE_moonwire"), "capture", "-i"])
+        .args([
+            "netns",
+            "exec",
+            &ns.b,
+            env!("CARGO_BIN_EXE_moonwire"),
+            "capture",
+            "-i",
+        ])
         .arg(format!("mwb{tag}"))
         .args(["--json", "--duration", "5"])
         .stdout(Stdio::piped())
@@ -110,10 +132,16 @@ fn live_capture_between_namespaces() {
         .expect("start server");
     std::thread::sleep(Duration::from_millis(500));
     let client = Command::new("ip")
-        .args(["netns", "exec", &ns.a, "timeout", "15", "python3", "-c", CLIENT])
+        .args([
+            "netns", "exec", &ns.a, "timeout", "15", "python3", "-c", CLIENT,
+        ])
         .output()
         .expect("run client");
-    assert!(client.status.success(), "client: {}", String::from_utf8_lossy(&client.stderr));
+    assert!(
+        client.status.success(),
+        "client: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
     let _ = server.wait_with_output();
     let out = capture.wait_with_output().expect("moonwire finishes");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -98,30 +98,71 @@ const HOSTS: &[&str] = &[
     "login.example.net",
     "static.example.org",
 ];
-const PATHS: &[&str] = &["/", "/index.html", "/login", "/api/v1/items", "/img/logo.png", "/search?q=moon"];
+const PATHS: &[&str] = &[
+    "/",
+    "/index.html",
+    "/login",
+    "/api/v1/items",
+    "/img/logo.png",
+    "/search?q=moon",
+];
 
 fn tcp_open(steps: &mut Vec<Step>) {
-    steps.push(Step { from_client: true, tcp_flags: flags::SYN, payload: Vec::new() });
-    steps.push(Step { from_client: false, tcp_flags: flags::SYN | flags::ACK, payload: Vec::new() });
-    steps.push(Step { from_client: true, tcp_flags: flags::ACK, payload: Vec::new() });
+    steps.push(Step {
+        from_client: true,
+        tcp_flags: flags::SYN,
+        payload: Vec::new(),
+    });
+    steps.push(Step {
+        from_client: false,
+        tcp_flags: flags::SYN | flags::ACK,
+        payload: Vec::new(),
+    });
+    steps.push(Step {
+        from_client: true,
+        tcp_flags: flags::ACK,
+        payload: Vec::new(),
+    });
 }
 
 fn tcp_close(steps: &mut Vec<Step>) {
-    steps.push(Step { from_client: true, tcp_flags: flags::FIN | flags::ACK, payload: Vec::new() });
-    steps.push(Step { from_client: false, tcp_flags: flags::FIN | flags::ACK, payload: Vec::new() });
-    steps.push(Step { from_client: true, tcp_flags: flags::ACK, payload: Vec::new() });
+    steps.push(Step {
+        from_client: true,
+        tcp_flags: flags::FIN | flags::ACK,
+        payload: Vec::new(),
+    });
+    steps.push(Step {
+        from_client: false,
+        tcp_flags: flags::FIN | flags::ACK,
+        payload: Vec::new(),
+    });
+    steps.push(Step {
+        from_client: true,
+        tcp_flags: flags::ACK,
+        payload: Vec::new(),
+    });
 }
 
 fn data(steps: &mut Vec<Step>, from_client: bool, payload: Vec<u8>) {
     // Segments of at most 1400 bytes, each acknowledged.
     for chunk in payload.chunks(1400) {
-        steps.push(Step { from_client, tcp_flags: flags::PSH | flags::ACK, payload: chunk.to_vec() });
+        steps.push(Step {
+            from_client,
+            tcp_flags: flags::PSH | flags::ACK,
+            payload: chunk.to_vec(),
+        });
     }
-    steps.push(Step { from_client: !from_client, tcp_flags: flags::ACK, payload: Vec::new() });
+    steps.push(Step {
+        from_client: !from_client,
+        tcp_flags: flags::ACK,
+        payload: Vec::new(),
+    });
 }
 
 fn body(rng: &mut Rng, len: usize) -> Vec<u8> {
-    const WORDS: &[&str] = &["moon", "wire", "packet", "session", "lua", "capture", "proxy", "dissect"];
+    const WORDS: &[&str] = &[
+        "moon", "wire", "packet", "session", "lua", "capture", "proxy", "dissect",
+    ];
     let mut s = String::with_capacity(len + 16);
     while s.len() < len {
         s.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
@@ -134,17 +175,33 @@ fn body(rng: &mut Rng, len: usize) -> Vec<u8> {
 impl Conversation {
     fn new(rng: &mut Rng, mix: &Mix, serial: u64) -> Conversation {
         let total = u64::from(mix.http + mix.dns + mix.tls + mix.smtp).max(1);
-        let mut pick = rng.below(total) as u32;
+        let pick = rng.below(total) as u32;
+        let kind = if pick < mix.http {
+            0
+        } else if pick < mix.http + mix.dns {
+            1
+        } else if pick < mix.http + mix.dns + mix.tls {
+            2
+        } else {
+            3
+        };
         let c = rng.next();
         let client_ip = [10, (c >> 8) as u8, (c >> 16) as u8, (c >> 24) as u8 | 1];
-        let client_mac = [0x02, 0x00, (c >> 8) as u8, (c >> 16) as u8, (c >> 24) as u8, 1];
+        let client_mac = [
+            0x02,
+            0x00,
+            (c >> 8) as u8,
+            (c >> 16) as u8,
+            (c >> 24) as u8,
+            1,
+        ];
         let sport = 1024 + (serial % 60_000) as u16;
         let server_n = rng.below(50) as u8 + 1;
         let server_ip = [198, 51, 100, server_n];
         let server_mac = [0x02, 0x00, 0, 0, 1, server_n];
         let host = HOSTS[rng.below(HOSTS.len() as u64) as usize];
         let mut steps = Vec::new();
-        let (dport, udp) = if pick < mix.http {
+        let (dport, udp) = if kind == 0 {
             tcp_open(&mut steps);
             let path = PATHS[rng.below(PATHS.len() as u64) as usize];
             let req = format!(
@@ -160,24 +217,34 @@ impl Conversation {
             data(&mut steps, false, resp);
             tcp_close(&mut steps);
             (80, false)
-        } else if {
-            pick -= mix.http;
-            pick < mix.dns
-        } {
+        } else if kind == 1 {
             let id = rng.below(65536) as u16;
-            steps.push(Step { from_client: true, tcp_flags: 0, payload: build::dns_query(id, host) });
+            steps.push(Step {
+                from_client: true,
+                tcp_flags: 0,
+                payload: build::dns_query(id, host),
+            });
             let addr = [203, 0, 113, rng.below(254) as u8 + 1];
-            steps.push(Step { from_client: false, tcp_flags: 0, payload: build::dns_response(id, host, addr) });
+            steps.push(Step {
+                from_client: false,
+                tcp_flags: 0,
+                payload: build::dns_response(id, host, addr),
+            });
             (53, true)
-        } else if {
-            pick -= mix.dns;
-            pick < mix.tls
-        } {
+        } else if kind == 2 {
             tcp_open(&mut steps);
             data(&mut steps, true, build::tls_client_hello(host, c as u32));
             data(&mut steps, false, build::tls_server_hello(0xc02f));
-            data(&mut steps, true, build::tls_app_data(300 + rng.below(500) as usize, 0x11));
-            data(&mut steps, false, build::tls_app_data(1000 + rng.below(4000) as usize, 0x22));
+            data(
+                &mut steps,
+                true,
+                build::tls_app_data(300 + rng.below(500) as usize, 0x11),
+            );
+            data(
+                &mut steps,
+                false,
+                build::tls_app_data(1000 + rng.below(4000) as usize, 0x22),
+            );
             tcp_close(&mut steps);
             (443, false)
         } else {
@@ -223,13 +290,21 @@ impl Conversation {
     fn packet(&mut self) -> Option<Vec<u8>> {
         let step = self.steps.get(self.next)?;
         self.next += 1;
-        let (src, dst) = if step.from_client { (self.client, self.server) } else { (self.server, self.client) };
+        let (src, dst) = if step.from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         let d = usize::from(!step.from_client);
         let l4 = if self.udp {
             build::udp(src.2, dst.2, &step.payload)
         } else {
             let seq = self.seq[d];
-            let ack = if step.tcp_flags & flags::ACK != 0 { self.seq[1 - d] } else { 0 };
+            let ack = if step.tcp_flags & flags::ACK != 0 {
+                self.seq[1 - d]
+            } else {
+                0
+            };
             let seg = build::tcp(src.2, dst.2, seq, ack, step.tcp_flags, &step.payload);
             let mut used = step.payload.len() as u32;
             if step.tcp_flags & (flags::SYN | flags::FIN) != 0 {
@@ -335,6 +410,9 @@ mod sample {
         };
         let mut ours = Vec::new();
         Generator::new(cfg).write(&mut ours).unwrap();
-        assert!(ours == bundled, "samples/sample.pcap differs from the generator's output");
+        assert!(
+            ours == bundled,
+            "samples/sample.pcap differs from the generator's output"
+        );
     }
 }

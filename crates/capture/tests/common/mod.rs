@@ -49,6 +49,7 @@ pub fn run(settings: Settings, inputs: Vec<PathBuf>) -> (CaptureReport, Vec<Map<
         files: Arc::new(FileRegistry::default()),
         registry: Arc::new(FieldRegistry::builtin()),
         classifiers: Arc::new(protocols::ClassifierSet::new()),
+        packet_store: None,
     };
     let report = capture::run(job).expect("capture runs");
     let bodies = sink

@@ -143,6 +143,7 @@ pub fn run(
         files: Arc::new(FileRegistry::default()),
         registry: Arc::new(registry),
         classifiers: Arc::new(classifiers),
+        packet_store: None,
     };
     let report = capture::run(job).expect("capture runs");
     let docs = sink
@@ -168,6 +169,7 @@ pub fn run_err(scripts: &[String], overrides: &[&str], input: PathBuf) -> String
         files: Arc::new(FileRegistry::default()),
         registry: Arc::new(FieldRegistry::builtin()),
         classifiers: Arc::new(ClassifierSet::new()),
+        packet_store: None,
     };
     match capture::run(job) {
         Ok(_) => panic!("capture should not start"),

@@ -1,0 +1,468 @@
+//! Running queries: matching sessions, sorting, stored bodies, unique
+//! values with counts.
+
+use std::cmp::Ordering;
+use std::net::Ipv6Addr;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use ahash::{AHashMap, AHashSet};
+use fields::{FieldId, FieldKind};
+use serde_json::Value;
+use tantivy::collector::{Count, DocSetCollector};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery};
+use tantivy::schema::Value as _;
+use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
+
+use crate::compile::compile;
+use crate::query::parse;
+use crate::schema::{IndexType, IndexedField, StoreSchema};
+use crate::time::format_ms;
+use crate::{Store, StoreError};
+
+/// Time bounds of a search (milliseconds since the epoch, inclusive). A
+/// session is in range when it overlaps it: `lastPacket >= start` and
+/// `firstPacket <= stop`, as Arkime's time filter does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Earliest time.
+    pub start_ms: Option<i64>,
+    /// Latest time.
+    pub stop_ms: Option<i64>,
+}
+
+/// A value read for sorting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    /// The document has no value (sorts last).
+    Missing,
+    /// Integer or date.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// IP address.
+    Ip(Ipv6Addr),
+    /// String.
+    Str(String),
+}
+
+impl SortKey {
+    fn cmp_to(&self, other: &SortKey) -> Ordering {
+        use SortKey::*;
+        match (self, other) {
+            (Missing, Missing) => Ordering::Equal,
+            (Missing, _) => Ordering::Greater,
+            (_, Missing) => Ordering::Less,
+            (Int(a), Int(b)) => a.cmp(b),
+            (Float(a), Float(b)) => a.total_cmp(b),
+            (Ip(a), Ip(b)) => a.cmp(b),
+            (Str(a), Str(b)) => a.cmp(b),
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+/// A displayable value of a field in a session body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputValue(pub String);
+
+/// The sessions matching a search.
+pub struct Hits {
+    searcher: Searcher,
+    schema: Arc<StoreSchema>,
+    docs: Vec<DocAddress>,
+}
+
+impl std::fmt::Debug for Hits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hits")
+            .field("len", &self.docs.len())
+            .finish()
+    }
+}
+
+impl Store {
+    fn build_query(&self, expr: &str, time: TimeRange) -> Result<Box<dyn Query>, StoreError> {
+        let schema = self.schema();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !expr.trim().is_empty() {
+            let ast = parse(expr, schema.registry())?;
+            clauses.push((Occur::Must, compile(&ast, schema)?));
+        }
+        let field = |db: &str| schema.indexed_db(db).map(|f| f.field);
+        if let (Some(start), Some(f)) = (time.start_ms, field("lastPacket")) {
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Included(Term::from_field_i64(f, start)),
+                    Bound::Unbounded,
+                )),
+            ));
+        }
+        if let (Some(stop), Some(f)) = (time.stop_ms, field("firstPacket")) {
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Included(Term::from_field_i64(f, stop)),
+                )),
+            ));
+        }
+        Ok(if clauses.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        })
+    }
+
+    /// Checks an expression without running it.
+    pub fn check(&self, expr: &str) -> Result<(), StoreError> {
+        self.build_query(expr, TimeRange::default()).map(|_| ())
+    }
+
+    /// The sessions matching an Arkime expression (empty: all sessions)
+    /// within the time bounds, in index order.
+    pub fn search(&self, expr: &str, time: TimeRange) -> Result<Hits, StoreError> {
+        let q = self.build_query(expr, time)?;
+        let searcher = self.reader()?.searcher();
+        let mut docs: Vec<DocAddress> = searcher
+            .search(&*q, &DocSetCollector)?
+            .into_iter()
+            .collect();
+        docs.sort_unstable();
+        Ok(Hits {
+            searcher,
+            schema: self.schema().clone(),
+            docs,
+        })
+    }
+
+    /// The number of matching sessions.
+    pub fn count(&self, expr: &str, time: TimeRange) -> Result<u64, StoreError> {
+        let q = self.build_query(expr, time)?;
+        let searcher = self.reader()?.searcher();
+        Ok(searcher.search(&*q, &Count)? as u64)
+    }
+
+    /// Resolves an expression name for output or sorting.
+    pub fn field(&self, expr: &str) -> Result<FieldId, StoreError> {
+        self.schema()
+            .registry()
+            .lookup_expr(expr)
+            .ok_or_else(|| StoreError::Field(format!("unknown field {expr:?}")))
+    }
+}
+
+fn ip_string(ip: Ipv6Addr) -> String {
+    match ip.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => ip.to_string(),
+    }
+}
+
+impl Hits {
+    /// Number of matching sessions.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// True when nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    fn indexed(&self, expr: &str) -> Result<(FieldId, IndexedField), StoreError> {
+        let reg = self.schema.registry();
+        let id = reg
+            .lookup_expr(expr)
+            .ok_or_else(|| StoreError::Field(format!("unknown field {expr:?}")))?;
+        let f = self.schema.indexed(id).ok_or_else(|| {
+            StoreError::Field(format!(
+                "field {expr:?} is not indexed (no single value to use)"
+            ))
+        })?;
+        Ok((id, f))
+    }
+
+    /// Sorts by a field's first value (sessions without it last); ties keep
+    /// index order.
+    pub fn sort_by(&mut self, expr: &str, descending: bool) -> Result<(), StoreError> {
+        let (_, f) = self.indexed(expr)?;
+        let name = self.schema.schema().get_field_name(f.field).to_string();
+        let mut keyed: Vec<(SortKey, DocAddress)> = Vec::with_capacity(self.docs.len());
+        let mut i = 0;
+        while i < self.docs.len() {
+            let seg = self.docs[i].segment_ord;
+            let ff = self.searcher.segment_reader(seg).fast_fields();
+            let mut j = i;
+            macro_rules! each {
+                ($get:expr) => {
+                    while j < self.docs.len() && self.docs[j].segment_ord == seg {
+                        let d = self.docs[j];
+                        keyed.push(($get(d.doc_id), d));
+                        j += 1;
+                    }
+                };
+            }
+            match f.ty {
+                IndexType::I64 | IndexType::DateMs => {
+                    let col = ff.i64(&name)?;
+                    each!(|d| col.first(d).map_or(SortKey::Missing, SortKey::Int));
+                }
+                IndexType::F64 => {
+                    let col = ff.f64(&name)?;
+                    each!(|d| col.first(d).map_or(SortKey::Missing, SortKey::Float));
+                }
+                IndexType::Ip => {
+                    let col = ff.ip_addr(&name)?;
+                    each!(|d| col.first(d).map_or(SortKey::Missing, SortKey::Ip));
+                }
+                IndexType::Str(_) => {
+                    let col = ff.str(&name)?;
+                    let mut buf = String::new();
+                    each!(|d| {
+                        let Some(col) = col.as_ref() else {
+                            return SortKey::Missing;
+                        };
+                        match col.term_ords(d).next() {
+                            Some(ord) => {
+                                buf.clear();
+                                match col.ord_to_str(ord, &mut buf) {
+                                    Ok(true) => SortKey::Str(buf.clone()),
+                                    _ => SortKey::Missing,
+                                }
+                            }
+                            None => SortKey::Missing,
+                        }
+                    });
+                }
+            }
+            i = j;
+        }
+        keyed.sort_by(|a, b| {
+            let o = a.0.cmp_to(&b.0);
+            let o = if descending
+                && !matches!((&a.0, &b.0), (SortKey::Missing, _) | (_, SortKey::Missing))
+            {
+                o.reverse()
+            } else {
+                o
+            };
+            o.then(a.1.cmp(&b.1))
+        });
+        self.docs = keyed.into_iter().map(|(_, d)| d).collect();
+        Ok(())
+    }
+
+    /// Keeps the first `n` sessions.
+    pub fn truncate(&mut self, n: usize) {
+        self.docs.truncate(n);
+    }
+
+    /// The stored body of the i-th session.
+    pub fn body(&self, i: usize) -> Result<Value, StoreError> {
+        let addr = self.docs[i];
+        let doc: TantivyDocument = self.searcher.doc(addr)?;
+        let src = doc
+            .get_first(self.schema.source_field())
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| StoreError::Field("document without _source".into()))?;
+        serde_json::from_str(src).map_err(|e| StoreError::Field(format!("stored body: {e}")))
+    }
+
+    /// Every matching session's body, in the current order.
+    pub fn bodies(&self) -> impl Iterator<Item = Result<Value, StoreError>> + '_ {
+        (0..self.docs.len()).map(|i| self.body(i))
+    }
+
+    /// Distinct values of a field among the matching sessions with the
+    /// number of sessions holding each, most frequent first (Arkime's
+    /// unique view). A multi-field expression counts each of its fields.
+    pub fn unique(&self, expr: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let reg = self.schema.registry().clone();
+        let id = reg
+            .lookup_expr(expr)
+            .ok_or_else(|| StoreError::Field(format!("unknown field {expr:?}")))?;
+        let mut totals: AHashMap<String, u64> = AHashMap::new();
+        for target in reg.expand(id) {
+            let Some(f) = self.schema.indexed(target) else {
+                continue;
+            };
+            let kind = reg.def(target).kind;
+            let name = self.schema.schema().get_field_name(f.field).to_string();
+            let mut i = 0;
+            while i < self.docs.len() {
+                let seg = self.docs[i].segment_ord;
+                let ff = self.searcher.segment_reader(seg).fast_fields();
+                let start = i;
+                while i < self.docs.len() && self.docs[i].segment_ord == seg {
+                    i += 1;
+                }
+                let docs = self.docs[start..i].iter().map(|d| d.doc_id);
+                match f.ty {
+                    IndexType::Str(_) => {
+                        let Some(col) = ff.str(&name)? else { continue };
+                        let mut counts: AHashMap<u64, u64> = AHashMap::new();
+                        let mut seen = AHashSet::new();
+                        for d in docs {
+                            seen.clear();
+                            for ord in col.term_ords(d) {
+                                if seen.insert(ord) {
+                                    *counts.entry(ord).or_default() += 1;
+                                }
+                            }
+                        }
+                        let mut buf = String::new();
+                        for (ord, n) in counts {
+                            buf.clear();
+                            if col.ord_to_str(ord, &mut buf).unwrap_or(false) {
+                                *totals.entry(buf.clone()).or_default() += n;
+                            }
+                        }
+                    }
+                    IndexType::I64 | IndexType::DateMs => {
+                        let col = ff.i64(&name)?;
+                        let mut counts: AHashMap<i64, u64> = AHashMap::new();
+                        let mut seen = AHashSet::new();
+                        for d in docs {
+                            seen.clear();
+                            for v in col.values_for_doc(d) {
+                                if seen.insert(v) {
+                                    *counts.entry(v).or_default() += 1;
+                                }
+                            }
+                        }
+                        for (v, n) in counts {
+                            let s = if kind == FieldKind::Date {
+                                format_ms(v)
+                            } else {
+                                v.to_string()
+                            };
+                            *totals.entry(s).or_default() += n;
+                        }
+                    }
+                    IndexType::F64 => {
+                        let col = ff.f64(&name)?;
+                        let mut counts: AHashMap<u64, u64> = AHashMap::new();
+                        let mut seen = AHashSet::new();
+                        for d in docs {
+                            seen.clear();
+                            for v in col.values_for_doc(d) {
+                                if seen.insert(v.to_bits()) {
+                                    *counts.entry(v.to_bits()).or_default() += 1;
+                                }
+                            }
+                        }
+                        for (v, n) in counts {
+                            *totals.entry(f64::from_bits(v).to_string()).or_default() += n;
+                        }
+                    }
+                    IndexType::Ip => {
+                        let col = ff.ip_addr(&name)?;
+                        let mut counts: AHashMap<Ipv6Addr, u64> = AHashMap::new();
+                        let mut seen = AHashSet::new();
+                        for d in docs {
+                            seen.clear();
+                            for v in col.values_for_doc(d) {
+                                if seen.insert(v) {
+                                    *counts.entry(v).or_default() += 1;
+                                }
+                            }
+                        }
+                        for (v, n) in counts {
+                            *totals.entry(ip_string(v)).or_default() += n;
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(String, u64)> = totals.into_iter().collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+/// The values of a database path in a body (arrays of objects walked
+/// through), in document order.
+pub fn values_at<'a>(body: &'a Value, db: &str) -> Vec<&'a Value> {
+    let mut out = Vec::new();
+    collect(body, db, &mut out);
+    out
+}
+
+fn collect<'a>(v: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
+    if path.is_empty() {
+        match v {
+            Value::Array(a) => out.extend(a.iter()),
+            Value::Null => {}
+            other => out.push(other),
+        }
+        return;
+    }
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                collect(x, path, out);
+            }
+        }
+        Value::Object(m) => {
+            // Keys may themselves contain dots (`tcpflags.syn-ack` is
+            // nested, `http.request-referer` is not): try every split.
+            for (i, _) in path
+                .match_indices('.')
+                .chain(std::iter::once((path.len(), "")))
+            {
+                if let Some(child) = m.get(&path[..i]) {
+                    let rest = if i < path.len() { &path[i + 1..] } else { "" };
+                    collect(child, rest, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Formats one field of a body for display: values joined with `,`; dates
+/// (milliseconds) as UTC times.
+pub fn display_field(body: &Value, db: &str, kind: FieldKind) -> String {
+    let vals = values_at(body, db);
+    let mut out = String::new();
+    for (i, v) in vals.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match (kind, v) {
+            (FieldKind::Date, Value::Number(n)) if n.as_i64().is_some() => {
+                out.push_str(&format_ms(n.as_i64().unwrap_or_default()))
+            }
+            (_, Value::String(s)) => out.push_str(s),
+            (_, other) => out.push_str(&other.to_string()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_at_walks_objects_and_arrays() {
+        let body = serde_json::json!({
+            "source": {"ip": "10.0.0.1"},
+            "dns": [{"host": ["a.com", "b.com"]}, {"host": ["c.com"]}],
+            "http": {"request-referer": ["x"]},
+        });
+        assert_eq!(
+            values_at(&body, "source.ip"),
+            vec![&Value::from("10.0.0.1")]
+        );
+        assert_eq!(values_at(&body, "dns.host").len(), 3);
+        assert_eq!(values_at(&body, "http.request-referer").len(), 1);
+        assert!(values_at(&body, "nope").is_empty());
+        assert_eq!(
+            display_field(&body, "dns.host", FieldKind::Lotermfield),
+            "a.com,b.com,c.com"
+        );
+    }
+}

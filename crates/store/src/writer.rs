@@ -1,0 +1,269 @@
+//! The index writer for the capture pipeline.
+//!
+//! [`StoreWriter`] is a handle: `add` sends a session body over a bounded
+//! channel to one dedicated thread that owns tantivy's `IndexWriter`,
+//! converts bodies to index documents and commits. It commits when
+//! `commit_interval` (default 2 s) has passed since the last commit and at
+//! least one document is pending, when asked (`commit`, `finish_file`), and
+//! at the end (`finish`). The bounded channel gives back-pressure instead
+//! of unbounded memory when indexing falls behind.
+//!
+//! Crash bound: after `kill -9`, the store holds every session whose commit
+//! finished; a session added at time t is durable by about
+//! t + `commit_interval` + the commit's own duration (plus the channel
+//! backlog when the writer is behind). tantivy writes segments first and
+//! switches `meta.json` atomically, so a crash never leaves a corrupt index;
+//! files of an unfinished commit are removed when the next writer opens.
+//!
+//! Capturing the same file twice: [`StoreWriter::begin_file`] recognises an
+//! input file by canonical path, size and modification time. A file whose
+//! capture finished is reported [`FileStatus::AlreadyStored`] and the caller
+//! skips it; a file whose capture was interrupted is
+//! [`FileStatus::Restarted`]: its partial sessions are deleted and it is
+//! captured again under the same `fileId`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use serde_json::Value;
+use tantivy::{IndexWriter, Term};
+
+use crate::files::{FileOrigin, FilesTable, file_identity};
+use crate::schema::StoreSchema;
+use crate::{Store, StoreError};
+
+/// Settings of a [`StoreWriter`].
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Longest time between a document's arrival and its commit when the
+    /// writer keeps up (default 2 s).
+    pub commit_interval: Duration,
+    /// Memory budget of tantivy's indexing (default 128 MB).
+    pub heap_bytes: usize,
+    /// tantivy indexing threads (default 1; the capture threads need the
+    /// cores).
+    pub threads: usize,
+    /// Capacity of the channel to the writer thread (default 16384 bodies).
+    pub queue: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            commit_interval: Duration::from_secs(2),
+            heap_bytes: 128 << 20,
+            threads: 1,
+            queue: 16_384,
+        }
+    }
+}
+
+/// What [`StoreWriter::begin_file`] decided about an input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// A new file: capture it with this `fileId`.
+    New(u64),
+    /// Its earlier capture was interrupted; its partial sessions are being
+    /// deleted. Capture it again with this `fileId`.
+    Restarted(u64),
+    /// Already captured completely into this store: skip it.
+    AlreadyStored(u64),
+}
+
+/// Counters returned by [`StoreWriter::finish`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Documents added.
+    pub documents: u64,
+    /// Commits made.
+    pub commits: u64,
+}
+
+enum Msg {
+    Doc(Value),
+    Commit(Sender<Result<(), StoreError>>),
+    FileDone(u64),
+    DeleteFile(u64),
+}
+
+/// The handle of the dedicated index-writer thread.
+pub struct StoreWriter {
+    tx: Option<Sender<Msg>>,
+    handle: Option<JoinHandle<Result<WriterStats, StoreError>>>,
+    files: Arc<Mutex<FilesTable>>,
+}
+
+impl std::fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreWriter").finish_non_exhaustive()
+    }
+}
+
+impl StoreWriter {
+    pub(crate) fn start(store: &Store, opts: WriterOptions) -> Result<StoreWriter, StoreError> {
+        let iw: IndexWriter = store
+            .index()
+            .writer_with_num_threads(opts.threads.max(1), opts.heap_bytes.max(16 << 20))?;
+        let (tx, rx) = bounded(opts.queue.max(1));
+        let schema = store.schema().clone();
+        let files = store.files_handle();
+        let thread_files = files.clone();
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(iw, rx, schema, thread_files, opts.commit_interval))
+            .map_err(|e| StoreError::io(Path::new("store-writer thread"), e))?;
+        Ok(StoreWriter {
+            tx: Some(tx),
+            handle: Some(handle),
+            files,
+        })
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        match &self.tx {
+            Some(tx) => tx.send(msg).map_err(|_| StoreError::WriterGone),
+            None => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Registers an input file read offline (referenced in place: its
+    /// documents' `packetPos` are offsets in it) and says whether to
+    /// capture it. See the module documentation for the rules.
+    pub fn begin_file(&self, path: &Path) -> Result<FileStatus, StoreError> {
+        let path = path.canonicalize().map_err(|e| StoreError::io(path, e))?;
+        let (size, mtime) = file_identity(&path)?;
+        let mut files = self.files.lock().map_err(|_| StoreError::WriterGone)?;
+        if let Some(e) = files.find(&path, size, mtime) {
+            let id = e.id;
+            if e.complete {
+                return Ok(FileStatus::AlreadyStored(id));
+            }
+            drop(files);
+            self.send(Msg::DeleteFile(id))?;
+            return Ok(FileStatus::Restarted(id));
+        }
+        let id = files.add(path, size, mtime, FileOrigin::Input)?;
+        Ok(FileStatus::New(id))
+    }
+
+    /// Marks a file's capture as finished: the writer commits, then records
+    /// the file as complete (a later `begin_file` skips it).
+    pub fn finish_file(&self, file_id: u64) -> Result<(), StoreError> {
+        self.send(Msg::FileDone(file_id))
+    }
+
+    /// Queues one session body (Arkime's `sessions3` document). Blocks when
+    /// the writer is a full queue behind. Fails only when the writer thread
+    /// has stopped (its error comes from [`Self::finish`]).
+    pub fn add(&self, body: Value) -> Result<(), StoreError> {
+        self.send(Msg::Doc(body))
+    }
+
+    /// Commits everything queued so far and waits for it.
+    pub fn commit(&self) -> Result<(), StoreError> {
+        let (tx, rx) = bounded(1);
+        self.send(Msg::Commit(tx))?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Commits what is queued, stops the thread and returns its counters
+    /// (or the error that stopped it).
+    pub fn finish(mut self) -> Result<WriterStats, StoreError> {
+        self.tx.take();
+        match self.handle.take() {
+            Some(h) => h.join().map_err(|_| StoreError::WriterPanicked)?,
+            None => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        // Dropping without `finish` still commits: close the channel and
+        // wait for the final commit.
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(
+    mut iw: IndexWriter,
+    rx: Receiver<Msg>,
+    schema: Arc<StoreSchema>,
+    files: Arc<Mutex<FilesTable>>,
+    interval: Duration,
+) -> Result<WriterStats, StoreError> {
+    let mut stats = WriterStats::default();
+    let mut pending = 0u64;
+    let mut last_commit = Instant::now();
+    let file_field = schema.indexed_db("fileId").map(|f| f.field);
+    let commit = |iw: &mut IndexWriter, pending: &mut u64, stats: &mut WriterStats| {
+        let r = iw.commit().map(|_| ()).map_err(StoreError::from);
+        if r.is_ok() {
+            *pending = 0;
+            stats.commits += 1;
+        }
+        r
+    };
+    loop {
+        let wait = interval.saturating_sub(last_commit.elapsed());
+        let msg = if pending == 0 {
+            // Nothing to commit: sleep until work arrives.
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(wait)
+        };
+        match msg {
+            Ok(Msg::Doc(body)) => {
+                if pending == 0 && last_commit.elapsed() >= interval {
+                    // The first document after an idle spell starts the
+                    // clock; committing it alone would waste a commit.
+                    last_commit = Instant::now();
+                }
+                iw.add_document(schema.to_document(&body))?;
+                pending += 1;
+                stats.documents += 1;
+            }
+            Ok(Msg::Commit(ack)) => {
+                let r = commit(&mut iw, &mut pending, &mut stats);
+                last_commit = Instant::now();
+                let failed = r.is_err();
+                let _ = ack.send(r);
+                if failed {
+                    return Err(StoreError::WriterGone);
+                }
+            }
+            Ok(Msg::FileDone(id)) => {
+                commit(&mut iw, &mut pending, &mut stats)?;
+                last_commit = Instant::now();
+                files
+                    .lock()
+                    .map_err(|_| StoreError::WriterGone)?
+                    .update(id, |e| e.complete = true)?;
+            }
+            Ok(Msg::DeleteFile(id)) => {
+                if let Some(f) = file_field {
+                    iw.delete_term(Term::from_field_i64(f, id as i64));
+                    pending += 1;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if pending > 0 {
+                    commit(&mut iw, &mut pending, &mut stats)?;
+                }
+                iw.wait_merging_threads()?;
+                return Ok(stats);
+            }
+        }
+        if pending > 0 && last_commit.elapsed() >= interval {
+            commit(&mut iw, &mut pending, &mut stats)?;
+            last_commit = Instant::now();
+        }
+    }
+}
