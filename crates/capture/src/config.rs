@@ -284,6 +284,7 @@ const CAPTURE_KEYS: &[&str] = &[
     "luaMaxInstructions",
     "luaMaxMemory",
     "luaLibraries",
+    "luaOutstandingTimeout",
 ];
 
 /// Keys the protocol parsers read (they take them from [`Settings::raw`]).

@@ -14,6 +14,9 @@ use crate::output::{IndexRotation, SessionDocument};
 use crate::session::Session;
 use crate::stats::Stats;
 
+#[path = "lua/engine_glue.rs"]
+mod lua_glue;
+
 /// One packet inside a [`PacketBatch`].
 #[derive(Debug, Clone)]
 pub(crate) struct BatchPacket {
@@ -88,6 +91,8 @@ pub(crate) struct ThreadConfig {
     pub node: String,
     pub prefix: String,
     pub rotation: IndexRotation,
+    /// Lua scripts, when configured.
+    pub lua: Option<Arc<crate::lua::LuaSetup>>,
 }
 
 pub(crate) struct PacketThread {
@@ -98,6 +103,7 @@ pub(crate) struct PacketThread {
     out: Sender<Vec<SessionDocument>>,
     pending: Vec<SessionDocument>,
     stats: Arc<Stats>,
+    lua: Option<lua_glue::LuaThread>,
 }
 
 const DOC_BATCH: usize = 64;
@@ -116,11 +122,12 @@ impl PacketThread {
             us(s.tcp_closing_timeout),
             i64::MAX,
         ];
-        let analyzer = protocols::Analyzer::new(
+        let mut analyzer = protocols::Analyzer::new(
             Arc::clone(&cfg.registry),
             Arc::clone(&cfg.classifiers),
             Arc::clone(&cfg.protocol_config),
         );
+        let lua = lua_glue::LuaThread::start(&cfg, &mut analyzer);
         PacketThread {
             cfg,
             analyzer,
@@ -129,13 +136,14 @@ impl PacketThread {
             out,
             pending: Vec::new(),
             stats,
+            lua,
         }
     }
 
     /// Processes batches until the reader hangs up, then saves every
     /// session still open.
     pub fn run(mut self, rx: Receiver<PacketBatch>, recycle: Sender<PacketBatch>) {
-        for mut batch in rx {
+        while let Some(mut batch) = self.next_batch(&rx) {
             for p in &batch.packets {
                 let data = &batch.data[p.start..p.start + p.len];
                 self.process(p, data);
@@ -154,6 +162,7 @@ impl PacketThread {
             let _ = recycle.try_send(batch);
         }
         self.save_all();
+        self.lua_finish();
         self.flush_docs();
     }
 
@@ -213,6 +222,7 @@ impl PacketThread {
                     .insert(p.key, entry, list_of(p.key.kind, &p.key), p.ts_us)
             }
         };
+        self.lua_set_current(id);
         let Some(e) = self.table.get_mut(id) else {
             return;
         };
@@ -318,8 +328,16 @@ impl PacketThread {
         let Some((_, mut e)) = self.table.remove(id) else {
             return;
         };
+        self.lua_set_current(id);
         self.analyzer.finish(&mut e.app, &e.meta);
-        self.analyzer.save_hooks(&mut e.app, &e.meta, true);
+        if let Some(e) = self.lua_pre_save(e) {
+            self.save_entry(e);
+        }
+    }
+
+    /// The final save of a session whose pre-save hooks ran.
+    fn save_entry(&mut self, mut e: Entry) {
+        self.lua_save_hooks(&mut e);
         e.session.segments += 1;
         if e.session.packet_pos.is_empty() {
             return;
@@ -333,6 +351,7 @@ impl PacketThread {
 
     /// Saves a segment of a long session and keeps the session going.
     fn mid_save(&mut self, id: SessionId, now_us: i64) {
+        self.lua_set_current(id);
         let Some(e) = self.table.get_mut(id) else {
             return;
         };

@@ -11,6 +11,7 @@ mod engine;
 mod json;
 mod keying;
 mod live;
+pub mod lua;
 pub mod output;
 mod pipeline;
 mod session;

@@ -50,6 +50,9 @@ pub enum CaptureError {
     /// Every live interface failed to open.
     #[error("live capture: {0}")]
     Live(String),
+    /// The Lua scripts could not be loaded.
+    #[error(transparent)]
+    Lua(#[from] crate::lua::LuaSetupError),
 }
 
 /// Numbers input files so documents can point at them (`fileId`).
@@ -117,6 +120,8 @@ pub struct CaptureReport {
     pub elapsed: Duration,
     /// One message per input that could not be read completely.
     pub input_errors: Vec<String>,
+    /// What the Lua scripts did, when scripts were loaded.
+    pub lua: Option<crate::lua::LuaReport>,
 }
 
 /// Runs a capture to the end of its inputs (or until `stop`).
@@ -163,6 +168,16 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
             })
             .collect(),
     });
+    // Scripts load once here (errors stop the run before any packet), and
+    // their classifiers join the shared set.
+    let lua = crate::lua::LuaSetup::from_settings(&settings)?.map(Arc::new);
+    let mut classifiers = Arc::clone(&job.classifiers);
+    if let Some(l) = &lua {
+        let mut set = (*job.classifiers).clone();
+        if l.add_classifiers(&job.registry, &mut set)? > 0 {
+            classifiers = Arc::new(set);
+        }
+    }
     let (doc_tx, doc_rx) = bounded::<Vec<SessionDocument>>(64);
     let mut sink = job.sink;
     let output = std::thread::Builder::new().name("mw-output".into()).spawn(
@@ -191,11 +206,12 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
         let cfg = ThreadConfig {
             settings: Arc::clone(&settings),
             registry: Arc::clone(&job.registry),
-            classifiers: Arc::clone(&job.classifiers),
+            classifiers: Arc::clone(&classifiers),
             protocol_config: Arc::clone(&protocol_config),
             node: job.node.clone(),
             prefix: prefix.clone(),
             rotation,
+            lua: lua.clone(),
         };
         let out = doc_tx.clone();
         let stats = Arc::clone(&job.stats);
@@ -283,6 +299,7 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
         stats: job.stats.snapshot(),
         elapsed: started.elapsed(),
         input_errors,
+        lua: lua.map(|l| l.report()),
     })
 }
 

@@ -38,6 +38,9 @@ pub struct CaptureArgs {
     /// Override a setting, e.g. -o packetThreads=2 (repeatable).
     #[arg(short = 'o', value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Load an Arkime capture Lua script, after any luaFiles (repeatable).
+    #[arg(long = "lua", value_name = "FILE")]
+    lua: Vec<PathBuf>,
     /// Session store directory to capture into (the default output).
     #[arg(long, value_name = "DIR", default_value = store::DEFAULT_DATA_DIR)]
     data: PathBuf,
@@ -94,6 +97,9 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     for w in &warnings {
         eprintln!("moonwire: warning: {w}");
     }
+    settings
+        .lua_files
+        .extend(args.lua.iter().map(|p| p.to_string_lossy().into_owned()));
     let mut registry = protocols::fields::FieldRegistry::builtin();
     if let Some(custom) = settings.sections.get("custom-fields") {
         for (expr, entry) in custom {
@@ -198,6 +204,15 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.quiet {
         eprintln!("{}", summary(&report.stats, report.elapsed));
+    }
+    // Script failures are reported even with --quiet: they mean fields may
+    // be missing from the documents.
+    if let Some(lua) = &report.lua
+        && (!args.quiet || lua.errors > 0 || !lua.load_failures.is_empty())
+    {
+        for line in lua.summary_lines() {
+            eprintln!("moonwire: {line}");
+        }
     }
     let all_failed = report.stats.files_total > 0
         && report.stats.file_errors == report.stats.files_total

@@ -1,0 +1,585 @@
+//! One packet thread's interpreter and the driver that runs its callbacks:
+//! it implements the analyzer's [`ScriptHooks`], isolates every callback
+//! (errors counted per `script:line`, instruction budget re-armed, memory
+//! cap), and delivers HTTP responses.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, unbounded};
+use lua::mlua::{self, AnyUserData, Function, IntoLuaMulti, Value};
+use lua::{ErrorLog, ErrorSite, LuaHost};
+use protocols::fields::FieldRegistry;
+use protocols::{ClassifyContext, Direction, HttpEvent, ScriptHooks, ScriptSession};
+
+use super::api::{self, BODY_KINDS, Registrations, http_index};
+use super::data::{self, LuaData};
+use super::http::{self, HttpResponse};
+use super::report::{LuaErrorSite, LuaReport};
+use super::session::{LuaSession, SessionObject, Shared};
+use super::setup::{LuaSetup, LuaSetupError};
+
+/// Most distinct error sites whose first message is kept.
+const MAX_SITES: usize = 256;
+
+/// The serial of a session's script state, if it has one.
+pub(crate) fn serial_of(state: &Option<Box<dyn Any>>) -> Option<u64> {
+    state
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<LuaSession>())
+        .map(|s| s.serial)
+}
+
+fn is_stop(v: &Value) -> bool {
+    match v {
+        Value::Integer(i) => *i == -1,
+        Value::Number(n) => *n == -1.0,
+        _ => false,
+    }
+}
+
+fn root_cause(e: &mlua::Error) -> &mlua::Error {
+    let mut e = e;
+    loop {
+        match e {
+            mlua::Error::CallbackError { cause, .. } => e = cause,
+            mlua::Error::WithContext { cause, .. } => e = cause,
+            _ => return e,
+        }
+    }
+}
+
+/// The error's message on one line, prefixed by the script position that
+/// raised it when Lua knows it.
+fn describe(e: &mlua::Error) -> String {
+    let root = root_cause(e);
+    let msg = match root {
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let first = msg.lines().next().unwrap_or("").trim().to_string();
+    if ErrorSite::from_message(&first).0 != "?" {
+        return first;
+    }
+    // An API function failed: the traceback names the script line that
+    // called it.
+    if let mlua::Error::CallbackError { traceback, .. } = e {
+        for line in traceback.lines().map(str::trim) {
+            if line.starts_with("[C]") {
+                continue;
+            }
+            let site = ErrorSite::from_message(line).0;
+            if site != "?" {
+                return format!("{site}: {first}");
+            }
+        }
+    }
+    first
+}
+
+/// Counters of one interpreter.
+#[derive(Default)]
+struct Counters {
+    callbacks: u64,
+    memory: u64,
+    errors: ErrorLog,
+    first: HashMap<String, String>,
+    http_responses: u64,
+    http_failures: u64,
+    pub delayed_saves: u64,
+    pub outstanding_timeouts: u64,
+}
+
+/// A packet thread's scripts.
+pub(crate) struct LuaScripts {
+    host: LuaHost,
+    shared: Rc<Shared>,
+    regs: Registrations,
+    pending_classify: Vec<u32>,
+    responses: Receiver<HttpResponse>,
+    counters: Counters,
+}
+
+impl LuaScripts {
+    /// Builds an interpreter, installs the API and loads the scripts.
+    /// `discovery` is the start-up pass that only collects registrations
+    /// (HTTP requests are refused there).
+    pub fn new(
+        setup: &LuaSetup,
+        registry: Arc<FieldRegistry>,
+        discovery: bool,
+    ) -> Result<LuaScripts, LuaSetupError> {
+        let host = LuaHost::new(setup.options).map_err(|e| LuaSetupError::Host(e.to_string()))?;
+        let (tx, rx) = unbounded();
+        let shared = Rc::new(Shared::new(registry, tx, discovery));
+        let lua = host.lua();
+        api::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        data::install(lua).map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        http::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        for (name, source) in &setup.sources {
+            host.load_source(name, source)
+                .map_err(|e| LuaSetupError::Host(e.to_string()))?;
+        }
+        shared.loading.set(false);
+        let regs = std::mem::take(&mut *shared.regs.borrow_mut());
+        Ok(LuaScripts {
+            host,
+            shared,
+            regs,
+            pending_classify: Vec::new(),
+            responses: rx,
+            counters: Counters::default(),
+        })
+    }
+
+    /// What the scripts registered.
+    pub fn registrations(&self) -> &Registrations {
+        &self.regs
+    }
+
+    /// Shared API state (engine bookkeeping).
+    pub fn shared(&self) -> &Rc<Shared> {
+        &self.shared
+    }
+
+    /// The channel HTTP responses arrive on.
+    pub fn responses(&self) -> &Receiver<HttpResponse> {
+        &self.responses
+    }
+
+    /// Whether requests are still waiting for a response.
+    pub fn requests_pending(&self) -> bool {
+        !self.shared.requests.borrow().is_empty()
+    }
+
+    /// The session a pending request was made for.
+    pub fn request_serial(&self, id: u64) -> Option<u64> {
+        self.shared
+            .requests
+            .borrow()
+            .get(&id)
+            .and_then(|p| p.serial)
+    }
+
+    /// Counts a delayed save / a timed-out one.
+    pub fn note_delayed_save(&mut self, timed_out: bool) {
+        if timed_out {
+            self.counters.outstanding_timeouts += 1;
+        } else {
+            self.counters.delayed_saves += 1;
+        }
+    }
+
+    fn record(&mut self, e: &mlua::Error, f: Option<&Function>) {
+        if matches!(root_cause(e), mlua::Error::MemoryError(_)) {
+            self.counters.memory += 1;
+        }
+        let mut msg = describe(e);
+        if ErrorSite::from_message(&msg).0 == "?"
+            && let Some(f) = f
+        {
+            // No position (memory errors, budget interrupts): name the
+            // callback's definition instead.
+            let info = f.info();
+            if let (Some(src), Some(line)) = (info.short_src, info.line_defined) {
+                msg = format!("{src}:{line}: {msg} (in callback defined here)");
+            }
+        }
+        if self.counters.errors.record(&msg) && self.counters.first.len() < MAX_SITES {
+            let site = ErrorSite::from_message(&msg).0;
+            self.counters.first.insert(site, msg);
+        }
+    }
+
+    /// Runs one callback with the budget re-armed, with `session` bound
+    /// when given; failures are counted and yield `None`.
+    fn call(
+        &mut self,
+        session: Option<(u64, &mut ScriptSession<'_>)>,
+        f: &Function,
+        args: impl IntoLuaMulti,
+    ) -> Option<Value> {
+        self.host.budget().arm();
+        self.counters.callbacks += 1;
+        let r = match session {
+            Some((serial, s)) => self.shared.bind(serial, s, || f.call::<Value>(args)),
+            None => f.call::<Value>(args),
+        };
+        data::end_callback();
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.record(&e, Some(f));
+                None
+            }
+        }
+    }
+
+    /// The session's script state, made on first use: (serial, object).
+    fn ensure_state(&mut self, session: &mut ScriptSession<'_>) -> Option<(u64, AnyUserData)> {
+        if let Some(st) = session
+            .state
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<LuaSession>())
+        {
+            return Some((st.serial, st.object.clone()));
+        }
+        if session.state.is_some() {
+            return None;
+        }
+        let serial = self.shared.new_serial();
+        let obj = SessionObject::new(serial, session.meta.clone(), Rc::clone(&self.shared));
+        let object = match self.host.lua().create_userdata(obj) {
+            Ok(o) => o,
+            Err(e) => {
+                self.record(&e, None);
+                return None;
+            }
+        };
+        if let Some(flow) = self.shared.current_flow.get() {
+            self.shared.live.borrow_mut().insert(serial, flow);
+        }
+        *session.state = Some(Box::new(LuaSession::new(
+            serial,
+            object.clone(),
+            Rc::clone(&self.shared),
+        )));
+        Some((serial, object))
+    }
+
+    fn lua_state<'s>(session: &'s mut ScriptSession<'_>) -> Option<&'s mut LuaSession> {
+        session
+            .state
+            .as_mut()
+            .and_then(|s| s.downcast_mut::<LuaSession>())
+    }
+
+    fn resolve(&mut self, cb: &super::session::Callback) -> Option<Function> {
+        match cb.resolve(self.host.lua()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.counters.callbacks += 1;
+                self.record(&e, None);
+                None
+            }
+        }
+    }
+
+    /// Runs the save-time callbacks of one list.
+    fn save_list(&mut self, session: &mut ScriptSession<'_>, pre: bool, last: bool) {
+        let n = if pre {
+            self.regs.pre_save.len()
+        } else {
+            self.regs.save.len()
+        };
+        if n == 0 {
+            return;
+        }
+        let Some((serial, obj)) = self.ensure_state(session) else {
+            return;
+        };
+        for i in 0..n {
+            let cb = if pre {
+                self.regs.pre_save[i].clone()
+            } else {
+                self.regs.save[i].clone()
+            };
+            let Some(f) = self.resolve(&cb) else {
+                continue;
+            };
+            self.call(Some((serial, &mut *session)), &f, (obj.clone(), last));
+        }
+    }
+
+    /// Runs a response's callback (binding the requesting session when the
+    /// engine found it).
+    pub fn run_response(&mut self, resp: HttpResponse, session: Option<&mut ScriptSession<'_>>) {
+        let Some(p) = self.shared.requests.borrow_mut().remove(&resp.id) else {
+            return;
+        };
+        self.counters.http_responses += 1;
+        if resp.code == 0 {
+            self.counters.http_failures += 1;
+        }
+        let body = match self.host.lua().create_string(&resp.body) {
+            Ok(b) => b,
+            Err(e) => {
+                self.record(&e, Some(&p.callback));
+                return;
+            }
+        };
+        let bind = match (p.serial, session) {
+            (Some(serial), Some(s)) => Some((serial, s)),
+            _ => None,
+        };
+        self.call(bind, &p.callback, (resp.code, body));
+    }
+
+    /// This interpreter's counters.
+    pub fn report(&self) -> LuaReport {
+        let c = &self.counters;
+        let error_sites = c
+            .errors
+            .sites()
+            .into_iter()
+            .map(|(site, count)| LuaErrorSite {
+                first_message: c.first.get(&site).cloned().unwrap_or_default(),
+                site,
+                count,
+            })
+            .collect();
+        LuaReport {
+            files: Vec::new(),
+            interpreters: 1,
+            load_failures: Vec::new(),
+            callbacks: c.callbacks,
+            errors: c.errors.total(),
+            instruction_limit_hits: self.host.budget().exceeded(),
+            memory_limit_hits: c.memory,
+            error_sites,
+            memory_in_use: self.host.used_memory() as u64,
+            http_responses: c.http_responses,
+            http_failures: c.http_failures,
+            http_rejected: self.shared.http_rejected.get(),
+            delayed_saves: c.delayed_saves,
+            outstanding_timeouts: c.outstanding_timeouts,
+        }
+    }
+
+    fn classify_hook(&mut self, id: u32) {
+        if (id as usize) < self.regs.classifiers.len() {
+            self.pending_classify.push(id);
+        } else {
+            // The start-up pass registered more classifiers than this
+            // interpreter did (a script registering conditionally).
+            self.counters.callbacks += 1;
+            self.counters.errors.record(&format!(
+                "?: script classifier {id} not registered in this interpreter"
+            ));
+        }
+    }
+
+    fn data_hook(&mut self, session: &mut ScriptSession<'_>, data: &[u8], dir: Direction) {
+        if self.pending_classify.is_empty() {
+            let parsing = session
+                .state
+                .as_ref()
+                .and_then(|s| s.downcast_ref::<LuaSession>())
+                .is_some_and(|s| !s.parsers.is_empty());
+            if !parsing {
+                return;
+            }
+        }
+        let Some((serial, obj)) = self.ensure_state(session) else {
+            self.pending_classify.clear();
+            return;
+        };
+        let s = match self.host.lua().create_string(data) {
+            Ok(s) => s,
+            Err(e) => {
+                self.record(&e, None);
+                self.pending_classify.clear();
+                return;
+            }
+        };
+        let d = dir.index() as i64;
+        let pending = std::mem::take(&mut self.pending_classify);
+        for &id in &pending {
+            let cb = self.regs.classifiers[id as usize].callback.clone();
+            let Some(f) = self.resolve(&cb) else {
+                continue;
+            };
+            self.call(
+                Some((serial, &mut *session)),
+                &f,
+                (obj.clone(), s.clone(), d),
+            );
+        }
+        // Reuse the vector's allocation.
+        self.pending_classify = pending;
+        self.pending_classify.clear();
+        let n = Self::lua_state(session).map_or(0, |st| st.parsers.len());
+        let mut any_stopped = false;
+        for i in 0..n {
+            let Some(f) = Self::lua_state(session).and_then(|st| st.parsers[i].clone()) else {
+                continue;
+            };
+            let r = self.call(
+                Some((serial, &mut *session)),
+                &f,
+                (obj.clone(), s.clone(), d),
+            );
+            if r.as_ref().is_some_and(is_stop)
+                && let Some(st) = Self::lua_state(session)
+            {
+                st.parsers[i] = None;
+                any_stopped = true;
+            }
+        }
+        if any_stopped && let Some(st) = Self::lua_state(session) {
+            st.parsers.retain(Option::is_some);
+        }
+    }
+
+    fn http_hook(
+        &mut self,
+        session: &mut ScriptSession<'_>,
+        event: HttpEvent,
+        data: Option<&[u8]>,
+        dir: Direction,
+    ) {
+        let at = http_index(event);
+        let n = self.regs.http[at].len();
+        if n == 0 {
+            return;
+        }
+        let Some((serial, obj)) = self.ensure_state(session) else {
+            return;
+        };
+        let d = dir.index() as i64;
+        for i in 0..n {
+            if Self::lua_state(session).is_some_and(|st| st.http_off[at] & (1 << i) != 0) {
+                continue;
+            }
+            let cb = self.regs.http[at][i].clone();
+            let Some(f) = self.resolve(&cb) else {
+                continue;
+            };
+            let arg = match data {
+                Some(bytes) => match self.host.lua().create_userdata(LuaData::borrowed(bytes)) {
+                    Ok(u) => Value::UserData(u),
+                    Err(e) => {
+                        self.record(&e, Some(&f));
+                        continue;
+                    }
+                },
+                None => Value::Nil,
+            };
+            let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), arg, d));
+            if r.as_ref().is_some_and(is_stop)
+                && let Some(st) = Self::lua_state(session)
+            {
+                st.http_off[at] |= 1 << i;
+            }
+        }
+    }
+
+    fn body_hook(&mut self, session: &mut ScriptSession<'_>, kind: &str, data: &[u8]) {
+        let Some(at) = BODY_KINDS.iter().position(|k| *k == kind) else {
+            return;
+        };
+        let n = self.regs.bodies[at].len();
+        if n == 0 {
+            return;
+        }
+        let Some((serial, obj)) = self.ensure_state(session) else {
+            return;
+        };
+        for i in 0..n {
+            let off = Self::lua_state(session)
+                .is_some_and(|st| st.body_off.get(at).is_some_and(|m| m & (1 << i) != 0));
+            if off {
+                continue;
+            }
+            let cb = self.regs.bodies[at][i].clone();
+            let Some(f) = self.resolve(&cb) else {
+                continue;
+            };
+            let ud = match self.host.lua().create_userdata(LuaData::borrowed(data)) {
+                Ok(u) => u,
+                Err(e) => {
+                    self.record(&e, Some(&f));
+                    continue;
+                }
+            };
+            let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), ud));
+            if r.as_ref().is_some_and(is_stop)
+                && let Some(st) = Self::lua_state(session)
+            {
+                if st.body_off.len() <= at {
+                    st.body_off.resize(at + 1, 0);
+                }
+                st.body_off[at] |= 1 << i;
+            }
+        }
+    }
+
+    /// `register_pre_save` callbacks.
+    pub fn pre_save(&mut self, session: &mut ScriptSession<'_>, last: bool) {
+        self.save_list(session, true, last);
+    }
+
+    /// `register_save` callbacks.
+    pub fn save(&mut self, session: &mut ScriptSession<'_>, last: bool) {
+        self.save_list(session, false, last);
+    }
+}
+
+/// The analyzer's handle on the thread's scripts (the engine keeps
+/// another, for save hooks and HTTP responses).
+pub(crate) struct HooksProxy(pub Rc<RefCell<LuaScripts>>);
+
+impl ScriptHooks for HooksProxy {
+    fn classify(&mut self, id: u32, _cx: &mut ClassifyContext<'_>, _data: &[u8], _dir: Direction) {
+        // The classifier needs the session's script state, which the
+        // classify context does not carry: it runs from the data hook that
+        // follows with the same bytes.
+        if let Ok(mut s) = self.0.try_borrow_mut() {
+            s.classify_hook(id);
+        }
+    }
+
+    fn data(&mut self, session: &mut ScriptSession<'_>, data: &[u8], dir: Direction) {
+        if let Ok(mut s) = self.0.try_borrow_mut() {
+            s.data_hook(session, data, dir);
+        }
+    }
+
+    fn wants_http(&self, event: HttpEvent) -> bool {
+        self.0
+            .try_borrow()
+            .is_ok_and(|s| !s.regs.http[http_index(event)].is_empty())
+    }
+
+    fn http_event(
+        &mut self,
+        session: &mut ScriptSession<'_>,
+        event: HttpEvent,
+        data: Option<&[u8]>,
+        dir: Direction,
+    ) {
+        if let Ok(mut s) = self.0.try_borrow_mut() {
+            s.http_hook(session, event, data, dir);
+        }
+    }
+
+    fn wants_body(&self, kind: &str) -> bool {
+        self.0.try_borrow().is_ok_and(|s| {
+            BODY_KINDS
+                .iter()
+                .position(|k| *k == kind)
+                .is_some_and(|at| !s.regs.bodies[at].is_empty())
+        })
+    }
+
+    fn body(&mut self, session: &mut ScriptSession<'_>, kind: &str, data: &[u8]) {
+        if let Ok(mut s) = self.0.try_borrow_mut() {
+            s.body_hook(session, kind, data);
+        }
+    }
+
+    fn pre_save(&mut self, session: &mut ScriptSession<'_>, last: bool) {
+        if let Ok(mut s) = self.0.try_borrow_mut() {
+            s.pre_save(session, last);
+        }
+    }
+
+    fn save(&mut self, session: &mut ScriptSession<'_>, last: bool) {
+        if let Ok(mut s) = self.0.try_borrow_mut() {
+            s.save(session, last);
+        }
+    }
+}

@@ -1,0 +1,635 @@
+//! `MolochSession` / `ArkimeSession` objects and the per-interpreter state
+//! their methods reach.
+//!
+//! A session object outlives the callbacks it is passed to (scripts keep it
+//! in closures for HTTP responses), so it does not borrow the session: it
+//! carries the session's *serial*, and the engine *binds* the session's
+//! data for exactly the duration of each callback. A method finds its
+//! session through that binding; used when its session is not the one
+//! being called back (or was already saved) it raises a Lua error.
+//! Outstanding-operation counts live here, keyed by serial, so
+//! `incr_outstanding`/`decr_outstanding` work from any callback.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use lua::mlua::{
+    self, AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods,
+    Value,
+};
+use protocols::fields::{FieldId, FieldKind, FieldRegistry};
+use protocols::{ScriptSession, SessionMeta, Value as FieldValues};
+
+use super::api::Registrations;
+use super::http::HttpResponse;
+
+/// Where the engine keeps a session while scripts know it by serial.
+pub(crate) type FlowId = flow::SessionId;
+
+#[derive(Clone, Copy)]
+struct Binding {
+    serial: u64,
+    session: *mut (),
+}
+
+/// A callback the script gave when it called `service:request`.
+pub(crate) struct PendingRequest {
+    /// The response callback.
+    pub callback: Function,
+    /// The session whose callback made the request (bound again when the
+    /// response runs).
+    pub serial: Option<u64>,
+}
+
+/// State shared by one interpreter's API functions and its driver.
+pub(crate) struct Shared {
+    pub registry: Arc<FieldRegistry>,
+    /// Field ids by number (`Moloch.expression_to_fieldId` results).
+    field_ids: Vec<FieldId>,
+    protocols_field: Option<FieldId>,
+    tags_field: Option<FieldId>,
+    binding: Cell<Option<Binding>>,
+    next_serial: Cell<u64>,
+    /// The engine's handle of the session the next callback is about.
+    pub current_flow: Cell<Option<FlowId>>,
+    /// Sessions that have script state: serial → engine handle.
+    pub live: RefCell<HashMap<u64, FlowId>>,
+    outstanding: RefCell<HashMap<u64, u32>>,
+    /// Serials whose outstanding count went back to zero.
+    pub zeroed: RefCell<Vec<u64>>,
+    /// True while the scripts' top level runs (registration allowed).
+    pub loading: Cell<bool>,
+    /// True in the start-up pass that only collects registrations.
+    pub discovery: bool,
+    pub requests: RefCell<HashMap<u64, PendingRequest>>,
+    next_request: Cell<u64>,
+    /// Where HTTP workers send responses for this interpreter.
+    pub responses: Sender<HttpResponse>,
+    /// Requests refused because a service was at `maxRequests`.
+    pub http_rejected: Cell<u64>,
+    /// What the scripts registered while loading.
+    pub regs: RefCell<Registrations>,
+}
+
+impl Shared {
+    pub fn new(
+        registry: Arc<FieldRegistry>,
+        responses: Sender<HttpResponse>,
+        discovery: bool,
+    ) -> Shared {
+        let field_ids = registry.iter().map(|(id, _)| id).collect();
+        let protocols_field = registry.lookup_expr("protocols");
+        let tags_field = registry.lookup_expr("tags");
+        Shared {
+            registry,
+            field_ids,
+            protocols_field,
+            tags_field,
+            binding: Cell::new(None),
+            next_serial: Cell::new(1),
+            current_flow: Cell::new(None),
+            live: RefCell::new(HashMap::new()),
+            outstanding: RefCell::new(HashMap::new()),
+            zeroed: RefCell::new(Vec::new()),
+            loading: Cell::new(true),
+            discovery,
+            requests: RefCell::new(HashMap::new()),
+            next_request: Cell::new(1),
+            responses,
+            http_rejected: Cell::new(0),
+            regs: RefCell::new(Registrations::default()),
+        }
+    }
+
+    /// A fresh session serial.
+    pub fn new_serial(&self) -> u64 {
+        let s = self.next_serial.get();
+        self.next_serial.set(s + 1);
+        s
+    }
+
+    /// A fresh request id.
+    pub fn new_request_id(&self) -> u64 {
+        let s = self.next_request.get();
+        self.next_request.set(s + 1);
+        s
+    }
+
+    /// The serial of the session bound now, if any.
+    pub fn bound_serial(&self) -> Option<u64> {
+        self.binding.get().map(|b| b.serial)
+    }
+
+    /// Runs `f` with `session` reachable by the methods of session objects
+    /// with this serial.
+    pub fn bind<R>(
+        &self,
+        serial: u64,
+        session: &mut ScriptSession<'_>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let ptr = session as *mut ScriptSession<'_> as *mut ();
+        let prev = self.binding.replace(Some(Binding {
+            serial,
+            session: ptr,
+        }));
+        let r = f();
+        self.binding.set(prev);
+        r
+    }
+
+    /// Runs `f` on the session with this serial if it is bound now.
+    fn with_session<R>(
+        &self,
+        serial: u64,
+        f: impl FnOnce(&mut ScriptSession<'_>) -> mlua::Result<R>,
+    ) -> mlua::Result<R> {
+        let Some(b) = self.binding.get().filter(|b| b.serial == serial) else {
+            return Err(mlua::Error::runtime(
+                "MolochSession used outside the callbacks of its session (it may have been saved already)",
+            ));
+        };
+        // Unbind while in use: a finalizer that runs during `f` and reaches
+        // the session gets an error instead of a second mutable alias.
+        self.binding.set(None);
+        // SAFETY: `bind` stored a pointer to a `ScriptSession` that lives
+        // (and is not otherwise used) until `bind` returns, and the binding
+        // is only present while `bind` runs.
+        let r = f(unsafe { &mut *(b.session as *mut ScriptSession<'_>) });
+        self.binding.set(Some(b));
+        r
+    }
+
+    /// Outstanding operations of a session.
+    pub fn outstanding(&self, serial: u64) -> u32 {
+        self.outstanding.borrow().get(&serial).copied().unwrap_or(0)
+    }
+
+    /// Forgets a session that is gone.
+    pub fn forget(&self, serial: u64) {
+        self.live.borrow_mut().remove(&serial);
+        self.outstanding.borrow_mut().remove(&serial);
+    }
+
+    /// A field from an id number or an expression, with a clear error for
+    /// unknown ones.
+    pub fn field(&self, f: &Value) -> mlua::Result<FieldId> {
+        match f {
+            Value::Integer(i) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| self.field_ids.get(i).copied())
+                .ok_or_else(|| mlua::Error::runtime(format!("unknown field id {i}"))),
+            Value::Number(n) if n.fract() == 0.0 => self.field(&Value::Integer(*n as i64)),
+            Value::String(s) => {
+                let expr = s.to_str()?;
+                self.registry.lookup_expr(&expr).ok_or_else(|| {
+                    mlua::Error::runtime(format!(
+                        "unknown field '{}': not an Arkime field; define it in [custom-fields]",
+                        &*expr
+                    ))
+                })
+            }
+            other => Err(mlua::Error::runtime(format!(
+                "field must be an expression string or a field id, not {}",
+                other.type_name()
+            ))),
+        }
+    }
+}
+
+/// The Lua object of one session.
+pub(crate) struct SessionObject {
+    pub serial: u64,
+    meta: SessionMeta,
+    shared: Rc<Shared>,
+}
+
+impl SessionObject {
+    pub fn new(serial: u64, meta: SessionMeta, shared: Rc<Shared>) -> SessionObject {
+        SessionObject {
+            serial,
+            meta,
+            shared,
+        }
+    }
+}
+
+/// Per-session script state (kept by the engine in the session's
+/// `script_state`, dropped with the session).
+pub(crate) struct LuaSession {
+    pub serial: u64,
+    /// The session's Lua object, made once.
+    pub object: AnyUserData,
+    /// `session:table()`.
+    pub table: Option<Table>,
+    /// `session:register_parser` functions; `None` once one returned -1.
+    pub parsers: Vec<Option<Function>>,
+    /// Per HTTP event, callbacks that returned -1 for this session.
+    pub http_off: [u32; 8],
+    /// Per body kind (index into the body registrations), callbacks that
+    /// returned -1.
+    pub body_off: Vec<u32>,
+    shared: Rc<Shared>,
+}
+
+impl LuaSession {
+    pub fn new(serial: u64, object: AnyUserData, shared: Rc<Shared>) -> LuaSession {
+        LuaSession {
+            serial,
+            object,
+            table: None,
+            parsers: Vec::new(),
+            http_off: [0; 8],
+            body_off: Vec::new(),
+            shared,
+        }
+    }
+}
+
+impl Drop for LuaSession {
+    fn drop(&mut self) {
+        self.shared.forget(self.serial);
+    }
+}
+
+fn state<'s>(session: &'s mut ScriptSession<'_>) -> mlua::Result<&'s mut LuaSession> {
+    session
+        .state
+        .as_mut()
+        .and_then(|s| s.downcast_mut::<LuaSession>())
+        .ok_or_else(|| mlua::Error::runtime("session has no script state"))
+}
+
+fn protocol_name(n: u8) -> String {
+    match n {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        132 => "sctp".into(),
+        other => other.to_string(),
+    }
+}
+
+fn ip_string(ip: Option<IpAddr>) -> Option<String> {
+    ip.map(|i| i.to_string())
+}
+
+/// A value for `add_string`/`add_int`, as the field's kind wants it.
+fn add_value(
+    shared: &Shared,
+    session: &mut ScriptSession<'_>,
+    id: FieldId,
+    value: &Value,
+) -> mlua::Result<bool> {
+    if Some(id) == shared.protocols_field {
+        return Ok(session.fields.add_protocol(&value_string(value)?));
+    }
+    if Some(id) == shared.tags_field {
+        return Ok(session.fields.add_tag(&value_string(value)?));
+    }
+    let def = shared.registry.def(id);
+    if def.is_multi() {
+        return Err(mlua::Error::runtime(format!(
+            "field '{}' is a multi-field expression; add to one of its fields",
+            def.expr
+        )));
+    }
+    match def.kind {
+        FieldKind::Integer | FieldKind::Date => {
+            let n = value_int(value).ok_or_else(|| {
+                mlua::Error::runtime(format!(
+                    "field '{}' is an integer field; {} is not an integer",
+                    def.expr,
+                    value_display(value)
+                ))
+            })?;
+            Ok(session.fields.add_int(id, n))
+        }
+        FieldKind::Float => {
+            let n = match value {
+                Value::Integer(i) => *i as f64,
+                Value::Number(n) => *n,
+                Value::String(s) => s.to_str()?.trim().parse().map_err(|_| {
+                    mlua::Error::runtime(format!("field '{}' wants a number", def.expr))
+                })?,
+                _ => {
+                    return Err(mlua::Error::runtime(format!(
+                        "field '{}' wants a number",
+                        def.expr
+                    )));
+                }
+            };
+            Ok(session.fields.add_float(id, n))
+        }
+        FieldKind::Ip => {
+            let s = value_string(value)?;
+            let ip: IpAddr = s.trim().parse().map_err(|_| {
+                mlua::Error::runtime(format!(
+                    "field '{}' wants an IP address, got {s:?}",
+                    def.expr
+                ))
+            })?;
+            Ok(session.fields.add_ip(id, ip))
+        }
+        FieldKind::Object => Err(mlua::Error::runtime(format!(
+            "field '{}' is an object field and cannot be set from Lua",
+            def.expr
+        ))),
+        _ => {
+            let s = value_string(value)?;
+            Ok(session.fields.add_string(&shared.registry, id, &s))
+        }
+    }
+}
+
+fn value_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        Value::Number(n) if n.is_finite() => Some(n.round() as i64),
+        Value::String(s) => {
+            let s = s.to_str().ok()?;
+            let t = s.trim();
+            t.parse::<i64>().ok().or_else(|| {
+                t.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.round() as i64)
+            })
+        }
+        _ => None,
+    }
+}
+
+fn value_string(v: &Value) -> mlua::Result<String> {
+    match v {
+        Value::String(s) => Ok(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+        Value::Integer(i) => Ok(i.to_string()),
+        Value::Number(n) => Ok(if n.fract() == 0.0 && n.abs() < 1e15 {
+            format!("{}", *n as i64)
+        } else {
+            n.to_string()
+        }),
+        Value::Boolean(b) => Ok(b.to_string()),
+        other => Err(mlua::Error::runtime(format!(
+            "expected a string value, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn value_display(v: &Value) -> String {
+    value_string(v).map_or_else(|_| v.type_name().to_string(), |s| format!("{s:?}"))
+}
+
+/// Values of a field as owned data (so no Lua runs while the session is
+/// borrowed).
+enum Got {
+    Nil,
+    Str(String),
+    Int(i64),
+    Strs(Vec<String>),
+    Ints(Vec<i64>),
+    Floats(Vec<f64>),
+}
+
+fn get_field(shared: &Shared, session: &mut ScriptSession<'_>, which: &Value) -> mlua::Result<Got> {
+    if let Value::String(s) = which {
+        let expr = s.to_str()?;
+        let m = session.meta;
+        match &*expr {
+            "ip.src" => return Ok(ip_string(m.src_ip).map_or(Got::Nil, Got::Str)),
+            "ip.dst" => return Ok(ip_string(m.dst_ip).map_or(Got::Nil, Got::Str)),
+            "port.src" => return Ok(Got::Int(i64::from(m.src_port))),
+            "port.dst" => return Ok(Got::Int(i64::from(m.dst_port))),
+            "ip.protocol" => return Ok(Got::Int(i64::from(m.ip_protocol))),
+            _ => {}
+        }
+    }
+    let id = shared.field(which)?;
+    if Some(id) == shared.protocols_field {
+        let p = session.fields.protocols();
+        return Ok(if p.is_empty() {
+            Got::Nil
+        } else {
+            Got::Strs(p.to_vec())
+        });
+    }
+    if Some(id) == shared.tags_field {
+        let t = session.fields.tags();
+        return Ok(if t.is_empty() {
+            Got::Nil
+        } else {
+            Got::Strs(t.to_vec())
+        });
+    }
+    let Some(values) = session.fields.get(id) else {
+        return Ok(Got::Nil);
+    };
+    // `if let` rather than `match`: other value representations (single
+    // values written as-is) go through the document form below.
+    if let FieldValues::Strings(v) = values {
+        return Ok(Got::Strs(v.clone()));
+    }
+    if let FieldValues::Ints(v) = values {
+        return Ok(Got::Ints(v.clone()));
+    }
+    if let FieldValues::Ips(v) = values {
+        return Ok(Got::Strs(v.iter().map(ToString::to_string).collect()));
+    }
+    if let FieldValues::Floats(v) = values {
+        return Ok(Got::Floats(v.clone()));
+    }
+    if let FieldValues::Objects(v) = values {
+        return Ok(Got::Strs(v.iter().map(ToString::to_string).collect()));
+    }
+    Ok(from_document(shared, session, id))
+}
+
+/// A field's value as the session document shows it.
+fn from_document(shared: &Shared, session: &ScriptSession<'_>, id: FieldId) -> Got {
+    let mut doc = serde_json::Map::new();
+    session.fields.write_json(&shared.registry, &mut doc);
+    let mut v: Option<&serde_json::Value> = None;
+    let mut map = Some(&doc);
+    for part in shared.registry.def(id).db.split('.') {
+        v = map.and_then(|m| m.get(part));
+        map = v.and_then(serde_json::Value::as_object);
+    }
+    let one = |j: &serde_json::Value| match j {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match v {
+        None | Some(serde_json::Value::Null) => Got::Nil,
+        Some(serde_json::Value::Number(n)) if n.is_i64() => {
+            Got::Ints(vec![n.as_i64().unwrap_or(0)])
+        }
+        Some(serde_json::Value::Array(a)) if a.iter().all(|x| x.is_i64()) => {
+            Got::Ints(a.iter().filter_map(serde_json::Value::as_i64).collect())
+        }
+        Some(serde_json::Value::Array(a)) => Got::Strs(a.iter().map(one).collect()),
+        Some(other) => Got::Strs(vec![one(other)]),
+    }
+}
+
+fn got_to_lua(lua: &Lua, g: Got) -> mlua::Result<Value> {
+    Ok(match g {
+        Got::Nil => Value::Nil,
+        Got::Str(s) => Value::String(lua.create_string(s)?),
+        Got::Int(i) => Value::Integer(i),
+        Got::Strs(v) => Value::Table(lua.create_sequence_from(v)?),
+        Got::Ints(v) => Value::Table(lua.create_sequence_from(v)?),
+        Got::Floats(v) => Value::Table(lua.create_sequence_from(v)?),
+    })
+}
+
+/// A callback given by name (looked up as a global when called, as Arkime
+/// does) or as a function value.
+#[derive(Clone)]
+pub(crate) enum Callback {
+    Name(String),
+    Func(Function),
+}
+
+impl Callback {
+    pub fn from_value(v: Value, what: &str) -> mlua::Result<Callback> {
+        match v {
+            Value::Function(f) => Ok(Callback::Func(f)),
+            Value::String(s) => Ok(Callback::Name(s.to_str()?.to_string())),
+            other => Err(mlua::Error::runtime(format!(
+                "{what}: expected a function or a function name, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// The function to call now.
+    pub fn resolve(&self, lua: &Lua) -> mlua::Result<Function> {
+        match self {
+            Callback::Func(f) => Ok(f.clone()),
+            Callback::Name(n) => match lua.globals().raw_get::<Value>(n.as_str())? {
+                Value::Function(f) => Ok(f),
+                _ => Err(mlua::Error::runtime(format!(
+                    "callback function '{n}' is not defined"
+                ))),
+            },
+        }
+    }
+}
+
+impl UserData for SessionObject {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("srcIp", |_, this| Ok(ip_string(this.meta.src_ip)));
+        fields.add_field_method_get("addr1", |_, this| Ok(ip_string(this.meta.src_ip)));
+        fields.add_field_method_get("dstIp", |_, this| Ok(ip_string(this.meta.dst_ip)));
+        fields.add_field_method_get("addr2", |_, this| Ok(ip_string(this.meta.dst_ip)));
+        fields.add_field_method_get("srcPort", |_, this| Ok(this.meta.src_port));
+        fields.add_field_method_get("port1", |_, this| Ok(this.meta.src_port));
+        fields.add_field_method_get("dstPort", |_, this| Ok(this.meta.dst_port));
+        fields.add_field_method_get("port2", |_, this| Ok(this.meta.dst_port));
+        fields.add_field_method_get("protocol", |_, this| {
+            Ok(protocol_name(this.meta.ip_protocol))
+        });
+        fields.add_field_method_get("ipProtocol", |_, this| {
+            Ok(protocol_name(this.meta.ip_protocol))
+        });
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            let m = &this.meta;
+            let ip = |i: Option<IpAddr>| match i {
+                Some(IpAddr::V6(a)) => format!("[{a}]"),
+                Some(a) => a.to_string(),
+                None => "-".into(),
+            };
+            Ok(format!(
+                "MolochSession: {} {}:{} -> {}:{}",
+                protocol_name(m.ip_protocol),
+                ip(m.src_ip),
+                m.src_port,
+                ip(m.dst_ip),
+                m.dst_port
+            ))
+        });
+        methods.add_method("add_string", |_, this, (field, value): (Value, Value)| {
+            let sh = &this.shared;
+            let id = sh.field(&field)?;
+            sh.with_session(this.serial, |s| add_value(sh, s, id, &value))
+        });
+        methods.add_method("add_int", |_, this, (field, value): (Value, Value)| {
+            let sh = &this.shared;
+            let id = sh.field(&field)?;
+            if value_int(&value).is_none() {
+                return Err(mlua::Error::runtime(format!(
+                    "add_int: {} is not an integer",
+                    value_display(&value)
+                )));
+            }
+            sh.with_session(this.serial, |s| add_value(sh, s, id, &value))
+        });
+        methods.add_method("add_tag", |_, this, tag: mlua::LuaString| {
+            let tag = tag.to_str()?.to_string();
+            this.shared
+                .with_session(this.serial, |s| Ok(s.fields.add_tag(&tag)))
+        });
+        methods.add_method("add_protocol", |_, this, p: mlua::LuaString| {
+            let p = p.to_str()?.to_string();
+            this.shared
+                .with_session(this.serial, |s| Ok(s.fields.add_protocol(&p)))
+        });
+        methods.add_method("has_protocol", |_, this, p: mlua::LuaString| {
+            let p = p.to_str()?.to_string();
+            this.shared
+                .with_session(this.serial, |s| Ok(s.fields.has_protocol(&p)))
+        });
+        methods.add_method("get", |lua, this, which: Value| {
+            let sh = &this.shared;
+            let got = sh.with_session(this.serial, |s| get_field(sh, s, &which))?;
+            got_to_lua(lua, got)
+        });
+        methods.add_method("incr_outstanding", |_, this, ()| {
+            let mut map = this.shared.outstanding.borrow_mut();
+            *map.entry(this.serial).or_insert(0) += 1;
+            Ok(())
+        });
+        methods.add_method("decr_outstanding", |_, this, ()| {
+            let mut map = this.shared.outstanding.borrow_mut();
+            if let Some(n) = map.get_mut(&this.serial) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&this.serial);
+                    this.shared.zeroed.borrow_mut().push(this.serial);
+                }
+            }
+            Ok(())
+        });
+        methods.add_method("table", |lua, this, ()| {
+            let existing = this
+                .shared
+                .with_session(this.serial, |s| Ok(state(s)?.table.clone()))?;
+            if let Some(t) = existing {
+                return Ok(t);
+            }
+            let t = lua.create_table()?;
+            let t2 = t.clone();
+            this.shared.with_session(this.serial, |s| {
+                state(s)?.table = Some(t2);
+                Ok(())
+            })?;
+            Ok(t)
+        });
+        methods.add_method("register_parser", |lua, this, f: Value| {
+            let f = Callback::from_value(f, "register_parser")?.resolve(lua)?;
+            this.shared.with_session(this.serial, |s| {
+                state(s)?.parsers.push(Some(f));
+                Ok(())
+            })
+        });
+    }
+}
