@@ -1,9 +1,9 @@
 #!/bin/sh
 # Scores moonwire's session documents against Arkime's on the compatibility
 # corpus and fails below the field-match floor this branch reached.
-# Usage: .ci/score.sh [MOONWIRE_BINARY]   (default: target/debug/moonwire)
+# Usage: .ci/checks/all-fields.sh [MOONWIRE_BINARY]   (default: target/debug/moonwire)
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BIN=${1:-./target/debug/moonwire}
 CORPUS=${ARKIME_COMPAT:-../shared/arkime-compat}
 FLOOR=${SCORE_FLOOR:-0.975}
@@ -18,6 +18,6 @@ fi
 if [ ! -x "$BIN" ]; then
     cargo build -p moonwire
 fi
-exec python3 "$CORPUS/score.py" --pcaps "$CORPUS/pcaps" \
+python3 "$CORPUS/score.py" --pcaps "$CORPUS/pcaps" \
     --run "$BIN capture --tests -q -c $CORPUS/config.test.ini -n test -r {pcap}" \
-    --min-fields "$FLOOR"
+    --min-fields "$FLOOR" | tail -1
