@@ -1,8 +1,8 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Scores moonwire's session documents against Arkime's on the compatibility
 # corpus and fails below the field-match floor this branch reached.
 # Usage: .ci/checks/all-fields.sh [MOONWIRE_BINARY]   (default: target/debug/moonwire)
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-./target/debug/moonwire}
 CORPUS=${ARKIME_COMPAT:-../shared/arkime-compat}
