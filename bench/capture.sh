@@ -17,15 +17,22 @@ big=bench/data/mixed-$packets.pcap
 gen "$packets" "$big"
 double=bench/data/mixed-$((packets * 2)).pcap
 gen $((packets * 2)) "$double"
-run() { # file threads
+run() { # file threads packets parsers
   local size out
   size=$(stat -c %s "$1")
-  out=$( { /usr/bin/time -f "TIME %e %M" ./target/release/moonwire capture --dryrun -q -r "$1" -o packetThreads="$2"; } 2>&1 )
-  awk -v s="$size" -v n="$3" -v t="$2" -v f="$(basename "$1")" '/^TIME/ {
-    printf "%-24s threads=%s  %6.2f s  %9.0f packets/s  %7.1f MB/s  peak RSS %6.1f MB\n", f, t, $2, n/$2, s/1e6/$2, $3/1024 }' <<<"$out"
+  out=$( { /usr/bin/time -f "TIME %e %U %S %M" ./target/release/moonwire capture --dryrun -q -r "$1" \
+      -o packetThreads="$2" -o disableParsers="$4"; } 2>&1 )
+  awk -v s="$size" -v n="$3" -v t="$2" -v f="$(basename "$1")" -v p="${4:-none}" '/^TIME/ {
+    printf "%-22s threads=%s disabled=%-4s %6.2f s wall %6.2f s cpu %9.0f packets/s %7.1f MB/s  peak RSS %6.1f MB\n",
+      f, t, p, $2, $3+$4, n/$2, s/1e6/$2, $5/1024 }' <<<"$out"
 }
 echo "moonwire capture --dryrun, $(nproc) cores, $(date -u +%F)"
+echo "-- generic fields only (disableParsers=all)"
 for t in 1 2; do
-  for i in 1 2 3; do run "$big" "$t" "$packets"; done
+  for i in 1 2 3; do run "$big" "$t" "$packets" all; done
 done
-run "$double" 2 $((packets * 2))
+run "$double" 2 $((packets * 2)) all
+echo "-- all built-in parsers"
+for t in 1 2; do
+  for i in 1 2; do run "$big" "$t" "$packets" ""; done
+done

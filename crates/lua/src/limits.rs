@@ -253,7 +253,10 @@ mod tests {
             .load("local co = coroutine.wrap(function() while true do end end) co()")
             .exec()
             .unwrap_err();
-        assert!(err.to_string().contains("instruction budget exceeded"), "{err}");
+        assert!(
+            err.to_string().contains("instruction budget exceeded"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,11 +14,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cmd_capture;
 mod cmd_dissect;
 mod cmd_pcap;
+mod cmd_proxy;
 mod cmd_query;
 mod progress;
 mod signals;
 mod store_sink;
-mod cmd_proxy;
 
 /// A network-traffic engine scripted in Lua.
 #[derive(Debug, Parser)]

@@ -27,7 +27,7 @@ pub(crate) use http::inet_addr as http_inet_addr;
 
 /// Every built-in classifier, except those of parsers listed in the
 /// `disableParsers` setting (names such as `http`, `dns`, `tls`, separated
-/// by `;` or `,`).
+/// by `;` or `,`; `all` turns every built-in parser off).
 pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     let disabled: Vec<String> = config
         .get("disableParsers")
@@ -36,7 +36,7 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
         .map(|s| s.trim().trim_end_matches(".so").to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
-    let on = |name: &str| !disabled.iter().any(|d| d == name);
+    let on = |name: &str| !disabled.iter().any(|d| d == name || d == "all");
     let mut set = ClassifierSet::new();
     if on("http") {
         http::register(&mut set);
