@@ -530,11 +530,12 @@ fn cross_check_with_tshark() {
 
 #[test]
 fn readme_example_works_as_documented() {
-    let readme = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/readme/dissect.md"),
-    )
-    .unwrap();
-    let start = readme.find("```lua\n").unwrap() + 7;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    // The example in the README's dissector section.
+    let section = readme.find("## Wireshark Lua dissectors").unwrap();
+    let start = section + readme[section..].find("```lua\n").unwrap() + 7;
     let end = start + readme[start..].find("```").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("rr.lua");
