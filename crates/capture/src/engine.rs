@@ -188,7 +188,7 @@ impl PacketThread {
             && state.closed()
             && state.syn_seq != Some(t.seq)
         {
-            self.save(sid, true);
+            self.save(sid);
             id = None;
         }
         let id = match id {
@@ -289,7 +289,7 @@ impl PacketThread {
             // last.sec < now.sec - timeout  <=>  last < (now.sec - timeout) seconds.
             let cutoff = now_sec_start.saturating_sub(timeout);
             while let Some(id) = self.table.oldest_before(list, cutoff) {
-                self.save(id, true);
+                self.save(id);
             }
         }
     }
@@ -324,7 +324,7 @@ impl PacketThread {
         }
     }
 
-    fn save(&mut self, id: SessionId, _final: bool) {
+    fn save(&mut self, id: SessionId) {
         let Some((_, mut e)) = self.table.remove(id) else {
             return;
         };
@@ -377,7 +377,7 @@ impl PacketThread {
         // Oldest first, so output order follows capture order.
         ids.sort_by_key(|id| self.table.get(*id).map(|e| e.session.first_us).unwrap_or(0));
         for id in ids {
-            self.save(id, true);
+            self.save(id);
         }
     }
 

@@ -70,15 +70,6 @@ pub fn ip_bytes(ip: IpAddr) -> [u8; 16] {
     }
 }
 
-/// Fixed seeds: the shard of a session must not change between runs, so
-/// outputs are reproducible.
-const SEEDS: (u64, u64, u64, u64) = (
-    0x6d6f_6f6e_7769_7265,
-    0x7365_7373_696f_6e73,
-    0x7061_636b_6574_7321,
-    0x0123_4567_89ab_cdef,
-);
-
 impl SessionKey {
     /// A key that is the same for both directions of a conversation.
     pub fn symmetric(
@@ -126,12 +117,6 @@ impl SessionKey {
             port_b: 0,
             discriminator,
         }
-    }
-
-    /// A 64-bit hash independent of process and run.
-    pub fn stable_hash(&self) -> u64 {
-        let state = ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3);
-        state.hash_one(self)
     }
 
     /// Which of `threads` packet threads owns this session.
