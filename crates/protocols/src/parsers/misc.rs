@@ -30,6 +30,10 @@ pub struct State {
     pub server: Option<usize>,
     /// Set by a handler when a new protocol starts (TLS after a request).
     pub reclassify: bool,
+    /// Whether the session runs over TCP (a byte stream to frame).
+    pub tcp: bool,
+    /// The session's two addresses.
+    pub ips: [Option<IpAddr>; 2],
 }
 
 /// A parser function: handles one chunk of one direction.
@@ -72,6 +76,8 @@ fn attach(
             handler,
             state: State {
                 server,
+                tcp: cx.meta.transport == Transport::Tcp,
+                ips: [cx.meta.src_ip, cx.meta.dst_ip],
                 ..State::default()
             },
         }));
@@ -105,16 +111,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             b"+OK ",
             n(|cx, _, _| {
                 cx.add_protocol("pop3");
-            }),
-        );
-    }
-    if on("imap") {
-        set.add_tcp(
-            "imap",
-            0,
-            b"* OK ",
-            n(|cx, _, _| {
-                cx.add_protocol("imap");
             }),
         );
     }
@@ -175,18 +171,15 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             "modbus",
             502,
             n(|cx, d, _| {
-                if d.len() >= 8
+                // The first data is exactly one message (MBAP header + PDU).
+                if d.len() >= 7
                     && be16(d, 2) == Some(0)
-                    && be16(d, 4).is_some_and(|l| usize::from(l) + 6 <= d.len() + 256)
+                    && be16(d, 4).is_some_and(|l| usize::from(l) + 6 == d.len())
                 {
                     attach(cx, "modbus", "modbus", modbus, None);
                 }
             }),
         );
-    }
-    if on("mqtt") {
-        set.add_tcp("mqtt", 4, b"MQTT", n(|cx, d, _| mqtt_classify(cx, d)));
-        set.add_tcp("mqtt", 4, b"MQIsdp", n(|cx, d, _| mqtt_classify(cx, d)));
     }
     if on("rdp") {
         set.add_tcp(
@@ -395,10 +388,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             n(|cx, _, _| attach(cx, "dnp3", "dnp3", dnp3, None)),
         );
     }
-    if on("smb") {
-        set.add_tcp("smb", 4, b"\xffSMB", n(|cx, _, _| cx.add_protocol("smb")));
-        set.add_tcp("smb", 4, b"\xfeSMB", n(|cx, _, _| cx.add_protocol("smb")));
-    }
     if on("dcerpc") {
         set.add_tcp(
             "dcerpc",
@@ -411,19 +400,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_tcp_port("ldap", 389, n(ldap_classify));
         set.add_tcp_port("ldap", 3268, n(ldap_classify));
     }
-    if on("krb5") {
-        set.add_udp_port(
-            "krb5",
-            88,
-            n(|cx, d, _| {
-                if d.first()
-                    .is_some_and(|&b| matches!(b, 0x6a | 0x6b | 0x6c | 0x6d | 0x7e))
-                {
-                    cx.add_protocol("krb5");
-                }
-            }),
-        );
-    }
     if on("nbns") {
         set.add_udp_port(
             "nbns",
@@ -434,6 +410,9 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
                 }
             }),
         );
+    }
+    if on("nbds") {
+        set.add_udp_port("nbds", 138, n(nbds_classify));
     }
     if on("http2") {
         set.add_tcp(
@@ -961,14 +940,13 @@ fn modbus(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
     if st.buf[d].len() + data.len() > MAX_BUF {
         return ParserStatus::Done;
     }
+    st.count[d] = st.count[d].saturating_add(1);
     st.buf[d].extend_from_slice(data);
-    loop {
+    // MBAP header: transaction id, protocol id (0), length (unit id + PDU).
+    while st.buf[d].len() >= 7 {
         let b = &st.buf[d];
-        if b.len() < 8 {
-            break;
-        }
         let len = usize::from(be16(b, 4).unwrap_or(0));
-        if len < 2 || be16(b, 2) != Some(0) {
+        if be16(b, 2) != Some(0) || !(2..=255).contains(&len) {
             return ParserStatus::Done;
         }
         if b.len() < 6 + len {
@@ -977,183 +955,23 @@ fn modbus(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
         let tid = i64::from(be16(b, 0).unwrap_or(0));
         let unit = b[6];
         let func = b[7];
-        o.scalar("modbus.protocolid", 0.into());
-        o.scalar("modbus.unitid", unit.into());
-        o.i("modbus.transactionid", tid);
-        if func & 0x80 != 0 {
-            if let Some(&e) = b.get(8) {
-                o.i("modbus.exccode", i64::from(e));
-            }
-        } else {
+        // Requests carry the transaction and function; responses only
+        // report exceptions (function code with the high bit set).
+        if d == 1 && func & 0x80 != 0 {
+            o.i("modbus.exccode", i64::from(b.get(8).copied().unwrap_or(0)));
+        }
+        if d == 0 {
+            o.i("modbus.transactionid", tid);
             o.i("modbus.funccode", i64::from(func));
+        }
+        // Unit and protocol ids come from the first data of each direction.
+        if st.count[d] == 1 {
+            o.scalar("modbus.unitid", unit.into());
+            o.scalar("modbus.protocolid", 0.into());
         }
         st.buf[d].drain(..6 + len);
     }
     ParserStatus::Continue
-}
-
-// ---------------------------------------------------------------- MQTT
-
-fn mqtt_classify(cx: &mut ClassifyContext<'_>, data: &[u8]) {
-    if data.first().is_some_and(|&b| b >> 4 == 1) {
-        attach(cx, "mqtt", "mqtt", mqtt, None);
-    }
-}
-
-fn mqtt_str(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let l = usize::from(be16(b, at)?);
-    Some((b.get(at + 2..at + 2 + l)?, at + 2 + l))
-}
-
-fn mqtt(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
-    if st.buf[d].len() + data.len() > MAX_BUF {
-        o.tag("mqtt:message-too-long");
-        return ParserStatus::Done;
-    }
-    st.buf[d].extend_from_slice(data);
-    loop {
-        let b = &st.buf[d];
-        if b.len() < 2 {
-            break;
-        }
-        let mut len = 0usize;
-        let mut mult = 1usize;
-        let mut at = 1;
-        loop {
-            let Some(&c) = b.get(at) else {
-                return ParserStatus::Continue;
-            };
-            len += usize::from(c & 0x7f) * mult;
-            mult *= 128;
-            at += 1;
-            if c & 0x80 == 0 {
-                break;
-            }
-            if at > 4 {
-                return ParserStatus::Done;
-            }
-        }
-        if len > MAX_BUF {
-            o.tag("mqtt:message-too-long");
-            return ParserStatus::Done;
-        }
-        if b.len() < at + len {
-            break;
-        }
-        let kind = b[0] >> 4;
-        let flags = b[0] & 0x0f;
-        let body = b[at..at + len].to_vec();
-        st.buf[d].drain(..at + len);
-        let name = match kind {
-            1 => "CONNECT",
-            2 => "CONNACK",
-            3 => "PUBLISH",
-            4 => "PUBACK",
-            5 => "PUBREC",
-            6 => "PUBREL",
-            7 => "PUBCOMP",
-            8 => "SUBSCRIBE",
-            9 => "SUBACK",
-            10 => "UNSUBSCRIBE",
-            11 => "UNSUBACK",
-            12 => "PINGREQ",
-            13 => "PINGRESP",
-            14 => "DISCONNECT",
-            _ => "AUTH",
-        };
-        o.s("mqtt.type", name);
-        match kind {
-            1 => mqtt_connect(o, &body),
-            2 => {
-                if let Some(&c) = body.get(1) {
-                    o.i("mqtt.connackCode", i64::from(c));
-                }
-            }
-            3 => {
-                let qos = (flags >> 1) & 3;
-                o.s("mqtt.qos", &qos.to_string());
-                if let Some((t, _)) = mqtt_str(&body, 0) {
-                    o.s("mqtt.topic", &util::text(t));
-                }
-            }
-            8 | 10 => {
-                let mut at = 2;
-                if st.flags & 0x100 != 0 && body.get(at).is_some() {
-                    // v5 properties length (one-byte form).
-                    at += 1 + usize::from(body[at] & 0x7f);
-                }
-                while let Some((t, next)) = mqtt_str(&body, at) {
-                    o.s("mqtt.topic", &util::text(t));
-                    at = next;
-                    if kind == 8 {
-                        if let Some(&q) = body.get(at) {
-                            o.s("mqtt.qos", &(q & 3).to_string());
-                        }
-                        at += 1;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    ParserStatus::Continue
-}
-
-fn mqtt_connect(o: &mut Out<'_, '_>, b: &[u8]) {
-    let Some((_name, mut at)) = mqtt_str(b, 0) else {
-        return;
-    };
-    let Some(&level) = b.get(at) else { return };
-    let Some(&flags) = b.get(at + 1) else { return };
-    at += 4;
-    o.s(
-        "mqtt.version",
-        match level {
-            3 => "3.1",
-            4 => "3.1.1",
-            5 => "5.0",
-            _ => "unknown",
-        },
-    );
-    if level == 5 {
-        let Some(&pl) = b.get(at) else { return };
-        at += 1 + usize::from(pl & 0x7f);
-    }
-    for (bit, name) in [
-        (0x02, "cleanSession"),
-        (0x04, "hasWill"),
-        (0x20, "willRetain"),
-        (0x40, "hasPassword"),
-        (0x80, "hasUsername"),
-    ] {
-        if flags & bit != 0 && name != "hasUsername" {
-            o.s("mqtt.flags", name);
-        }
-    }
-    let Some((cid, next)) = mqtt_str(b, at) else {
-        return;
-    };
-    o.s("mqtt.clientId", &util::text(cid));
-    at = next;
-    if flags & 0x04 != 0 {
-        if level == 5 {
-            let Some(&pl) = b.get(at) else { return };
-            at += 1 + usize::from(pl & 0x7f);
-        }
-        let Some((wt, next)) = mqtt_str(b, at) else {
-            return;
-        };
-        o.s("mqtt.willTopic", &util::text(wt));
-        let Some((_wm, next)) = mqtt_str(b, next) else {
-            return;
-        };
-        at = next;
-    }
-    if flags & 0x80 != 0
-        && let Some((u, _)) = mqtt_str(b, at)
-    {
-        o.s("user", &util::text(u));
-    }
 }
 
 // ---------------------------------------------------------------- RDP
@@ -1252,27 +1070,61 @@ fn stun_classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
 }
 
 fn stun(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
-    st.count[d] += 1;
-    if st.count[0] + st.count[1] > 64 || data.len() < 20 || data[0] & 0xc0 != 0 {
-        return ParserStatus::Continue;
+    if !st.tcp {
+        return stun_message(o, st, data);
+    }
+    // Over TCP messages are framed by their length field.
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        return ParserStatus::Done;
+    }
+    st.buf[d].extend_from_slice(data);
+    while st.buf[d].len() >= 20 {
+        let len = 20 + usize::from(be16(&st.buf[d], 2).unwrap_or(0));
+        if st.buf[d].len() < len {
+            break;
+        }
+        let msg: Vec<u8> = st.buf[d].drain(..len).collect();
+        stun_message(o, st, &msg);
+    }
+    ParserStatus::Continue
+}
+
+const STUN_COOKIE: u32 = 0x2112_a442;
+
+/// One STUN/TURN message: its type and the attributes Arkime indexes.
+fn stun_message(o: &mut Out<'_, '_>, st: &State, data: &[u8]) -> ParserStatus {
+    if data.len() < 20 {
+        return ParserStatus::Done;
     }
     let t = be16(data, 0).unwrap_or(0);
+    let len = usize::from(be16(data, 2).unwrap_or(0));
+    let cookie = be32(data, 4).unwrap_or(0);
+    // Classic STUN (no cookie) must fill the datagram exactly.
+    if (cookie != STUN_COOKIE && len + 20 != data.len()) || len + 20 > data.len() {
+        return ParserStatus::Done;
+    }
+    let txn = &data[8..20];
     // Method bits and class bits (C1 = 0x0100, C0 = 0x0010) of the type.
     let method = (t & 0x000f) | ((t & 0x00e0) >> 1) | ((t & 0x3e00) >> 2);
     let class = ((t & 0x0100) >> 7) | ((t & 0x0010) >> 4);
     let mname = match method {
-        0x001 => "Binding",
-        0x003 => "Allocate",
-        0x004 => "Refresh",
-        0x006 => "Send",
-        0x007 => "Data",
-        0x008 => "CreatePermission",
-        0x009 => "ChannelBind",
-        _ => return ParserStatus::Continue,
+        0x001 => Some("Binding"),
+        0x003 => Some("Allocate"),
+        0x004 => Some("Refresh"),
+        0x006 => Some("Send"),
+        0x007 => Some("Data"),
+        0x008 => Some("CreatePermission"),
+        0x009 => Some("ChannelBind"),
+        0x00a => Some("Connect"),
+        0x00b => Some("ConnectionBind"),
+        0x00c => Some("ConnectionAttempt"),
+        0x080 => Some("GooglePing"),
+        _ => None,
     };
-    let cname = ["Request", "Indication", "Response", "Error"][usize::from(class & 3)];
-    o.s("stun.type", &format!("{mname} {cname}"));
-    let len = usize::from(be16(data, 2).unwrap_or(0)).min(data.len() - 20);
+    if let Some(m) = mname {
+        let cname = ["Request", "Indication", "Response", "Error"][usize::from(class & 3)];
+        o.s("stun.type", &format!("{m} {cname}"));
+    }
     let attrs = &data[20..20 + len];
     let mut at = 0;
     while at + 4 <= attrs.len() {
@@ -1282,32 +1134,75 @@ fn stun(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSta
             break;
         };
         match at_type {
-            0x0006 => {
-                o.s("stun.username", &util::text(v));
+            0x0001 => stun_address(o, st, v, None, "mapped"),
+            0x0020 | 0x8020 => stun_address(o, st, v, Some(txn), "xor-mapped"),
+            0x0016 => stun_address(o, st, v, Some(txn), "xor-relayed"),
+            0x0012 => stun_address(o, st, v, Some(txn), "xor-peer"),
+            // Text attributes end at a NUL, as C strings do.
+            0x0006 if (1..513).contains(&l) => {
+                o.s("stun.username", &util::text(until_nul(v)));
             }
-            0x0014 => {
-                o.s("stun.realm", &util::text(v));
+            0x0014 if (1..763).contains(&l) => {
+                o.s("stun.realm", &util::text(until_nul(v)));
+            }
+            0x8022 if (1..763).contains(&l) => {
+                o.s("stun.software", &util::text(until_nul(v)));
             }
             0x0009 if v.len() >= 4 => {
-                o.i("stun.error", i64::from(v[2] & 7) * 100 + i64::from(v[3]));
-            }
-            0x0020 | 0x0012 | 0x0016 if v.len() >= 8 && v[1] == 1 => {
-                let port = be16(v, 2).unwrap_or(0) ^ 0x2112;
-                let ip = be32(v, 4).unwrap_or(0) ^ 0x2112_a442;
-                let ip = std::net::IpAddr::V4(ip.into());
-                let (ipf, portf) = match at_type {
-                    0x0020 => ("stun.xor-mapped-ip", "stun.xor-mapped-port"),
-                    0x0012 => ("stun.xor-peer-ip", "stun.xor-peer-port"),
-                    _ => ("stun.xor-relayed-ip", "stun.xor-relayed-port"),
-                };
-                o.ip(ipf, ip);
-                o.i(portf, i64::from(port));
+                o.i("stun.error", i64::from(v[2]) * 100 + i64::from(v[3]));
             }
             _ => {}
         }
         at += 4 + l.div_ceil(4) * 4;
     }
     ParserStatus::Continue
+}
+
+/// A (XOR-)address attribute into `stun.<name>-ip`/`-port`. The mapped
+/// address of a NAT differs from both of the session's addresses.
+fn stun_address(o: &mut Out<'_, '_>, st: &State, v: &[u8], xor: Option<&[u8]>, name: &str) {
+    if v.len() < 8 {
+        return;
+    }
+    let family = v[1];
+    let mut port = be16(v, 2).unwrap_or(0);
+    if xor.is_some() {
+        port ^= (STUN_COOKIE >> 16) as u16;
+    }
+    o.i(&format!("stun.{name}-port"), i64::from(port));
+    let ip = match family {
+        1 => {
+            let mut ip = be32(v, 4).unwrap_or(0);
+            if xor.is_some() {
+                ip ^= STUN_COOKIE;
+            }
+            IpAddr::V4(ip.into())
+        }
+        2 if v.len() >= 20 => {
+            let mut ip: [u8; 16] = match v[4..20].try_into() {
+                Ok(ip) => ip,
+                Err(_) => return,
+            };
+            if let Some(txn) = xor {
+                let mut key = STUN_COOKIE.to_be_bytes().to_vec();
+                key.extend_from_slice(txn);
+                for (b, k) in ip.iter_mut().zip(key) {
+                    *b ^= k;
+                }
+            }
+            IpAddr::V6(ip.into())
+        }
+        _ => return,
+    };
+    o.ip(&format!("stun.{name}-ip"), ip);
+    if name == "xor-mapped" && !st.ips.contains(&Some(ip)) {
+        o.tag("stun:nat-discovered");
+    }
+}
+
+/// The bytes before the first NUL.
+fn until_nul(v: &[u8]) -> &[u8] {
+    &v[..memchr::memchr(0, v).unwrap_or(v.len())]
 }
 
 // ---------------------------------------------------------------- ISAKMP
@@ -1602,9 +1497,16 @@ fn ldap(o: &mut Out<'_, '_>, _st: &mut State, d: usize, data: &[u8]) -> ParserSt
 // ---------------------------------------------------------------- Synchrophasor
 
 fn synchrophasor_classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
-    if data.len() >= 16
-        && be16(data, 2).is_some_and(|l| usize::from(l) <= data.len() && l >= 16)
-        && (data[1] >> 4) <= 5
+    let udp = cx.meta.transport != Transport::Tcp;
+    if data.len() < 16 || (udp && (cx.meta.src_port == 53 || cx.meta.dst_port == 53)) {
+        return;
+    }
+    let version = data[1] & 0x0f;
+    let size = usize::from(be16(data, 2).unwrap_or(0));
+    if (1..=2).contains(&version)
+        && (data[1] >> 4) & 7 <= 5
+        && size >= 16
+        && (!udp || size <= data.len())
     {
         attach(cx, "synchrophasor", "synchrophasor", synchrophasor, None);
     }
@@ -2322,6 +2224,38 @@ fn nbns(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, m: &[u8]) -> ParserStat
     ParserStatus::Continue
 }
 
+// ---------------------------------------------------------------- NBDS
+
+/// The end of an encoded NetBIOS name (length 32 label and scope labels).
+fn netbios_name_end(b: &[u8], mut at: usize) -> Option<usize> {
+    if *b.get(at)? != 0x20 {
+        return None;
+    }
+    at += 33;
+    loop {
+        let l = usize::from(*b.get(at)?);
+        at += 1;
+        if l == 0 {
+            return Some(at);
+        }
+        at += l;
+    }
+}
+
+/// A NetBIOS datagram (direct unique/group or broadcast, RFC 1002 4.4.2):
+/// `nbds`, and `smb` when the user data is an SMB (browser mailslot)
+/// message.
+fn nbds_classify(cx: &mut ClassifyContext<'_>, d: &[u8], _dir: Direction) {
+    if d.len() < 14 || !(0x10..=0x12).contains(&d[0]) {
+        return;
+    }
+    cx.add_protocol("nbds");
+    let user = netbios_name_end(d, 14).and_then(|at| netbios_name_end(d, at));
+    if user.is_some_and(|at| d.get(at..at + 4) == Some(b"\xffSMB")) {
+        cx.add_protocol("smb");
+    }
+}
+
 // ---------------------------------------------------------------- DNP3
 
 fn dnp3_func(f: u8) -> &'static str {
@@ -2381,71 +2315,139 @@ fn dnp3(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserSta
 // ---------------------------------------------------------------- Synchrophasor (IEEE C37.118)
 
 fn synchrophasor(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    if !st.tcp {
+        if data.len() < 16 || data[0] != 0xaa {
+            return ParserStatus::Done;
+        }
+        synchrophasor_frame(o, data);
+        return ParserStatus::Continue;
+    }
     if st.buf[d].len() + data.len() > MAX_BUF {
         return ParserStatus::Done;
     }
     st.buf[d].extend_from_slice(data);
-    loop {
+    while st.buf[d].len() >= 16 {
         let b = &st.buf[d];
-        if b.len() < 14 {
-            break;
-        }
         if b[0] != 0xaa {
-            return ParserStatus::Done;
+            // Lost sync: resume at the next sync byte.
+            match memchr::memchr(0xaa, &b[1..]) {
+                Some(i) => {
+                    st.buf[d].drain(..=i);
+                    continue;
+                }
+                None => return ParserStatus::Done,
+            }
         }
         let size = usize::from(be16(b, 2).unwrap_or(0));
-        if size < 14 {
-            return ParserStatus::Done;
+        if size < 16 {
+            st.buf[d].drain(..1);
+            continue;
         }
-        if b.len() < size {
+        if size > b.len() {
             break;
         }
-        let f = b[..size].to_vec();
-        st.buf[d].drain(..size);
-        let kind = (f[1] >> 4) & 7;
-        let name = match kind {
-            0 => "data",
-            1 => "header",
-            2 => "cfg1",
-            3 => "cfg2",
-            4 => "command",
-            5 => "cfg3",
-            _ => "unknown",
-        };
-        o.s("synchrophasor.frameType", name);
-        o.i("synchrophasor.idcode", i64::from(be16(&f, 4).unwrap_or(0)));
-        match kind {
-            4 => {
-                if let Some(c) = be16(&f, 14) {
-                    o.i("synchrophasor.cmd", i64::from(c));
-                }
-            }
-            2 | 3 => {
-                let Some(num) = be16(&f, 18) else { continue };
-                o.i("synchrophasor.numPMU", i64::from(num));
-                let mut at = 20;
-                for _ in 0..num.min(64) {
-                    let Some(stn) = f.get(at..at + 16) else { break };
-                    o.s(
-                        "synchrophasor.station",
-                        util::text(stn).trim_end_matches([' ', '\0']),
-                    );
-                    let (Some(ph), Some(an), Some(dg)) =
-                        (be16(&f, at + 20), be16(&f, at + 22), be16(&f, at + 24))
-                    else {
-                        break;
-                    };
-                    let (ph, an, dg) = (usize::from(ph), usize::from(an), usize::from(dg));
-                    at += 26 + 16 * (ph + an + 16 * dg) + 4 * ph + 4 * an + 4 * dg + 4;
-                }
-                if let Some(rate) = be16(&f, at) {
-                    o.i("synchrophasor.dataRate", i64::from(rate as i16));
-                }
-            }
-            _ => {}
-        }
+        let f: Vec<u8> = st.buf[d].drain(..size).collect();
+        synchrophasor_frame(o, &f);
     }
     ParserStatus::Continue
+}
+
+/// One C37.118 frame: its type and stream id; commands; the PMU station
+/// names, PMU count and data rate of configuration frames.
+fn synchrophasor_frame(o: &mut Out<'_, '_>, f: &[u8]) {
+    let mut c = util::Cursor::new(f);
+    if f.len() < 16 || c.u8() != 0xaa {
+        return;
+    }
+    let kind = (c.u8() >> 4) & 7;
+    let names = ["data", "header", "cfg1", "cfg2", "command", "cfg3"];
+    if let Some(n) = names.get(usize::from(kind)) {
+        o.s("synchrophasor.frameType", n);
+    }
+    let size = i64::from(c.u16());
+    o.i("synchrophasor.idcode", i64::from(c.u16()));
+    c.skip(8);
+    // The payload between the header and the checksum must be there.
+    let payload = size - 16;
+    if payload <= 0 || (c.remaining() as i64) < payload + 2 {
+        return;
+    }
+    match kind {
+        4 if payload >= 2 => {
+            o.i("synchrophasor.cmd", i64::from(c.u16()));
+        }
+        2 | 3 | 5 => {
+            let cfg3 = kind == 5;
+            if cfg3 && payload >= 6 {
+                c.skip(2);
+            }
+            if c.remaining() < 6 {
+                return;
+            }
+            c.skip(4);
+            let num = c.u16();
+            o.i("synchrophasor.numPMU", i64::from(num));
+            for _ in 0..num {
+                if c.is_err() {
+                    break;
+                }
+                if cfg3 {
+                    if c.remaining() < 1 {
+                        break;
+                    }
+                    let l = usize::from(c.u8());
+                    if c.remaining() < l {
+                        break;
+                    }
+                    if let Some(name) = c.take(l) {
+                        o.s("synchrophasor.station", &util::text(until_nul(name)));
+                    }
+                } else {
+                    let Some(name) = c.take(16) else { break };
+                    let end = name.iter().rposition(|&b| b != b' ').map_or(0, |e| e + 1);
+                    if end > 0 {
+                        o.s(
+                            "synchrophasor.station",
+                            &util::text(until_nul(&name[..end])),
+                        );
+                    }
+                }
+                c.skip(if cfg3 { 20 } else { 4 });
+                if c.remaining() < 6 {
+                    break;
+                }
+                let (ph, an, dg) = (
+                    usize::from(c.u16()),
+                    usize::from(c.u16()),
+                    usize::from(c.u16()),
+                );
+                if cfg3 {
+                    // Length-prefixed names: one per phasor and analog,
+                    // sixteen per digital status word.
+                    for _ in 0..ph + an + 16 * dg {
+                        if c.is_err() {
+                            break;
+                        }
+                        let l = usize::from(c.u8());
+                        c.skip(l);
+                    }
+                    // PHSCALE (12 each), ANSCALE (8), DIGUNIT (4), then
+                    // latitude, longitude, elevation, service class,
+                    // window and group delay.
+                    c.skip(12 * ph + 8 * an + 4 * dg);
+                    c.skip(21);
+                } else {
+                    c.skip(16 * ph + 16 * an + 256 * dg);
+                    c.skip(4 * ph + 4 * an + 4 * dg);
+                }
+                c.skip(4);
+            }
+            if !c.is_err() && c.remaining() >= 2 {
+                o.i("synchrophasor.dataRate", i64::from(c.u16()));
+            }
+        }
+        _ => {}
+    }
 }
 
 // ---------------------------------------------------------------- BACnet/IP
@@ -2502,30 +2504,32 @@ fn bacnet_service(confirmed: bool, s: u8) -> &'static str {
 
 /// The first character string in BACnet-encoded tags (application tag 7,
 /// or context tag `ctx`), without its character-set byte.
-fn bacnet_string(mut b: &[u8], ctx: Option<u8>) -> Option<String> {
-    while let Some(&t) = b.first() {
-        let tag = t >> 4;
-        let context = t & 0x08 != 0;
-        let mut len = usize::from(t & 0x07);
-        let mut hdr = 1;
-        if !context && tag == 1 {
-            // Boolean: the value is in the length bits.
-            len = 0;
-        } else if len == 5 {
-            len = usize::from(*b.get(1)?);
-            hdr = 2;
-        } else if len >= 6 {
-            // Opening/closing tags carry no value.
-            b = &b[1..];
+/// The first character string found scanning tag bytes (application tag 7
+/// or context tag 7), as Arkime scans: byte by byte, without skipping the
+/// values of other tags; the first byte of the value is the character set.
+fn bacnet_string(b: &[u8]) -> Option<String> {
+    let mut c = util::Cursor::new(b);
+    while c.remaining() >= 3 {
+        let tag = c.u8();
+        if tag & 0xf8 != 0x70 && tag & 0xf8 != 0x38 {
             continue;
         }
-        let v = b.get(hdr..hdr + len)?;
-        if ((!context && tag == 7) || (context && Some(tag) == ctx))
-            && let Some((_, s)) = v.split_first()
-        {
-            return Some(util::text(s));
+        let len = match tag & 7 {
+            5 => match c.u8() {
+                254 if c.remaining() >= 2 => usize::from(c.u16()),
+                255 if c.remaining() >= 4 => c.u32() as usize,
+                254 | 255 => return None,
+                l => usize::from(l),
+            },
+            l @ 0..=4 => usize::from(l),
+            _ => continue,
+        };
+        if len < 1 || c.remaining() < len {
+            return None;
         }
-        b = &b[hdr + len..];
+        c.skip(1);
+        let s = c.take(len - 1)?;
+        return (!s.is_empty()).then(|| util::text(until_nul(s)));
     }
     None
 }
@@ -2610,8 +2614,9 @@ fn bacnet(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
     };
     o.s("bacnet.service", bacnet_service(confirmed, svc));
     let args = apdu.get(svc_at + 1..).unwrap_or(&[]);
-    let name = match (confirmed, svc) {
-        (false, 7) => bacnet_string(args, Some(3)),
+    // I-Am, I-Have and Who-Has; ReadProperty(Multiple) acknowledgements.
+    let name = match (kind, svc) {
+        (1, 0 | 1 | 7) | (3, 12 | 14) => bacnet_string(args),
         _ => None,
     };
     if let Some(n) = name {

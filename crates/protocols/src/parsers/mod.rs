@@ -14,10 +14,14 @@ use fields::FieldRegistry;
 pub mod der;
 pub mod dns;
 pub mod http;
+pub mod imap;
+pub mod krb5;
 pub mod magic;
 pub mod misc;
+pub mod mqtt;
 pub mod openvpn;
 pub mod quic;
+pub mod smb;
 pub mod smtp;
 pub mod socks;
 pub mod tls;
@@ -58,6 +62,18 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     }
     if on("socks") {
         socks::register(&mut set);
+    }
+    if on("imap") {
+        imap::register(&mut set);
+    }
+    if on("krb5") {
+        krb5::register(&mut set);
+    }
+    if on("smb") {
+        smb::register(&mut set);
+    }
+    if on("mqtt") {
+        mqtt::register(&mut set);
     }
     misc::register(&mut set, &on);
     set

@@ -118,6 +118,74 @@ pub fn le32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// A forward reader over bytes in the style of Arkime's `BSB`: reads past
+/// the end set a sticky error, after which nothing remains and every read
+/// returns zero, so a port of a C parser keeps its exact stopping points.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+    err: bool,
+}
+
+impl<'a> Cursor<'a> {
+    /// A reader at the start of `data`.
+    pub fn new(data: &'a [u8]) -> Cursor<'a> {
+        Cursor {
+            data,
+            pos: 0,
+            err: false,
+        }
+    }
+    /// Bytes left (0 after an error).
+    pub fn remaining(&self) -> usize {
+        if self.err {
+            0
+        } else {
+            self.data.len() - self.pos
+        }
+    }
+    /// Whether a read went past the end.
+    pub fn is_err(&self) -> bool {
+        self.err
+    }
+    /// The unread bytes.
+    pub fn rest(&self) -> &'a [u8] {
+        if self.err {
+            &[]
+        } else {
+            &self.data[self.pos..]
+        }
+    }
+    /// Takes `n` bytes, or sets the error.
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.err || n > self.data.len() - self.pos {
+            self.err = true;
+            return None;
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Some(s)
+    }
+    /// Skips `n` bytes.
+    pub fn skip(&mut self, n: usize) {
+        let _ = self.take(n);
+    }
+    /// One byte (0 on error).
+    pub fn u8(&mut self) -> u8 {
+        self.take(1).map_or(0, |b| b[0])
+    }
+    /// A big-endian u16 (0 on error).
+    pub fn u16(&mut self) -> u16 {
+        self.take(2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    /// A big-endian u32 (0 on error).
+    pub fn u32(&mut self) -> u32 {
+        self.take(4)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
 /// A bounded per-direction buffer for parsers that need whole records:
 /// appends until `max` bytes, then reports overflow.
 #[derive(Debug, Default, Clone)]
