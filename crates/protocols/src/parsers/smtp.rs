@@ -62,6 +62,9 @@ enum State {
 pub struct Smtp {
     state: [State; 2],
     line: [Vec<u8>; 2],
+    /// A line ended with CR at the end of the last data: a LF starting the
+    /// next data belongs to it.
+    after_cr: [bool; 2],
     /// A header line waiting for possible continuation lines.
     header: [Vec<u8>; 2],
     need_status: [bool; 2],
@@ -87,6 +90,7 @@ impl Smtp {
         Smtp {
             state: [State::Cmd; 2],
             line: [Vec::new(), Vec::new()],
+            after_cr: [false; 2],
             header: [Vec::new(), Vec::new()],
             need_status: [false; 2],
             boundaries: Vec::new(),
@@ -639,26 +643,41 @@ impl Parser for Smtp {
         mut data: &[u8],
     ) -> ParserStatus {
         let d = dir.index();
+        if self.after_cr[d] && !data.is_empty() {
+            self.after_cr[d] = false;
+            if data[0] == b'\n' {
+                data = &data[1..];
+                self.bdat_left[d] = self.bdat_left[d].saturating_sub(1);
+            }
+        }
         while !data.is_empty() {
             if self.state[d] == State::Ignore {
                 break;
             }
-            let Some(nl) = memchr::memchr(b'\n', data) else {
+            // As in Arkime, a line ends at CR (and a LF right after it is
+            // skipped); a bare LF is part of the line.
+            let Some(cr) = memchr::memchr(b'\r', data) else {
                 if self.line[d].len() + data.len() <= MAX_LINE {
                     self.line[d].extend_from_slice(data);
                 }
                 break;
             };
             let mut line = std::mem::take(&mut self.line[d]);
-            if line.len() + nl <= MAX_LINE {
-                line.extend_from_slice(&data[..nl]);
+            if line.len() + cr <= MAX_LINE {
+                line.extend_from_slice(&data[..cr]);
             }
-            data = &data[nl + 1..];
-            let l = line.strip_suffix(b"\r").unwrap_or(&line).to_vec();
+            let mut used = cr + 1;
+            match data.get(cr + 1) {
+                Some(b'\n') => used += 1,
+                Some(_) => {}
+                None => self.after_cr[d] = true,
+            }
+            data = &data[used..];
+            let l = line.clone();
             let in_bdat = self.bdat_left[d] > 0 && self.state[d] != State::Cmd;
             self.line(cx, d, &l);
             if in_bdat {
-                self.bdat_left[d] = self.bdat_left[d].saturating_sub(line.len() + 1);
+                self.bdat_left[d] = self.bdat_left[d].saturating_sub(line.len() + used - cr);
                 if self.bdat_left[d] == 0 {
                     let mut o = super::out(cx);
                     self.flush_header(&mut o, d);
@@ -734,6 +753,23 @@ mod tests {
                 .unwrap()
                 .contains(&serde_json::json!("smtp:statuscode:250"))
         );
+    }
+
+    #[test]
+    fn lines_end_at_cr() {
+        // A CR split from its LF still ends the line; a bare LF does not,
+        // so ".\n" does not end the message and no status is tagged.
+        let mut h = Harness::tcp(25);
+        h.feed(0, b"EHLO a\r");
+        h.feed(0, b"\nDATA\r\nSubject: one\r\n\r\nbody\r\n.\n\n");
+        h.feed(1, b"220 mx\r\n250 ok\r\n");
+        let j = h.json();
+        assert_eq!(j["email"]["smtpHello"], serde_json::json!(["a"]));
+        assert_eq!(j["email"]["subject"], serde_json::json!(["one"]));
+        assert!(j["tags"].as_array().unwrap().is_empty());
+        h.feed(0, b"\r\n.\r\n");
+        h.feed(1, b"250 queued\r\n");
+        assert_eq!(h.json()["tags"], serde_json::json!(["smtp:statuscode:250"]));
     }
 
     #[test]
