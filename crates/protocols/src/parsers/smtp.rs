@@ -32,6 +32,52 @@ pub fn register(set: &mut ClassifierSet) {
     }
 }
 
+/// A streaming base64 decoder with GLib's rules: characters outside the
+/// alphabet are skipped, `=` counts as a zero digit and drops the bytes it
+/// pads, and a group may span calls.
+#[derive(Debug, Default, Clone, Copy)]
+struct B64Step {
+    /// Digits in the current group.
+    n: u8,
+    /// The group's bits so far.
+    bits: u32,
+    /// The last two digits read were `=` (most recent first).
+    pad: [bool; 2],
+}
+
+impl B64Step {
+    fn decode(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
+        // GLib carries only whether the last digit was `=` between calls.
+        self.pad[1] = false;
+        for &c in input {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b'=' => 0,
+                _ => continue,
+            };
+            self.pad = [c == b'=', self.pad[0]];
+            self.bits = (self.bits << 6) | u32::from(v);
+            self.n += 1;
+            if self.n == 4 {
+                out.push((self.bits >> 16) as u8);
+                if !self.pad[1] {
+                    out.push((self.bits >> 8) as u8);
+                }
+                if !self.pad[0] {
+                    out.push(self.bits as u8);
+                }
+                self.n = 0;
+            }
+        }
+        out
+    }
+}
+
 fn classify(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     let ok = data.len() >= 5
         && (data[..5].eq_ignore_ascii_case(b"HELO ")
@@ -72,6 +118,7 @@ pub struct Smtp {
     base64: [bool; 2],
     first_in_content: [bool; 2],
     b64buf: [Vec<u8>; 2],
+    b64state: [B64Step; 2],
     md5: [Md5; 2],
     sha256: [Sha256; 2],
     header_all: bool,
@@ -97,6 +144,7 @@ impl Smtp {
             base64: [false; 2],
             first_in_content: [false; 2],
             b64buf: [Vec::new(), Vec::new()],
+            b64state: [B64Step::default(), B64Step::default()],
             md5: [Md5::new(), Md5::new()],
             sha256: [Sha256::new(), Sha256::new()],
             header_all: config.get_bool("parseSMTPHeaderAll", false),
@@ -260,7 +308,7 @@ impl Smtp {
 
     fn end_part(&mut self, o: &mut Out<'_, '_>, d: usize) {
         if self.base64[d] {
-            self.flush_b64(o, d, true);
+            self.flush_b64(o, d);
             let md5 = std::mem::replace(&mut self.md5[d], Md5::new());
             o.s("email.md5", &util::hex(&md5.finalize()));
             let sha = std::mem::replace(&mut self.sha256[d], Sha256::new());
@@ -271,24 +319,17 @@ impl Smtp {
         self.md5[d] = Md5::new();
         self.sha256[d] = Sha256::new();
         self.b64buf[d].clear();
+        self.b64state[d] = B64Step::default();
         self.first_in_content[d] = true;
         self.base64[d] = false;
     }
 
-    fn flush_b64(&mut self, o: &mut Out<'_, '_>, d: usize, all: bool) {
-        let buf = &mut self.b64buf[d];
-        let take = if all { buf.len() } else { buf.len() / 4 * 4 };
-        if take == 0 {
-            return;
-        }
-        let chunk: Vec<u8> = buf.drain(..take).collect();
-        let dec = base64::engine::general_purpose::STANDARD
-            .decode(&chunk)
-            .or_else(|_| {
-                base64::engine::general_purpose::STANDARD_NO_PAD
-                    .decode(chunk.strip_suffix(b"=").unwrap_or(&chunk))
-            })
-            .unwrap_or_default();
+    /// Decodes buffered base64 text into the part's hashes. Like GLib's
+    /// `g_base64_decode_step` (which Arkime uses) the decoder keeps its
+    /// state across lines and skips characters outside the alphabet.
+    fn flush_b64(&mut self, o: &mut Out<'_, '_>, d: usize) {
+        let buf = std::mem::take(&mut self.b64buf[d]);
+        let dec = self.b64state[d].decode(&buf);
         self.md5[d].update(&dec);
         self.sha256[d].update(&dec);
         if self.first_in_content[d] && !dec.is_empty() {
@@ -359,7 +400,7 @@ impl Smtp {
                     if self.b64buf[d].len() + l.len() < MAX_LINE * 4 {
                         self.b64buf[d].extend_from_slice(l);
                     }
-                    self.flush_b64(&mut o, d, false);
+                    self.flush_b64(&mut o, d);
                 }
                 if self.state[d] != State::Cmd {
                     cx.body("smtp", line);
@@ -753,6 +794,17 @@ mod tests {
                 .unwrap()
                 .contains(&serde_json::json!("smtp:statuscode:250"))
         );
+    }
+
+    #[test]
+    fn base64_state_spans_lines() {
+        let mut b = B64Step::default();
+        let mut out = b.decode(b"aGV");
+        out.extend(b.decode(b"s!bG8=\r"));
+        assert_eq!(out, b"hello");
+        assert_eq!(B64Step::default().decode(b"YQ=="), b"a");
+        assert_eq!(B64Step::default().decode(b"Y Q = ="), b"a");
+        assert!(B64Step::default().decode(b"\xff\x00-").is_empty());
     }
 
     #[test]
