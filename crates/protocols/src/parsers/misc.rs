@@ -333,8 +333,9 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
         set.add_udp("diameter", 0, b"\x01", n(diameter_classify));
     }
     if on("m3ua") {
-        set.add_udp("m3ua", 0, b"\x01\x00\x01\x01", n(sigtran_classify));
-        set.add_udp("m3ua", 0, b"\x01\x00\x06\x01", n(sigtran_classify));
+        // Any SIGTRAN common header (version 1): management messages such
+        // as ASP Up may come before the first DATA.
+        set.add_udp("m3ua", 0, b"\x01\x00", n(sigtran_classify));
     }
     if on("bacnet") {
         set.add_udp_port(
@@ -1982,24 +1983,54 @@ fn adb(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStat
 
 fn sigtran_classify(cx: &mut ClassifyContext<'_>, d: &[u8], _dir: Direction) {
     if cx.meta.transport == Transport::Sctp && d.len() >= 8 && d[0] == 1 && d[1] == 0 {
-        attach(
-            cx,
-            "sigtran",
-            if d[2] == 6 { "m2ua" } else { "m3ua" },
-            sigtran,
-            None,
-        );
+        // The protocol (m2ua or m3ua) is named by the first DATA message.
+        if !cx.has_parser("sigtran") {
+            cx.attach(Box::new(Simple {
+                name: "sigtran",
+                handler: sigtran,
+                state: State::default(),
+            }));
+        }
     }
 }
 
-fn sigtran(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
-    if data.len() < 8 || data[0] != 1 {
+fn sigtran(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserStatus {
+    // A message longer than its chunk continues in the next chunks (SCTP
+    // fragments of one user message).
+    if st.buf[d].len() + data.len() > MAX_BUF {
+        st.buf[d].clear();
         return ParserStatus::Continue;
     }
-    let class = data[2];
-    let len = (be32(data, 4).unwrap_or(0) as usize).min(data.len());
+    st.buf[d].extend_from_slice(data);
+    while st.buf[d].len() >= 8 {
+        let b = &st.buf[d];
+        if b[0] != 1 {
+            st.buf[d].clear();
+            break;
+        }
+        let len = be32(b, 4).unwrap_or(0) as usize;
+        if len < 8 {
+            st.buf[d].clear();
+            break;
+        }
+        if b.len() < len {
+            break;
+        }
+        let msg: Vec<u8> = st.buf[d].drain(..len).collect();
+        sigtran_message(o, &msg);
+    }
+    ParserStatus::Continue
+}
+
+/// One M3UA (transfer DATA) or M2UA (MAUP DATA) message.
+fn sigtran_message(o: &mut Out<'_, '_>, data: &[u8]) {
+    let (class, kind) = (data[2], data[3]);
+    if kind != 1 || !matches!(class, 1 | 6) {
+        return;
+    }
+    o.protocol(if class == 1 { "m3ua" } else { "m2ua" });
     let mut at = 8;
-    while at + 4 <= len {
+    while at + 4 <= data.len() {
         let tag = be16(data, at).unwrap_or(0);
         let l = usize::from(be16(data, at + 2).unwrap_or(0));
         if l < 4 {
@@ -2011,19 +2042,24 @@ fn sigtran(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Pars
         match (class, tag) {
             // M3UA Protocol Data: OPC, DPC, SI, NI, MP, SLS, user data.
             (1, 0x0210) if v.len() >= 12 => {
-                o.protocol("m3ua");
                 mtp3_user(o, v[8], &v[12..]);
+                return;
             }
-            // M2UA Protocol Data 1: SIO, routing label, user data.
-            (6, 0x0300) if v.len() >= 5 => {
-                o.protocol("m2ua");
+            // Older M3UA drafts and M2UA Protocol Data 1: an MTP3 message
+            // (SIO, routing label, user data).
+            (1, 0x0002) | (6, 0x0300) if v.len() >= 5 => {
                 mtp3_user(o, v[0] & 0x0f, &v[5..]);
+                return;
+            }
+            // M2UA Protocol Data 2: a priority octet, then MTP3.
+            (6, 0x0301) if v.len() >= 6 => {
+                mtp3_user(o, v[1] & 0x0f, &v[6..]);
+                return;
             }
             _ => {}
         }
         at += l.div_ceil(4) * 4;
     }
-    ParserStatus::Continue
 }
 
 fn mtp3_user(o: &mut Out<'_, '_>, si: u8, data: &[u8]) {
@@ -2812,6 +2848,75 @@ mod tests {
             serde_json::json!(["USER", "PASS", "RETR"])
         );
         assert_eq!(j["tags"], serde_json::json!(["ftp:password"]));
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// SCCP UDT carrying a TCAP Begin with a CAMEL InitialDP (calling
+    /// party 1111111111).
+    const SCCP_CAMEL: &str = "090003070b044364000a044314000a4e62504804123456786b262824060700118605010101a019601780020780a109060704000001003201be062804060251016c1ca11a02011002010030128007911111111111f18307911111111111f10000";
+
+    fn sctp() -> Harness {
+        let mut h = Harness::tcp(2905);
+        h.meta.transport = crate::analyzer::Transport::Sctp;
+        h.meta.ip_protocol = 132;
+        h
+    }
+
+    #[test]
+    fn m3ua_after_asp_up_and_fragmented() {
+        let mut h = sctp();
+        h.feed(0, &hex("0100030100000008"));
+        h.feed(1, &hex("0100030400000008"));
+        assert!(h.json()["protocol"].as_array().unwrap().is_empty());
+        let pd = format!("00000258000001f403000000{SCCP_CAMEL}");
+        let msg = format!(
+            "01000101{:08x}0210{:04x}{pd}",
+            12 + pd.len() / 2,
+            4 + pd.len() / 2
+        );
+        let m = hex(&msg);
+        // One message in two chunks.
+        h.feed(0, &m[..40]);
+        h.feed(0, &m[40..]);
+        let j = h.json();
+        assert_eq!(j["protocol"], serde_json::json!(["m3ua", "sccp", "camel"]));
+        assert_eq!(j["m3ua"]["si"], serde_json::json!([3]));
+        assert_eq!(j["camel"]["calling"], serde_json::json!(["111111111"]));
+        assert_eq!(j["sccp"]["dst"], serde_json::json!([100]));
+    }
+
+    #[test]
+    fn m2ua_protocol_data_2_and_old_m3ua_tag() {
+        let mtp3 = format!("8314006400{SCCP_CAMEL}");
+        let mut h = sctp();
+        let m2ua = format!(
+            "01000601{:08x}0301{:04x}3f{mtp3}",
+            13 + mtp3.len() / 2,
+            5 + mtp3.len() / 2
+        );
+        h.feed(0, &hex(&m2ua));
+        let j = h.json();
+        assert_eq!(j["protocol"], serde_json::json!(["m2ua", "sccp", "camel"]));
+        let mut h = sctp();
+        let m3ua = format!(
+            "01000101{:08x}0002{:04x}{mtp3}",
+            12 + mtp3.len() / 2,
+            4 + mtp3.len() / 2
+        );
+        h.feed(0, &hex(&m3ua));
+        assert_eq!(h.json()["m3ua"]["si"], serde_json::json!([3]));
+        // A length past the end waits (bounded), garbage is dropped.
+        let mut h = sctp();
+        h.feed(0, &hex("01000101ffffffff0210"));
+        h.feed(0, &vec![0xab; super::MAX_BUF]);
+        h.feed(0, &hex("0100010100000004"));
+        assert!(h.json()["m3ua"].is_null());
     }
 
     #[test]
