@@ -311,21 +311,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
             );
         }
     }
-    if on("sip") {
-        for p in [
-            &b"INVITE "[..],
-            b"REGISTER ",
-            b"SUBSCRIBE ",
-            b"OPTIONS ",
-            b"SIP/2.0 ",
-            b"NOTIFY ",
-            b"BYE ",
-            b"ACK ",
-        ] {
-            set.add_udp("sip", 0, p, n(|cx, d, _| sip_classify(cx, d)));
-            set.add_tcp("sip", 0, p, n(|cx, d, _| sip_classify(cx, d)));
-        }
-    }
     if on("diameter") {
         set.add_tcp_port("diameter", 3868, n(diameter_classify));
         set.add_udp_port("diameter", 3868, n(diameter_classify));
@@ -1405,53 +1390,6 @@ fn radius(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> Parse
             _ => {}
         }
         at += l;
-    }
-    ParserStatus::Continue
-}
-
-// ---------------------------------------------------------------- SIP
-
-fn sip_classify(cx: &mut ClassifyContext<'_>, data: &[u8]) {
-    if memchr::memmem::find(data, b"SIP/2.0").is_some() {
-        attach(cx, "sip", "sip", sip, None);
-    }
-}
-
-fn sip(o: &mut Out<'_, '_>, _st: &mut State, _d: usize, data: &[u8]) -> ParserStatus {
-    let head_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
-    let mut lines = data[..head_end].split(|&c| c == b'\n');
-    let Some(first) = lines.next() else {
-        return ParserStatus::Continue;
-    };
-    let first = first.strip_suffix(b"\r").unwrap_or(first);
-    if let Some(rest) = first.strip_prefix(b"SIP/2.0 ") {
-        let code: String = util::text(rest)
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        if let Ok(c) = code.parse::<i64>() {
-            o.i("sip.statuscode", c);
-        }
-    } else if let Some(sp) = first.iter().position(|&c| c == b' ') {
-        o.s("sip.method", &util::text(&first[..sp]));
-    }
-    for line in lines {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
-            continue;
-        };
-        let name = util::text(&line[..colon]).trim().to_ascii_lowercase();
-        let value = util::text(util::trim(&line[colon + 1..]));
-        let f = match name.as_str() {
-            "via" | "v" => "sip.via",
-            "from" | "f" => "sip.from",
-            "to" | "t" => "sip.to",
-            "call-id" | "i" => "sip.callid",
-            "contact" | "m" => "sip.contact",
-            "user-agent" => "sip.useragent",
-            _ => continue,
-        };
-        o.s(f, &value);
     }
     ParserStatus::Continue
 }

@@ -21,6 +21,7 @@ pub mod misc;
 pub mod mqtt;
 pub mod openvpn;
 pub mod quic;
+pub mod sip;
 pub mod smb;
 pub mod smtp;
 pub mod socks;
@@ -74,6 +75,9 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     }
     if on("mqtt") {
         mqtt::register(&mut set);
+    }
+    if on("sip") {
+        sip::register(&mut set);
     }
     misc::register(&mut set, &on);
     set
