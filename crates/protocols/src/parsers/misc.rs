@@ -1505,15 +1505,15 @@ fn dcerpc(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
         if b.len() < 16 {
             break;
         }
-        if b[0] != 5 {
-            return ParserStatus::Done;
-        }
         let le = b[4] & 0x10 != 0;
         let rd16 = |at: usize| if le { le16(b, at) } else { be16(b, at) };
         let frag = usize::from(rd16(8).unwrap_or(0));
-        if frag < 16 {
+        // A fragment length that cannot be right drops what is buffered
+        // (the next data may start a fragment again).
+        if !(16..=8192).contains(&frag) {
             o.tag("dcerpc:bad-fraglen");
-            return ParserStatus::Done;
+            st.buf[d].clear();
+            break;
         }
         if b.len() < frag {
             break;
@@ -2855,6 +2855,32 @@ mod tests {
         h.feed(0, &vec![0xab; super::MAX_BUF]);
         h.feed(0, &hex("0100010100000004"));
         assert!(h.json()["m3ua"].is_null());
+    }
+
+    #[test]
+    fn dcerpc_bad_fraglen_resyncs() {
+        let mut h = Harness::tcp(135);
+        let req = hex(
+            "05000003100000002c000000010000006400000000000300000000000000000000000000000000000000000000",
+        );
+        let rsp = hex(
+            "05000203100000002c000000010000003200000000000000000000000000000000000000000000000000000000",
+        );
+        h.feed(
+            0,
+            &hex("05000b03100000001c00000001000000b810b8100000000000000000"),
+        );
+        // The tail of a segment that overlapped earlier data.
+        h.feed(1, &rsp[20..]);
+        h.feed(0, &req);
+        h.feed(1, &rsp);
+        let j = h.json();
+        assert_eq!(j["tags"], serde_json::json!(["dcerpc:bad-fraglen"]));
+        assert_eq!(
+            j["dcerpc"]["msgType"],
+            serde_json::json!(["bind", "request", "response"])
+        );
+        assert_eq!(j["dcerpc"]["opnum"], serde_json::json!([3]));
     }
 
     #[test]
