@@ -1,6 +1,6 @@
-//! Smaller protocols: line protocols (FTP, IRC, POP3, IMAP, SSH banners),
+//! Smaller protocols: line protocols (FTP, IRC, POP3, SSH banners),
 //! binary request/response protocols (MySQL, PostgreSQL, TDS, Oracle,
-//! Modbus, MQTT, BGP, RDP, TFTP, STUN, BitTorrent, ...). Each is a
+//! Modbus, BGP, RDP, TFTP, STUN, BitTorrent, SIGTRAN, ...). Each is a
 //! classifier and, where Arkime writes fields, a small parser; all share
 //! [`Simple`], which buffers at most [`MAX_BUF`] bytes per direction.
 
