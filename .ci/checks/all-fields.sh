@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 BIN=${1:-./target/debug/moonwire}
 CORPUS=${ARKIME_COMPAT:-../shared/arkime-compat}
 FLOOR=${SCORE_FLOOR:-0.985}
-FILES_FLOOR=${FILES_FLOOR:-112}
+FILES_FLOOR=${FILES_FLOOR:-113}
 if [ ! -d "$CORPUS/pcaps" ]; then
     if [ -n "${CI:-}" ]; then
         echo "score: corpus $CORPUS not found" >&2

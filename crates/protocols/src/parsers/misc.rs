@@ -34,6 +34,8 @@ pub struct State {
     pub tcp: bool,
     /// The session's two addresses.
     pub ips: [Option<IpAddr>; 2],
+    /// The session's two ports (source, destination).
+    pub ports: [u16; 2],
 }
 
 /// A parser function: handles one chunk of one direction.
@@ -78,6 +80,7 @@ fn attach(
                 server,
                 tcp: cx.meta.transport == Transport::Tcp,
                 ips: [cx.meta.src_ip, cx.meta.dst_ip],
+                ports: [cx.meta.src_port, cx.meta.dst_port],
                 ..State::default()
             },
         }));
@@ -942,11 +945,18 @@ fn modbus(o: &mut Out<'_, '_>, st: &mut State, d: usize, data: &[u8]) -> ParserS
         let unit = b[6];
         let func = b[7];
         // Requests carry the transaction and function; responses only
-        // report exceptions (function code with the high bit set).
-        if d == 1 && func & 0x80 != 0 {
+        // report exceptions (function code with the high bit set). What
+        // is sent from the server port is a response, whichever side
+        // opened the connection.
+        let response = if st.ports[0] == 502 && st.ports[1] != 502 {
+            d == 0
+        } else {
+            d == 1
+        };
+        if response && func & 0x80 != 0 {
             o.i("modbus.exccode", i64::from(b.get(8).copied().unwrap_or(0)));
         }
-        if d == 0 {
+        if !response {
             o.i("modbus.transactionid", tid);
             o.i("modbus.funccode", i64::from(func));
         }
@@ -2855,6 +2865,33 @@ mod tests {
         h.feed(0, &vec![0xab; super::MAX_BUF]);
         h.feed(0, &hex("0100010100000004"));
         assert!(h.json()["m3ua"].is_null());
+    }
+
+    #[test]
+    fn modbus_roles_follow_the_server_port() {
+        // Client to port 502: a request, then an exception response.
+        let mut h = Harness::tcp(502);
+        h.feed(0, &hex("0000000000060a0800040000"));
+        h.feed(1, &hex("0000000000030a880b"));
+        let j = h.json();
+        assert_eq!(j["modbus"]["funccode"], serde_json::json!([8]));
+        assert_eq!(j["modbus"]["transactionid"], serde_json::json!([0]));
+        assert_eq!(j["modbus"]["exccode"], serde_json::json!([11]));
+        assert_eq!(j["modbus"]["unitid"], serde_json::json!(10));
+        // The side that opened the connection is the server (port 502):
+        // what it sends are responses.
+        let mut h = Harness::tcp(40001);
+        h.meta.src_port = 502;
+        h.feed(0, &hex("0001000000040a810600"));
+        h.feed(0, &hex("0001000000040a810500"));
+        let j = h.json();
+        assert_eq!(j["modbus"]["exccode"], serde_json::json!([6, 5]));
+        assert!(j["modbus"]["funccode"].is_null());
+        // Lengths outside 2..=255 end parsing.
+        let mut h = Harness::tcp(502);
+        h.feed(0, &hex("0000000000060a0800040000"));
+        h.feed(0, &hex("000000000fff0a08"));
+        assert!(h.app.parser_names().is_empty());
     }
 
     #[test]
