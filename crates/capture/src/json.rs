@@ -25,8 +25,11 @@ impl<'a> ObjectWriter<'a> {
             self.buf.push(',');
         }
         self.first = false;
-        push_str(self.buf, k);
-        self.buf.push(':');
+        // Keys are the program's own names: plain ASCII, nothing to escape.
+        debug_assert!(!k.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+        self.buf.push('"');
+        self.buf.push_str(k);
+        self.buf.push_str("\":");
     }
 
     /// `"k": n`.

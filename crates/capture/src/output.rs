@@ -18,8 +18,18 @@ pub struct SessionDocument {
     pub files: Vec<u32>,
     /// Sort key for reproducible output: first packet (ms), then the
     /// session's endpoints.
-    pub order: (i64, String),
+    pub order: SessionOrder,
 }
+
+/// Orders documents by first packet, then by the session's endpoints
+/// (source address and port, destination address and port).
+pub type SessionOrder = (
+    i64,
+    Option<std::net::IpAddr>,
+    u16,
+    Option<std::net::IpAddr>,
+    u16,
+);
 
 impl SessionDocument {
     /// The body parsed into a JSON object.
