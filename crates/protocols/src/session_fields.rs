@@ -340,7 +340,10 @@ impl SessionFields {
                 order.push((reg.def(*id).db.as_ref(), i));
             }
         }
-        order.sort_by(|a, b| a.0.split('.').cmp(b.0.split('.')));
+        // Segment by segment, which is byte order with '.' below every
+        // other byte: a parent's members end up next to each other.
+        let dot_first = |b: u8| if b == b'.' { 0 } else { b };
+        order.sort_by(|a, b| a.0.bytes().map(dot_first).cmp(b.0.bytes().map(dot_first)));
         // A path that is also another path's parent (or appears twice) is
         // resolved by the tree builder's last-one-wins rule.
         let clash = order.windows(2).any(|w| {
