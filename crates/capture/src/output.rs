@@ -75,7 +75,7 @@ impl CollectSink {
     /// The documents collected so far, in first-packet order.
     pub fn documents(&self) -> Vec<SessionDocument> {
         let mut docs = self.docs.lock().map(|d| d.clone()).unwrap_or_default();
-        docs.sort_by(|a, b| a.order.cmp(&b.order));
+        docs.sort_by_key(|d| d.order);
         docs
     }
 }
@@ -152,7 +152,7 @@ impl<W: Write + Send> DocumentSink for TestsSink<W> {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         let mut docs = std::mem::take(&mut self.docs);
-        docs.sort_by(|a, b| a.order.cmp(&b.order));
+        docs.sort_by_key(|d| d.order);
         self.out.write_all(b"{\"sessions3\":[\n")?;
         for (i, d) in docs.iter().enumerate() {
             if i > 0 {
