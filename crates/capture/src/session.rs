@@ -11,6 +11,8 @@ use crate::json::ObjectWriter;
 
 /// Per-direction facts are collected for this many packets (as Arkime).
 const FIRST_PACKETS: u64 = 10;
+/// Packet positions reserved when a session starts.
+const INITIAL_PACKETS: usize = 16;
 
 /// TCP counters and reassembly for one session.
 #[derive(Debug)]
@@ -167,8 +169,10 @@ impl Session {
             packets: [0; 2],
             bytes: [0; 2],
             databytes: [0; 2],
-            packet_pos: Vec::new(),
-            packet_len: Vec::new(),
+            // Most sessions have a handful of packets: one allocation each
+            // instead of growing 1, 4, 8, 16.
+            packet_pos: Vec::with_capacity(INITIAL_PACKETS),
+            packet_len: Vec::with_capacity(INITIAL_PACKETS),
             ttl: [Vec::new(), Vec::new()],
             dscp: [Vec::new(), Vec::new()],
             vlans: Vec::new(),
