@@ -82,6 +82,20 @@ struct Entry {
     save_at_us: i64,
 }
 
+impl ThreadConfig {
+    /// The document writer for these settings.
+    pub fn document_builder(&self) -> DocumentBuilder {
+        DocumentBuilder {
+            registry: Arc::clone(&self.registry),
+            node: self.node.clone(),
+            prefix: self.prefix.clone(),
+            rotation: self.rotation,
+            enable_packet_len: self.settings.enable_packet_len,
+            index_cache: std::cell::RefCell::new(None),
+        }
+    }
+}
+
 /// Settings the packet thread needs, resolved once.
 pub(crate) struct ThreadConfig {
     pub settings: Arc<Settings>,
@@ -100,16 +114,100 @@ pub(crate) struct PacketThread {
     analyzer: protocols::Analyzer,
     table: SessionTable<Entry>,
     timeouts_us: [i64; LISTS],
-    out: Sender<Vec<SessionDocument>>,
-    pending: Vec<SessionDocument>,
+    out: Sender<Vec<Finished>>,
+    pending: Vec<Finished>,
+    /// For mid-session saves, whose document is written here.
+    builder: DocumentBuilder,
     stats: Arc<Stats>,
     lua: Option<lua_glue::LuaThread>,
 }
 
 const DOC_BATCH: usize = 64;
 
+/// A saved session on its way to the output thread, which turns it into a
+/// document: packet threads only track packets, and the JSON text is
+/// written on the output thread's core.
+pub(crate) enum Finished {
+    /// Generic state and field values, moved out of the session table.
+    Session(Box<FinishedSession>),
+    /// A document already written (mid-session saves, whose session goes on).
+    Document(SessionDocument),
+}
+
+/// What a document is written from.
+pub(crate) struct FinishedSession {
+    session: Session,
+    fields: protocols::SessionFields,
+    files: Vec<u32>,
+}
+
+/// Writes documents; shared settings resolved once.
+#[derive(Clone)]
+pub(crate) struct DocumentBuilder {
+    pub registry: Arc<protocols::fields::FieldRegistry>,
+    pub node: String,
+    pub prefix: String,
+    pub rotation: IndexRotation,
+    pub enable_packet_len: bool,
+    /// The last index name, with its hour.
+    pub index_cache: std::cell::RefCell<Option<(i64, String)>>,
+}
+
+impl DocumentBuilder {
+    /// The document of a finished session (or the one already written).
+    pub fn build(&self, f: Finished) -> SessionDocument {
+        match f {
+            Finished::Document(d) => d,
+            Finished::Session(s) => self.document(&s.session, &s.fields, s.files),
+        }
+    }
+
+    /// The index of a document whose first packet is at `first_ms`; every
+    /// rotation is constant within an hour, so the name is reused.
+    fn index_name(&self, first_ms: i64) -> String {
+        let hour = first_ms.div_euclid(3_600_000);
+        let mut cached = self.index_cache.borrow_mut();
+        match &*cached {
+            Some((h, name)) if *h == hour => name.clone(),
+            _ => {
+                let name = self.rotation.index_name(&self.prefix, first_ms);
+                *cached = Some((hour, name.clone()));
+                name
+            }
+        }
+    }
+
+    fn document(
+        &self,
+        s: &Session,
+        fields: &protocols::SessionFields,
+        files: Vec<u32>,
+    ) -> SessionDocument {
+        let mut json = String::with_capacity(1024);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        s.write_document(
+            &mut json,
+            self.enable_packet_len,
+            &self.node,
+            fields,
+            &self.registry,
+            now_ms,
+        );
+        let first_ms = s.first_us.div_euclid(1000);
+        SessionDocument {
+            index: self.index_name(first_ms),
+            json,
+            files,
+            order: (first_ms, s.src_ip, s.src_port, s.dst_ip, s.dst_port),
+        }
+    }
+}
+
 impl PacketThread {
-    pub fn new(cfg: ThreadConfig, out: Sender<Vec<SessionDocument>>, stats: Arc<Stats>) -> Self {
+    pub fn new(cfg: ThreadConfig, out: Sender<Vec<Finished>>, stats: Arc<Stats>) -> Self {
         let s = &cfg.settings;
         let us = |secs: u32| i64::from(secs) * 1_000_000;
         let timeouts_us = [
@@ -128,7 +226,9 @@ impl PacketThread {
             Arc::clone(&cfg.protocol_config),
         );
         let lua = lua_glue::LuaThread::start(&cfg, &mut analyzer);
+        let builder = cfg.document_builder();
         PacketThread {
+            builder,
             cfg,
             analyzer,
             table: SessionTable::new(LISTS),
@@ -294,36 +394,6 @@ impl PacketThread {
         }
     }
 
-    fn document(&self, e: &Entry) -> SessionDocument {
-        let mut json = String::with_capacity(1024);
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        e.session.write_document(
-            &mut json,
-            self.cfg.settings.enable_packet_len,
-            &self.cfg.node,
-            &e.app.fields,
-            &self.cfg.registry,
-            now_ms,
-        );
-        let first_ms = e.session.first_us.div_euclid(1000);
-        let s = &e.session;
-        SessionDocument {
-            index: self.cfg.rotation.index_name(&self.cfg.prefix, first_ms),
-            json,
-            files: e.files.clone(),
-            order: (
-                first_ms,
-                format!(
-                    "{:?}:{} {:?}:{}",
-                    s.src_ip, s.src_port, s.dst_ip, s.dst_port
-                ),
-            ),
-        }
-    }
-
     fn save(&mut self, id: SessionId) {
         let Some((_, mut e)) = self.table.remove(id) else {
             return;
@@ -342,8 +412,12 @@ impl PacketThread {
         if e.session.packet_pos.is_empty() {
             return;
         }
-        let doc = self.document(&e);
-        self.pending.push(doc);
+        self.pending
+            .push(Finished::Session(Box::new(FinishedSession {
+                session: e.session,
+                fields: e.app.fields,
+                files: e.files,
+            })));
         if self.pending.len() >= DOC_BATCH {
             self.flush_docs();
         }
@@ -362,8 +436,10 @@ impl PacketThread {
         let Some(e) = self.table.get(id) else {
             return;
         };
-        let doc = self.document(e);
-        self.pending.push(doc);
+        let doc = self
+            .builder
+            .document(&e.session, &e.app.fields, e.files.clone());
+        self.pending.push(Finished::Document(doc));
         if let Some(e) = self.table.get_mut(id) {
             e.app.fields.clear();
             e.session.reset_for_next_segment();

@@ -2,7 +2,7 @@
 //! into one string instead of being built as a tree of maps first (that
 //! tree cost more than all packet processing).
 
-use std::fmt::Write;
+use std::net::IpAddr;
 
 /// Writes one JSON object into a string.
 pub(crate) struct ObjectWriter<'a> {
@@ -10,32 +10,8 @@ pub(crate) struct ObjectWriter<'a> {
     first: bool,
 }
 
-/// Appends `s` as a JSON string literal.
-pub(crate) fn push_str(buf: &mut String, s: &str) {
-    buf.push('"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
-        // Escapes are ASCII, so `i` is on a character boundary.
-        buf.push_str(&s[start..i]);
-        match b {
-            b'"' => buf.push_str("\\\""),
-            b'\\' => buf.push_str("\\\\"),
-            b'\n' => buf.push_str("\\n"),
-            b'\r' => buf.push_str("\\r"),
-            b'\t' => buf.push_str("\\t"),
-            _ => {
-                let _ = write!(buf, "\\u{:04x}", b);
-            }
-        }
-        start = i + 1;
-    }
-    buf.push_str(&s[start..]);
-    buf.push('"');
-}
+pub(crate) use protocols::json_text::push_str;
+use protocols::json_text::{push_hex, push_ip, push_mac};
 
 impl<'a> ObjectWriter<'a> {
     /// Opens an object at the end of `buf`.
@@ -49,8 +25,11 @@ impl<'a> ObjectWriter<'a> {
             self.buf.push(',');
         }
         self.first = false;
-        push_str(self.buf, k);
-        self.buf.push(':');
+        // Keys are the program's own names: plain ASCII, nothing to escape.
+        debug_assert!(!k.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+        self.buf.push('"');
+        self.buf.push_str(k);
+        self.buf.push_str("\":");
     }
 
     /// `"k": n`.
@@ -102,6 +81,49 @@ impl<'a> ObjectWriter<'a> {
             push_str(self.buf, x.as_ref());
         }
         self.buf.push(']');
+    }
+
+    /// `"k": "a.b.c.d"`.
+    pub fn ip(&mut self, k: &str, v: &IpAddr) {
+        self.key(k);
+        push_ip(self.buf, v);
+    }
+
+    /// `"k": ["a.b.c.d", ...]`.
+    pub fn ips<'i, I: IntoIterator<Item = &'i IpAddr>>(&mut self, k: &str, v: I) {
+        self.list(k, v, push_ip);
+    }
+
+    /// `"k": ["00:11:22:33:44:55", ...]`.
+    pub fn macs<'m, I: IntoIterator<Item = &'m [u8; 6]>>(&mut self, k: &str, v: I) {
+        self.list(k, v, push_mac);
+    }
+
+    /// `"k": "0a1b..."`: bytes as hex.
+    pub fn hex(&mut self, k: &str, v: &[u8]) {
+        self.key(k);
+        self.buf.push('"');
+        push_hex(self.buf, v);
+        self.buf.push('"');
+    }
+
+    fn list<T, I: IntoIterator<Item = T>>(&mut self, k: &str, v: I, one: impl Fn(&mut String, T)) {
+        self.key(k);
+        self.buf.push('[');
+        for (i, x) in v.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            one(self.buf, x);
+        }
+        self.buf.push(']');
+    }
+
+    /// Appends the members `write` produces (each as `,"k":v`) to this
+    /// object, which must already have a member.
+    pub fn members(&mut self, write: impl FnOnce(&mut String)) {
+        debug_assert!(!self.first);
+        write(self.buf);
     }
 
     /// `"k": <raw JSON text>`.

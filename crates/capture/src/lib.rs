@@ -19,7 +19,8 @@ pub mod stats;
 
 pub use config::{ConfigError, IniFile, Settings, load_settings};
 pub use output::{
-    CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SinkError, TestsSink,
+    CollectSink, DocumentSink, JsonLinesSink, NullSink, SessionDocument, SessionOrder, SinkError,
+    TestsSink,
 };
 pub use pipeline::{
     CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, PacketStore, run,

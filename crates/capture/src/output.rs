@@ -18,8 +18,18 @@ pub struct SessionDocument {
     pub files: Vec<u32>,
     /// Sort key for reproducible output: first packet (ms), then the
     /// session's endpoints.
-    pub order: (i64, String),
+    pub order: SessionOrder,
 }
+
+/// Orders documents by first packet, then by the session's endpoints
+/// (source address and port, destination address and port).
+pub type SessionOrder = (
+    i64,
+    Option<std::net::IpAddr>,
+    u16,
+    Option<std::net::IpAddr>,
+    u16,
+);
 
 impl SessionDocument {
     /// The body parsed into a JSON object.
@@ -65,7 +75,7 @@ impl CollectSink {
     /// The documents collected so far, in first-packet order.
     pub fn documents(&self) -> Vec<SessionDocument> {
         let mut docs = self.docs.lock().map(|d| d.clone()).unwrap_or_default();
-        docs.sort_by(|a, b| a.order.cmp(&b.order));
+        docs.sort_by_key(|d| d.order);
         docs
     }
 }
@@ -142,7 +152,7 @@ impl<W: Write + Send> DocumentSink for TestsSink<W> {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         let mut docs = std::mem::take(&mut self.docs);
-        docs.sort_by(|a, b| a.order.cmp(&b.order));
+        docs.sort_by_key(|d| d.order);
         self.out.write_all(b"{\"sessions3\":[\n")?;
         for (i, d) in docs.iter().enumerate() {
             if i > 0 {

@@ -15,9 +15,9 @@ use thiserror::Error;
 use wire::{Decoded, DefragOutcome, Defragmenter};
 
 use crate::Settings;
-use crate::engine::{BatchPacket, PacketBatch, PacketThread, ThreadConfig};
+use crate::engine::{BatchPacket, Finished, PacketBatch, PacketThread, ThreadConfig};
 use crate::keying::{corrupt_key, key_for};
-use crate::output::{DocumentSink, IndexRotation, SessionDocument, SinkError};
+use crate::output::{DocumentSink, IndexRotation, SinkError};
 use crate::stats::{DropReason, Stats, StatsSnapshot};
 
 /// Packets per batch handed to a packet thread.
@@ -178,15 +178,28 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
             classifiers = Arc::new(set);
         }
     }
-    let (doc_tx, doc_rx) = bounded::<Vec<SessionDocument>>(64);
+    let (doc_tx, doc_rx) = bounded::<Vec<Finished>>(64);
     let mut sink = job.sink;
+    let thread_config = |lua: Option<Arc<crate::lua::LuaSetup>>| ThreadConfig {
+        settings: Arc::clone(&settings),
+        registry: Arc::clone(&job.registry),
+        classifiers: Arc::clone(&classifiers),
+        protocol_config: Arc::clone(&protocol_config),
+        node: job.node.clone(),
+        prefix: prefix.clone(),
+        rotation,
+        lua,
+    };
+    let builder = thread_config(None).document_builder();
     let output = std::thread::Builder::new().name("mw-output".into()).spawn(
         move || -> Result<(), SinkError> {
             let mut failed: Option<SinkError> = None;
             for batch in doc_rx {
-                if failed.is_none()
-                    && let Err(e) = sink.write_batch(batch)
-                {
+                if failed.is_some() {
+                    continue;
+                }
+                let docs = batch.into_iter().map(|f| builder.build(f)).collect();
+                if let Err(e) = sink.write_batch(docs) {
                     failed = Some(e);
                 }
             }
@@ -203,16 +216,7 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
     for i in 0..threads {
         let (tx, rx) = bounded::<PacketBatch>(QUEUE_BATCHES);
         txs.push(tx);
-        let cfg = ThreadConfig {
-            settings: Arc::clone(&settings),
-            registry: Arc::clone(&job.registry),
-            classifiers: Arc::clone(&classifiers),
-            protocol_config: Arc::clone(&protocol_config),
-            node: job.node.clone(),
-            prefix: prefix.clone(),
-            rotation,
-            lua: lua.clone(),
-        };
+        let cfg = thread_config(lua.clone());
         let out = doc_tx.clone();
         let stats = Arc::clone(&job.stats);
         let recycle = recycle_tx.clone();

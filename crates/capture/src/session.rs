@@ -11,6 +11,8 @@ use crate::json::ObjectWriter;
 
 /// Per-direction facts are collected for this many packets (as Arkime).
 const FIRST_PACKETS: u64 = 10;
+/// Packet positions reserved when a session starts.
+const INITIAL_PACKETS: usize = 16;
 
 /// TCP counters and reassembly for one session.
 #[derive(Debug)]
@@ -167,8 +169,10 @@ impl Session {
             packets: [0; 2],
             bytes: [0; 2],
             databytes: [0; 2],
-            packet_pos: Vec::new(),
-            packet_len: Vec::new(),
+            // Most sessions have a handful of packets: one allocation each
+            // instead of growing 1, 4, 8, 16.
+            packet_pos: Vec::with_capacity(INITIAL_PACKETS),
+            packet_len: Vec::with_capacity(INITIAL_PACKETS),
             ttl: [Vec::new(), Vec::new()],
             dscp: [Vec::new(), Vec::new()],
             vlans: Vec::new(),
@@ -609,12 +613,12 @@ impl Session {
                         (self.dst_ip, self.dst_port)
                     };
                     if let Some(ip) = ip {
-                        m.string("ip", &ip.to_string());
+                        m.ip("ip", &ip);
                         m.uint("port", u64::from(port));
                     }
                 }
                 if !self.macs[dir].is_empty() {
-                    m.strings("mac", self.macs[dir].iter().map(mac_string));
+                    m.macs("mac", &self.macs[dir]);
                     m.uint("mac-cnt", self.macs[dir].len() as u64);
                 }
             });
@@ -677,43 +681,25 @@ impl Session {
         }
         for (dir, name) in [(0, "srcPayload8"), (1, "dstPayload8")] {
             if !self.payload8[dir].is_empty() {
-                doc.string(name, &hex(&self.payload8[dir]));
+                doc.hex(name, &self.payload8[dir]);
             }
         }
-        for (dir, name) in [(0, "src"), (1, "dst")] {
+        for (dir, keys) in DIRECTION_KEYS.iter().enumerate() {
             if !self.ttl[dir].is_empty() {
-                doc.ints(
-                    &format!("{name}TTL"),
-                    self.ttl[dir].iter().map(|&x| i64::from(x)),
-                );
-                doc.uint(&format!("{name}TTLCnt"), self.ttl[dir].len() as u64);
+                doc.ints(keys.ttl, self.ttl[dir].iter().map(|&x| i64::from(x)));
+                doc.uint(keys.ttl_cnt, self.ttl[dir].len() as u64);
             }
             if !self.dscp[dir].is_empty() {
-                doc.ints(
-                    &format!("{name}Dscp"),
-                    self.dscp[dir].iter().map(|&x| i64::from(x)),
-                );
-                doc.uint(&format!("{name}DscpCnt"), self.dscp[dir].len() as u64);
+                doc.ints(keys.dscp, self.dscp[dir].iter().map(|&x| i64::from(x)));
+                doc.uint(keys.dscp_cnt, self.dscp[dir].len() as u64);
             }
             if !self.outer_ips[dir].is_empty() {
-                doc.strings(
-                    &format!("{name}OuterIp"),
-                    self.outer_ips[dir].iter().map(|i| i.to_string()),
-                );
-                doc.uint(
-                    &format!("{name}OuterIpCnt"),
-                    self.outer_ips[dir].len() as u64,
-                );
+                doc.ips(keys.outer_ip, &self.outer_ips[dir]);
+                doc.uint(keys.outer_ip_cnt, self.outer_ips[dir].len() as u64);
             }
             if !self.outer_macs[dir].is_empty() {
-                doc.strings(
-                    &format!("{name}OuterMac"),
-                    self.outer_macs[dir].iter().map(mac_string),
-                );
-                doc.uint(
-                    &format!("{name}OuterMac-cnt"),
-                    self.outer_macs[dir].len() as u64,
-                );
+                doc.macs(keys.outer_mac, &self.outer_macs[dir]);
+                doc.uint(keys.outer_mac_cnt, self.outer_macs[dir].len() as u64);
             }
         }
         if !self.dot1q.is_empty() {
@@ -773,13 +759,8 @@ impl Session {
         doc.uint("segmentCnt", u64::from(self.segments));
         doc.string("node", node);
         doc.raw("fileId", "[]");
-        // Application fields: only sessions a parser touched pay for a map.
         if !app.is_empty() {
-            let mut m = serde_json::Map::new();
-            app.write_json(registry, &mut m);
-            for (k, v) in &m {
-                doc.raw(k, &v.to_string());
-            }
+            doc.members(|buf| app.write_json_members(registry, buf));
         }
         doc.close();
     }
@@ -848,6 +829,41 @@ pub(crate) fn sctp_user_data(mut chunks: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Document keys of the per-direction generic fields.
+struct DirectionKeys {
+    ttl: &'static str,
+    ttl_cnt: &'static str,
+    dscp: &'static str,
+    dscp_cnt: &'static str,
+    outer_ip: &'static str,
+    outer_ip_cnt: &'static str,
+    outer_mac: &'static str,
+    outer_mac_cnt: &'static str,
+}
+
+const DIRECTION_KEYS: [DirectionKeys; 2] = [
+    DirectionKeys {
+        ttl: "srcTTL",
+        ttl_cnt: "srcTTLCnt",
+        dscp: "srcDscp",
+        dscp_cnt: "srcDscpCnt",
+        outer_ip: "srcOuterIp",
+        outer_ip_cnt: "srcOuterIpCnt",
+        outer_mac: "srcOuterMac",
+        outer_mac_cnt: "srcOuterMac-cnt",
+    },
+    DirectionKeys {
+        ttl: "dstTTL",
+        ttl_cnt: "dstTTLCnt",
+        dscp: "dstDscp",
+        dscp_cnt: "dstDscpCnt",
+        outer_ip: "dstOuterIp",
+        outer_ip_cnt: "dstOuterIpCnt",
+        outer_mac: "dstOuterMac",
+        outer_mac_cnt: "dstOuterMac-cnt",
+    },
+];
+
 /// Arkime's millisecond timestamps, including its quirk of adding ten
 /// seconds to times in the first ten seconds of the epoch.
 fn arkime_ms(ts_us: i64, first_us: i64) -> i64 {
@@ -857,24 +873,4 @@ fn arkime_ms(ts_us: i64, first_us: i64) -> i64 {
     } else {
         ms
     }
-}
-
-/// Lower-case colon-separated MAC.
-pub(crate) fn mac_string(m: &[u8; 6]) -> String {
-    let mut s = hex(&m[..1]);
-    for b in &m[1..] {
-        s.push(':');
-        s.push_str(&hex(std::slice::from_ref(b)));
-    }
-    s
-}
-
-fn hex(b: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push(char::from(DIGITS[usize::from(x >> 4)]));
-        s.push(char::from(DIGITS[usize::from(x & 0xf)]));
-    }
-    s
 }

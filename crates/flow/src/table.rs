@@ -5,12 +5,19 @@
 //! UDP, closing TCP), ordered by last packet time: touching a session moves
 //! it to the tail in O(1), and expiry pops from the head until it meets a
 //! session that is still fresh. No locks: a table belongs to one thread.
+//!
+//! The slab grows in fixed-size chunks, so adding sessions never moves the
+//! ones already held (sessions are large, and a doubling `Vec` would copy
+//! every one of them at each growth).
 
 use ahash::AHashMap;
 
 use crate::SessionKey;
 
 const NIL: u32 = u32::MAX;
+/// Slots per slab chunk (a power of two).
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// Handle to a session in a [`SessionTable`]; valid until it is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,7 +44,7 @@ struct List {
 #[derive(Debug)]
 pub struct SessionTable<T> {
     map: AHashMap<SessionKey, u32>,
-    slots: Vec<Slot<T>>,
+    slots: Slab<T>,
     free: Vec<u32>,
     lists: Vec<List>,
 }
@@ -46,8 +53,8 @@ impl<T> SessionTable<T> {
     /// A table with `lists` idle lists (timeout classes).
     pub fn new(lists: usize) -> SessionTable<T> {
         SessionTable {
-            map: AHashMap::new(),
-            slots: Vec::new(),
+            map: AHashMap::with_capacity(CHUNK),
+            slots: Slab { chunks: Vec::new() },
             free: Vec::new(),
             lists: vec![
                 List {
@@ -95,10 +102,7 @@ impl<T> SessionTable<T> {
                 self.slots[i as usize] = slot;
                 i
             }
-            None => {
-                self.slots.push(slot);
-                (self.slots.len() - 1) as u32
-            }
+            None => self.slots.push(slot),
         };
         self.map.insert(key, index);
         self.push_tail(index);
@@ -167,7 +171,9 @@ impl<T> SessionTable<T> {
     /// Every live session id (in slab order).
     pub fn ids(&self) -> Vec<SessionId> {
         self.slots
+            .chunks
             .iter()
+            .flatten()
             .enumerate()
             .filter(|(_, s)| s.value.is_some())
             .map(|(i, _)| SessionId(i as u32))
@@ -213,6 +219,57 @@ impl<T> SessionTable<T> {
     }
 }
 
+/// Slots in chunks of [`CHUNK`]; every chunk but the last is full.
+#[derive(Debug)]
+struct Slab<T> {
+    chunks: Vec<Vec<Slot<T>>>,
+}
+
+impl<T> Slab<T> {
+    fn len(&self) -> usize {
+        self.chunks
+            .last()
+            .map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
+    }
+
+    /// Appends a slot, returning its index.
+    fn push(&mut self, slot: Slot<T>) -> u32 {
+        let index = self.len() as u32;
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(slot),
+            _ => {
+                let mut c = Vec::with_capacity(CHUNK);
+                c.push(slot);
+                self.chunks.push(c);
+            }
+        }
+        index
+    }
+
+    fn get(&self, i: usize) -> Option<&Slot<T>> {
+        self.chunks.get(i >> CHUNK_BITS)?.get(i & (CHUNK - 1))
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Slot<T>> {
+        self.chunks
+            .get_mut(i >> CHUNK_BITS)?
+            .get_mut(i & (CHUNK - 1))
+    }
+}
+
+impl<T> std::ops::Index<usize> for Slab<T> {
+    type Output = Slot<T>;
+    fn index(&self, i: usize) -> &Slot<T> {
+        &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Slab<T> {
+    fn index_mut(&mut self, i: usize) -> &mut Slot<T> {
+        &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +305,32 @@ mod tests {
         assert_eq!(t.get(d), Some(&"d"));
         assert_eq!(t.len(), 2);
         assert_eq!(t.ids().len(), 2);
+    }
+
+    #[test]
+    fn many_sessions_span_chunks() {
+        let mut t: SessionTable<u32> = SessionTable::new(1);
+        let key = |n: u32| {
+            let mut a = [0u8; 16];
+            a[..4].copy_from_slice(&n.to_be_bytes());
+            SessionKey::directional(SessionKind::Udp, 0, a, [0; 16], 0)
+        };
+        let n = 3 * CHUNK as u32 + 7;
+        let ids: Vec<_> = (0..n)
+            .map(|i| t.insert(key(i), i, 0, i64::from(i)))
+            .collect();
+        assert_eq!(t.len(), n as usize);
+        assert_eq!(t.ids().len(), n as usize);
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(t.find(&key(i as u32)), Some(*id));
+            assert_eq!(t.get(*id), Some(&(i as u32)));
+        }
+        // Oldest first across chunk boundaries.
+        for i in 0..n {
+            let id = t.oldest(0).unwrap();
+            assert_eq!(t.remove(id), Some((key(i), i)));
+        }
+        assert!(t.is_empty());
     }
 
     #[test]

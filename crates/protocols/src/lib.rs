@@ -10,6 +10,7 @@
 
 mod analyzer;
 mod classify;
+pub mod json_text;
 pub mod parsers;
 mod session_fields;
 

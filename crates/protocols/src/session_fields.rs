@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use fields::{Case, FieldId, FieldKind, FieldRegistry};
+use fields::{Case, FieldFlags, FieldId, FieldKind, FieldRegistry};
+
+use crate::json_text;
 use serde_json::{Map, Value as Json};
 
 /// One field's values.
@@ -22,6 +24,20 @@ pub enum Value {
     /// One value written as-is, not as an array (Arkime's single-value
     /// fields such as `mysql.version` or the `http.method-GET` counters).
     Scalar(Json),
+}
+
+impl Value {
+    /// How many values a list holds (0 for a scalar).
+    fn items(&self) -> usize {
+        match self {
+            Value::Strings(v) => v.len(),
+            Value::Ints(v) => v.len(),
+            Value::Ips(v) => v.len(),
+            Value::Floats(v) => v.len(),
+            Value::Objects(v) => v.len(),
+            Value::Scalar(_) => 0,
+        }
+    }
 }
 
 /// Values of registry fields for one session, plus its protocols and tags.
@@ -309,6 +325,141 @@ impl SessionFields {
     }
 }
 
+impl SessionFields {
+    /// Appends every field as members of a JSON object that is open at the
+    /// end of `buf` and already has a member (each member is written as
+    /// `,"key":value`). Produces the same document as [`write_json`]
+    /// (dotted db paths become nested objects, counts sit beside their
+    /// field) without building a `serde_json` tree.
+    ///
+    /// [`write_json`]: SessionFields::write_json
+    pub fn write_json_members(&self, reg: &FieldRegistry, buf: &mut String) {
+        let mut order: Vec<(&str, usize)> = Vec::with_capacity(self.values.len());
+        for (i, (id, value)) in self.values.iter().enumerate() {
+            if value.items() > 0 || matches!(value, Value::Scalar(_)) {
+                order.push((reg.def(*id).db.as_ref(), i));
+            }
+        }
+        // Segment by segment, which is byte order with '.' below every
+        // other byte: a parent's members end up next to each other.
+        let dot_first = |b: u8| if b == b'.' { 0 } else { b };
+        order.sort_by(|a, b| a.0.bytes().map(dot_first).cmp(b.0.bytes().map(dot_first)));
+        // A path that is also another path's parent (or appears twice) is
+        // resolved by the tree builder's last-one-wins rule.
+        let clash = order.windows(2).any(|w| {
+            let (a, b) = (w[0].0, w[1].0);
+            a == b || (b.len() > a.len() && b.starts_with(a) && b.as_bytes()[a.len()] == b'.')
+        });
+        if clash {
+            let mut m = Map::new();
+            self.write_json(reg, &mut m);
+            for (k, v) in &m {
+                buf.push(',');
+                json_text::push_str(buf, k);
+                buf.push(':');
+                buf.push_str(&v.to_string());
+            }
+            return;
+        }
+        // Open nested objects, outermost first, with "a member was written".
+        let mut open: Vec<(&str, bool)> = Vec::new();
+        for (path, i) in order {
+            let (id, value) = &self.values[i];
+            let (parents, leaf) = match path.rsplit_once('.') {
+                Some((p, l)) => (Some(p), l),
+                None => (None, path),
+            };
+            let mut depth = 0;
+            if let Some(p) = parents {
+                for (d, seg) in p.split('.').enumerate() {
+                    if d < open.len() && open[d].0 == seg {
+                        depth = d + 1;
+                        continue;
+                    }
+                    close_to(buf, &mut open, d);
+                    member_key(buf, &mut open, seg);
+                    buf.push('{');
+                    open.push((seg, false));
+                    depth = d + 1;
+                }
+            }
+            close_to(buf, &mut open, depth);
+            member_key(buf, &mut open, leaf);
+            let n = write_value(buf, value);
+            let def = reg.def(*id);
+            let suffix = if def.flags.contains(FieldFlags::CNT_DASH) {
+                "-cnt"
+            } else if def.flags.contains(FieldFlags::CNT) {
+                "Cnt"
+            } else {
+                ""
+            };
+            if let (Some(n), false) = (n, suffix.is_empty()) {
+                separator(buf, &mut open);
+                buf.push('"');
+                json_text::push_str_body(buf, leaf);
+                buf.push_str(suffix);
+                buf.push_str("\":");
+                buf.push_str(itoa::Buffer::new().format(n));
+            }
+        }
+        close_to(buf, &mut open, 0);
+    }
+}
+
+/// Closes open objects until `depth` remain.
+fn close_to(buf: &mut String, open: &mut Vec<(&str, bool)>, depth: usize) {
+    while open.len() > depth {
+        open.pop();
+        buf.push('}');
+    }
+}
+
+/// The comma before a member of the innermost open object (the document
+/// itself always has members already).
+fn separator(buf: &mut String, open: &mut [(&str, bool)]) {
+    match open.last_mut() {
+        Some((_, written)) if !*written => *written = true,
+        _ => buf.push(','),
+    }
+}
+
+fn member_key(buf: &mut String, open: &mut [(&str, bool)], key: &str) {
+    separator(buf, open);
+    json_text::push_str(buf, key);
+    buf.push(':');
+}
+
+/// Writes a value; returns the count to write beside it (None for
+/// scalars, which have no count).
+fn write_value(buf: &mut String, value: &Value) -> Option<usize> {
+    fn list<T>(buf: &mut String, v: &[T], mut one: impl FnMut(&mut String, &T)) -> Option<usize> {
+        buf.push('[');
+        for (i, x) in v.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            one(buf, x);
+        }
+        buf.push(']');
+        Some(v.len())
+    }
+    match value {
+        Value::Strings(v) => list(buf, v, |b, s| json_text::push_str(b, s)),
+        Value::Ints(v) => {
+            let mut num = itoa::Buffer::new();
+            list(buf, v, |b, x| b.push_str(num.format(*x)))
+        }
+        Value::Ips(v) => list(buf, v, json_text::push_ip),
+        Value::Floats(v) => list(buf, v, |b, x| b.push_str(&Json::from(*x).to_string())),
+        Value::Objects(v) => list(buf, v, |b, x| b.push_str(&x.to_string())),
+        Value::Scalar(v) => {
+            buf.push_str(&v.to_string());
+            None
+        }
+    }
+}
+
 /// Puts `value` at a dotted path, creating objects on the way.
 pub(crate) fn insert_path(body: &mut Map<String, Json>, path: &str, value: Json) {
     let mut parts = path.split('.').peekable();
@@ -352,5 +503,33 @@ mod tests {
         assert_eq!(http["uriCnt"], serde_json::json!(2));
         // host.http is a lower-cased term field.
         assert_eq!(http["host"], serde_json::json!(["example.com"]));
+    }
+
+    fn members(f: &SessionFields, reg: &FieldRegistry) -> Map<String, Json> {
+        let mut text = String::from("{\"x\":0");
+        f.write_json_members(reg, &mut text);
+        text.push('}');
+        let mut m: Map<String, Json> = serde_json::from_str(&text).unwrap();
+        m.remove("x");
+        m
+    }
+
+    #[test]
+    fn text_writer_matches_the_tree() {
+        let reg = FieldRegistry::builtin();
+        let mut f = SessionFields::new();
+        assert_eq!(members(&f, &reg), Map::new());
+        f.add_str_expr(&reg, "http.uri", "/a\"b");
+        f.add_str_expr(&reg, "host.http", "h.example");
+        f.add_int_expr(&reg, "http.statuscode", 200);
+        f.add_ip_expr(&reg, "ip.dns", "10.1.2.3".parse().unwrap());
+        f.add_ip_expr(&reg, "ip.dns", "2001:db8::1".parse().unwrap());
+        f.add_str_expr(&reg, "dns.host", "x.example");
+        f.set_scalar_expr(&reg, "http.method-GET", serde_json::json!(3));
+        f.add_str_expr(&reg, "tls.ja3", "abc");
+        let mut tree = Map::new();
+        f.write_json(&reg, &mut tree);
+        assert!(tree.len() >= 3, "{tree:?}");
+        assert_eq!(members(&f, &reg), tree);
     }
 }

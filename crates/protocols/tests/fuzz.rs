@@ -114,5 +114,13 @@ proptest! {
         a.finish(&mut app, &m);
         let mut body = serde_json::Map::new();
         app.fields.write_json(a.registry(), &mut body);
+        // The direct text writer yields the same document as the tree.
+        let mut text = String::from("{\"x\":0");
+        app.fields.write_json_members(a.registry(), &mut text);
+        text.push('}');
+        let mut parsed: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).expect("valid JSON");
+        parsed.remove("x");
+        prop_assert_eq!(parsed, body);
     }
 }
