@@ -238,6 +238,7 @@ impl PacketThread {
                 e.files.push(p.file);
             }
         }
+        let was_closing = e.session.tcp.as_ref().is_some_and(|t| t.closing);
         e.session.add_packet(d, data, p.ts_us, p.pos, dir);
         // Parsers see in-order TCP stream bytes, UDP datagrams and SCTP
         // DATA chunk user data.
@@ -260,18 +261,27 @@ impl PacketThread {
                         analyzer.sctp_data(app, meta, dir, ppid, chunk);
                     }
                 }
+                _ if p.key.kind == SessionKind::UnknownEther
+                    && p.key.discriminator == crate::keying::ARP_ETHERTYPE =>
+                {
+                    crate::arp::add_fields(&mut app.fields, &self.cfg.registry, d.payload(data));
+                }
                 _ => {}
             }
         }
-        let closed = e.session.tcp.as_ref().is_some_and(|t| t.closed());
+        let closing = e.session.tcp.as_ref().is_some_and(|t| t.closing);
         let packets = e.session.packets[0] + e.session.packets[1];
         let long = p.key.kind == SessionKind::Tcp && p.ts_us >= e.save_at_us;
-        let list = if closed {
-            LIST_CLOSING
-        } else {
-            list_of(p.key.kind, &p.key)
-        };
-        self.table.touch(id, list, p.ts_us);
+        // As Arkime: a session marked for closing is saved a fixed time
+        // after the marking packet; later packets do not push that back.
+        if !was_closing {
+            let list = if closing {
+                LIST_CLOSING
+            } else {
+                list_of(p.key.kind, &p.key)
+            };
+            self.table.touch(id, list, p.ts_us);
+        }
         if packets >= u64::from(self.cfg.settings.max_packets) || long {
             self.mid_save(id, p.ts_us);
         }

@@ -8,19 +8,8 @@ use wire::{DecodeError, Decoded, Transport, ipproto};
 use crate::config::{SessionIdTracking, Settings};
 use crate::stats::DropReason;
 
-/// The IPv4 address an ARP message is about: the target of a request, the
-/// sender of a reply.
-fn arp_resolved_ip(arp: &[u8]) -> Option<[u8; 4]> {
-    if arp.len() < 28 || arp[4] != 6 || arp[5] != 4 {
-        return None;
-    }
-    let at = match u16::from_be_bytes([arp[6], arp[7]]) {
-        1 => 24,
-        2 => 14,
-        _ => return None,
-    };
-    Some([arp[at], arp[at + 1], arp[at + 2], arp[at + 3]])
-}
+/// EtherType of ARP, the discriminator of ARP sessions.
+pub(crate) const ARP_ETHERTYPE: u16 = 0x0806;
 
 /// Discriminator of DHCP transaction sessions.
 pub(crate) const DHCP_DISCRIMINATOR: u16 = 67;
@@ -120,8 +109,9 @@ pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<Sessio
         if d.ethertype == 0 {
             return Err(DropReason::UnknownEtherType);
         }
-        if d.ethertype == 0x0806
-            && let Some(ip) = arp_resolved_ip(d.payload(packet))
+        if d.ethertype == ARP_ETHERTYPE
+            && let Some(ip) =
+                crate::arp::ArpMessage::parse(d.payload(packet)).and_then(|m| m.resolved_ip())
         {
             // A request and its reply share the address being resolved.
             let mut a = [0u8; 16];
@@ -131,7 +121,7 @@ pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<Sessio
                 t,
                 a,
                 [0; 16],
-                0x0806,
+                ARP_ETHERTYPE,
             ));
         }
         // LLDP advertisements from many neighbours form one session per

@@ -248,3 +248,98 @@ fn generated_mixed_capture_is_fully_accounted() {
         assert_eq!(total, 20_000, "every packet is in exactly one session");
     }
 }
+
+/// A connection whose second FIN is never acknowledged is not closing:
+/// a RST long after (more than tcpClosingTimeout) still joins it.
+#[test]
+fn unacknowledged_second_fin_keeps_the_session_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fin.pcap");
+    let t0 = 1_700_000_000_000_000;
+    let s = 1_000_000;
+    let packets = vec![
+        (t0, tcp(true, 100, 0, flags::SYN, b"")),
+        (t0 + 1, tcp(false, 500, 101, flags::SYN | flags::ACK, b"")),
+        (t0 + 2, tcp(false, 501, 101, flags::FIN | flags::ACK, b"")),
+        (t0 + 3, tcp(true, 101, 502, flags::ACK, b"")),
+        // The client's FIN: the server never acknowledges it.
+        (t0 + 4, tcp(true, 101, 502, flags::FIN | flags::ACK, b"")),
+        (
+            t0 + 20 * s,
+            tcp(true, 102, 502, flags::RST | flags::ACK, b""),
+        ),
+    ];
+    write(&path, &packets);
+    let (_, bodies) = common::run(capture::Settings::default(), vec![path.clone()]);
+    assert_eq!(bodies.len(), 1, "the late RST joins the open session");
+    assert_eq!(bodies[0]["tcpflags"]["rst"], 1);
+    assert_eq!(bodies[0]["network"]["packets"], 6);
+
+    // With the second FIN acknowledged the session closes, and is saved
+    // tcpClosingTimeout after that ACK even though packets keep coming.
+    let path = dir.path().join("closed.pcap");
+    let mut packets = packets[..5].to_vec();
+    packets.push((t0 + 5, tcp(false, 502, 102, flags::ACK, b"")));
+    // Packets join until the thread's clock passes the deadline; the one
+    // that moves it there still joins (it is added before expiry runs).
+    packets.push((t0 + 3 * s, tcp(false, 502, 102, flags::ACK, b"")));
+    packets.push((t0 + 7 * s, tcp(false, 502, 102, flags::ACK, b"")));
+    packets.push((t0 + 8 * s, tcp(false, 502, 102, flags::ACK, b"")));
+    write(&path, &packets);
+    let (_, bodies) = common::run(capture::Settings::default(), vec![path]);
+    let counts: Vec<_> = bodies
+        .iter()
+        .map(|b| b["network"]["packets"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        counts,
+        vec![8, 1],
+        "saved 5 s after closing, not 5 s after the last packet"
+    );
+}
+
+/// ARP requests and replies for one address form one session with the
+/// `arp.*` fields.
+#[test]
+fn arp_exchange_is_one_session_with_arp_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arp.pcap");
+    let arp = |op: u8, smac: [u8; 6], sip: [u8; 4], tmac: [u8; 6], tip: [u8; 4]| {
+        let mut b = vec![0, 1, 8, 0, 6, 4, 0, op];
+        b.extend_from_slice(&smac);
+        b.extend_from_slice(&sip);
+        b.extend_from_slice(&tmac);
+        b.extend_from_slice(&tip);
+        b
+    };
+    let t0 = 1_700_000_000_000_000;
+    let packets = vec![
+        (
+            t0,
+            build::ethernet(CM, [0xff; 6], 0x0806, &arp(1, CM, C, [0; 6], S)),
+        ),
+        (
+            t0 + 10,
+            build::ethernet(SM, CM, 0x0806, &arp(2, SM, S, CM, C)),
+        ),
+        // Another address: another session.
+        (
+            t0 + 20,
+            build::ethernet(SM, [0xff; 6], 0x0806, &arp(1, SM, S, [0; 6], C)),
+        ),
+    ];
+    write(&path, &packets);
+    let (_, bodies) = common::run(capture::Settings::default(), vec![path]);
+    assert_eq!(bodies.len(), 2);
+    let first = &bodies[0];
+    assert_eq!(first["network"]["packets"], 2);
+    assert_eq!(first["protocol"], serde_json::json!(["arp"]));
+    assert_eq!(first["arp"]["ip"], serde_json::json!(["10.0.0.2"]));
+    assert_eq!(
+        first["arp"]["mac"],
+        serde_json::json!(["02:00:00:00:00:02"])
+    );
+    assert_eq!(first["arp"]["opcode"], serde_json::json!(["1", "2"]));
+    assert_eq!(bodies[1]["arp"]["ip"], serde_json::json!(["10.0.0.1"]));
+    assert!(bodies[1]["arp"].get("mac").is_none());
+}

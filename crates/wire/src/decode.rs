@@ -80,6 +80,10 @@ pub struct Outer {
     pub src_mac: Option<[u8; 6]>,
     /// Outer destination MAC, when the tunnel carried Ethernet inside.
     pub dst_mac: Option<[u8; 6]>,
+    /// The outer IP header's protocol number, when there was one.
+    pub ip_protocol: Option<u8>,
+    /// The outer IP header's TTL or hop limit, when there was one.
+    pub ttl: Option<u8>,
 }
 
 /// The innermost IP header.
@@ -207,6 +211,9 @@ pub struct Decoded {
     pub linktype: u32,
     /// The innermost EtherType (0 when the link layer has none).
     pub ethertype: u16,
+    /// The EtherType of the first Ethernet header (before any tunnel),
+    /// which Arkime reports as the session's; 0 without Ethernet framing.
+    pub first_ethertype: u16,
     /// Innermost Ethernet source MAC.
     pub src_mac: Option<[u8; 6]>,
     /// Innermost Ethernet destination MAC.
@@ -318,6 +325,8 @@ impl Decoded {
             dst_ip: self.network.map(|n| n.dst),
             src_mac: if inner_ethernet { self.src_mac } else { None },
             dst_mac: if inner_ethernet { self.dst_mac } else { None },
+            ip_protocol: self.network.map(|n| n.proto),
+            ttl: self.network.map(|n| n.ttl),
         };
         if usize::from(self.outer_count) < MAX_OUTER {
             self.outers[usize::from(self.outer_count)] = outer;
@@ -532,6 +541,9 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
             && !matches!(et, ether::VLAN | ether::QINQ | ether::QINQ_OLD)
         {
             out.ethertype = et;
+            if out.first_ethertype == 0 {
+                out.first_ethertype = et;
+            }
         }
         next = match next {
             Next::Done => return Ok(()),
