@@ -79,11 +79,30 @@ fn track(s: &Settings, d: &Decoded) -> u32 {
 pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<SessionKey, DropReason> {
     let t = track(s, d);
     let Some(net) = d.network else {
+        let llc = d.payload(packet);
+        let xid = llc.len() >= 3 && (llc[2] | 0x10) == 0xbf;
+        if d.ieee8023
+            && !xid
+            && let Some(o) = d.outer_layers().last()
+            && let (Some(src), Some(dst)) = (o.src_ip, o.dst_ip)
+        {
+            // An LLC frame inside an IP tunnel (ERSPAN of CDP, ...): Arkime
+            // keeps it as a corrupt-ip session of the tunnel's addresses.
+            if !s.save_corrupt {
+                return Err(DropReason::Corrupt);
+            }
+            return Ok(SessionKey::directional(
+                SessionKind::CorruptIp,
+                t,
+                flow::ip_bytes(src),
+                flow::ip_bytes(dst),
+                0,
+            ));
+        }
         if d.ethertype != 0 && d.ethertype <= 1500 {
             // 802.3 with an LLC header: XID frames are their own protocol,
             // any other LLC payload is what Arkime calls corrupt.
-            let llc = d.payload(packet);
-            if llc.len() >= 3 && (llc[2] | 0x10) == 0xbf {
+            if xid {
                 return Ok(SessionKey::directional(
                     SessionKind::UnknownEther,
                     t,

@@ -175,8 +175,9 @@ pub(crate) struct Session {
     /// Packets after this many are counted but not written (ESP).
     pub stop_saving_after: Option<u64>,
     pub truncated_tagged: bool,
-    /// A non-IP session (ARP) carried in an IP tunnel: Arkime gives it the
-    /// tunnel's addresses, protocol and TTL, and no outer IPs.
+    /// A non-IP session (ARP, or an LLC frame kept as corrupt-ip) carried
+    /// in an IP tunnel: Arkime gives it the tunnel's addresses, protocol
+    /// and TTL, and no outer IPs.
     pub over_ip: bool,
 }
 
@@ -200,10 +201,9 @@ impl Session {
         let (sp, dp) = d.ports().unwrap_or((0, 0));
         let (mut src_ip, mut dst_ip) = (net.map(|n| n.src), net.map(|n| n.dst));
         let tunnel = d.outer_layers().last().filter(|o| {
-            net.is_none()
-                && key.kind == SessionKind::UnknownEther
-                && key.discriminator == crate::keying::ARP_ETHERTYPE
-                && o.src_ip.is_some()
+            let arp = key.kind == SessionKind::UnknownEther
+                && key.discriminator == crate::keying::ARP_ETHERTYPE;
+            net.is_none() && (arp || key.kind == SessionKind::CorruptIp) && o.src_ip.is_some()
         });
         if let Some(o) = tunnel {
             (src_ip, dst_ip) = (o.src_ip, o.dst_ip);
@@ -215,7 +215,9 @@ impl Session {
         }
         let mut protocols = Vec::new();
         let ip_protocol = match (key.kind, tunnel) {
-            (SessionKind::UnknownEther, Some(o)) => o.ip_protocol.unwrap_or(0),
+            (SessionKind::UnknownEther | SessionKind::CorruptIp, Some(o)) => {
+                o.ip_protocol.unwrap_or(0)
+            }
             (SessionKind::UnknownEther | SessionKind::CorruptEther, _) => 0,
             _ => net.map(|n| n.proto).unwrap_or(0),
         };
@@ -444,7 +446,8 @@ impl Session {
         for &v in d.vlan_ids() {
             add_unique(&mut self.vlans, v);
         }
-        if let Some(v) = d.vni {
+        // Arkime records a network identifier only when it is not 0.
+        if let Some(v) = d.vni.filter(|&v| v != 0) {
             add_unique(&mut self.vnis, v);
         }
         // Arkime records outer addresses as they appear, not by direction,

@@ -214,6 +214,9 @@ pub struct Decoded {
     /// The EtherType of the first Ethernet header (before any tunnel),
     /// which Arkime reports as the session's; 0 without Ethernet framing.
     pub first_ethertype: u16,
+    /// The innermost Ethernet header carried an 802.3 length (an LLC
+    /// frame) rather than an EtherType.
+    pub ieee8023: bool,
     /// Innermost Ethernet source MAC.
     pub src_mac: Option<[u8; 6]>,
     /// Innermost Ethernet destination MAC.
@@ -556,6 +559,7 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
                 out.src_mac = mac_at(d, off + 6);
                 let et = be16(d, off + 12).ok_or(DecodeError::truncated("ethernet", off))?;
                 off += 14;
+                out.ieee8023 = et <= 1500;
                 if et <= 1500 {
                     // 802.3 length: LLC, maybe SNAP.
                     match d.get(off..off + 8) {
@@ -565,6 +569,7 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
                         }
                         _ => {
                             out.ethertype = et;
+                            set_payload(out, off, end);
                             return Ok(());
                         }
                     }

@@ -482,3 +482,30 @@ fn arp_inside_vxlan_keeps_the_outer_facts() {
     assert_eq!(o.ttl, Some(64));
     assert_eq!(d.payload(&p).len(), 28);
 }
+
+/// An 802.3 frame with an LLC XID header (from the corpus' xid.pcap): the
+/// length is the EtherType Arkime reports and the LLC bytes are the payload.
+#[test]
+fn ieee8023_llc_frame_has_its_payload() {
+    let p = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x6a, 0x70, 0xc5, 0xaf, 0xf1, 0xf9, 0x00, 0x06, 0x00,
+        0x01, 0xaf, 0x81, 0x01, 0x00,
+    ];
+    let mut d = Decoded::default();
+    decode(1, &p, &mut d).unwrap();
+    assert!(d.ieee8023);
+    assert_eq!(d.ethertype, 6);
+    assert_eq!(d.payload(&p), &p[14..]);
+    // An Ethernet II frame is not 802.3.
+    let mut d = Decoded::default();
+    decode(
+        1,
+        &eth(
+            0x0800,
+            &ipv4(17, [1, 1, 1, 1], [2, 2, 2, 2], &udp(1, 2, b"x")),
+        ),
+        &mut d,
+    )
+    .unwrap();
+    assert!(!d.ieee8023);
+}
