@@ -324,11 +324,17 @@ impl PacketThread {
             index: self.cfg.rotation.index_name(&self.cfg.prefix, first_ms),
             json,
             files: e.files.clone(),
+            // Segments of one session follow their last packet times, as
+            // in Arkime's test output.
             order: (
                 first_ms,
                 format!(
-                    "{:?}:{} {:?}:{}",
-                    s.src_ip, s.src_port, s.dst_ip, s.dst_port
+                    "{:?}:{} {:?}:{} {:020}",
+                    s.src_ip,
+                    s.src_port,
+                    s.dst_ip,
+                    s.dst_port,
+                    s.last_us.div_euclid(1000)
                 ),
             ),
         }

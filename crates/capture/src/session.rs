@@ -353,9 +353,9 @@ impl Session {
         let caplen = packet.len() as u64;
         self.packets[dir] += 1;
         self.bytes[dir] += caplen;
-        if ts_us > self.last_us {
-            self.last_us = ts_us;
-        }
+        // As Arkime: the last packet's time, even when it is earlier than
+        // one before it.
+        self.last_us = ts_us;
         let written = self.packets[0] + self.packets[1];
         match self.stop_saving_after {
             Some(n) if written > n => {
@@ -586,8 +586,12 @@ impl Session {
         if !payload.is_empty() && !have_syn {
             deliver(dir, payload);
         }
-        if !payload.is_empty() && have_syn {
-            let data_seq = if syn { t.seq.wrapping_add(1) } else { t.seq };
+        // Arkime never reads data carried on a SYN or SYN-ACK.
+        if !payload.is_empty() && have_syn && !syn {
+            let data_seq = t.seq;
+            // Arkime tags a segment that arrives while another one (either
+            // direction) waits for a hole, not the first one to wait.
+            let waiting = tcp.streams[0].pending_segments() + tcp.streams[1].pending_segments() > 0;
             let databytes = &mut self.databytes[dir];
             let payload8 = &mut self.payload8[dir];
             let outcome = tcp.streams[dir].segment(data_seq, payload, |chunk| {
@@ -599,7 +603,9 @@ impl Session {
                 deliver(dir, chunk);
             });
             match outcome {
-                flow::SegmentOutcome::Queued if have_syn && !tcp.tagged_out_of_order[dir] => {
+                flow::SegmentOutcome::Queued | flow::SegmentOutcome::Delivered
+                    if waiting && !tcp.tagged_out_of_order[dir] =>
+                {
                     tcp.tagged_out_of_order[dir] = true;
                     new_tags[1] = Some(if dir == 0 {
                         "out-of-order-src"

@@ -343,3 +343,57 @@ fn arp_exchange_is_one_session_with_arp_fields() {
     assert_eq!(bodies[1]["arp"]["ip"], serde_json::json!(["10.0.0.1"]));
     assert!(bodies[1]["arp"].get("mac").is_none());
 }
+
+/// Data on a SYN is not read; a segment waiting alone for a hole is not
+/// tagged, the one arriving while it waits is.
+#[test]
+fn syn_data_is_ignored_and_out_of_order_tags_follow_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ooo.pcap");
+    let t0 = 1_700_000_000_000_000;
+    let packets = vec![
+        (t0, tcp(true, 100, 0, flags::SYN, b"SYNDATA!")),
+        (t0 + 1, tcp(false, 500, 101, flags::SYN | flags::ACK, b"")),
+        (t0 + 2, tcp(true, 101, 501, flags::ACK, b"")),
+        // Ahead of a hole: it waits, and is never filled.
+        (t0 + 3, tcp(true, 105, 501, flags::ACK, b"late")),
+    ];
+    write(&path, &packets);
+    let (_, bodies) = common::run(capture::Settings::default(), vec![path.clone()]);
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["client"]["bytes"], 0);
+    assert!(bodies[0].get("srcPayload8").is_none());
+    assert!(bodies[0].get("tags").is_none());
+
+    // The hole filled while the segment waits: now the session is tagged.
+    let mut packets = packets;
+    packets.push((t0 + 4, tcp(true, 101, 501, flags::ACK, b"abcd")));
+    write(&path, &packets);
+    let (_, bodies) = common::run(capture::Settings::default(), vec![path]);
+    assert_eq!(bodies[0]["client"]["bytes"], 8);
+    assert_eq!(bodies[0]["tags"], serde_json::json!(["out-of-order-src"]));
+}
+
+/// Arkime's lastPacket is the last packet's time even when an earlier
+/// timestamp follows a later one.
+#[test]
+fn last_packet_is_the_last_one_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("time.pcap");
+    let t0 = 1_700_000_000_000_000;
+    let udp = build::ethernet(
+        CM,
+        SM,
+        0x0800,
+        &build::ipv4(C, S, 17, 64, 1, &build::udp(5000, 53, b"q")),
+    );
+    let packets = vec![
+        (t0, udp.clone()),
+        (t0 + 9_000, udp.clone()),
+        (t0 + 3_000, udp),
+    ];
+    write(&path, &packets);
+    let (_, bodies) = common::run(capture::Settings::default(), vec![path]);
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["lastPacket"], t0 / 1000 + 3);
+}
