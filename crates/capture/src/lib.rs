@@ -9,6 +9,7 @@ mod arp;
 mod community_id;
 pub mod config;
 mod engine;
+mod idle_marks;
 mod json;
 mod keying;
 mod live;

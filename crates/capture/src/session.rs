@@ -29,6 +29,9 @@ pub(crate) struct TcpState {
     pub streams: [TcpStream; 2],
     pub fin: [bool; 2],
     pub rst: bool,
+    /// A SYN or SYN-ACK was seen (Arkime's `haveTcpSession`); unlike the
+    /// flag counters it survives a mid-session save.
+    handshake: bool,
     /// Whether each direction's FIN moved its stream on by one.
     fin_consumed: [bool; 2],
     /// Arkime's per-direction close state.
@@ -58,6 +61,7 @@ impl TcpState {
             streams: [TcpStream::new(max_pending), TcpStream::new(max_pending)],
             fin: [false; 2],
             rst: false,
+            handshake: false,
             fin_consumed: [false; 2],
             close_state: [CloseState::Open; 2],
             closing: false,
@@ -340,16 +344,11 @@ impl Session {
         add_unique(&mut self.protocols, p);
     }
 
-    /// Accounts for one packet. `record_pos` is the packet's offset in its
-    /// file, `caplen` its captured length.
-    pub fn add_packet(
-        &mut self,
-        d: &Decoded,
-        packet: &[u8],
-        ts_us: i64,
-        record_pos: u64,
-        dir: usize,
-    ) {
+    /// Counts one packet and records its position (`record_pos`, its
+    /// offset in its file); false when it is past the packets a session
+    /// keeps (then it is counted but not written). Arkime saves a segment
+    /// right after this step, before the packet's other facts.
+    pub fn count_packet(&mut self, packet: &[u8], ts_us: i64, record_pos: u64, dir: usize) -> bool {
         let caplen = packet.len() as u64;
         self.packets[dir] += 1;
         self.bytes[dir] += caplen;
@@ -367,8 +366,17 @@ impl Session {
             _ => {
                 self.packet_pos.push(record_pos);
                 self.packet_len.push(caplen as u32 + 16);
+                return true;
             }
         }
+        false
+    }
+
+    /// The facts of a counted packet: addresses, TTLs, tunnels (first
+    /// packets of each direction) and the data of transports without
+    /// reassembly.
+    pub fn packet_facts(&mut self, d: &Decoded, packet: &[u8], dir: usize) {
+        let caplen = packet.len() as u64;
         if self.packets[dir] <= FIRST_PACKETS {
             self.first_packets_facts(d, dir);
         }
@@ -565,7 +573,10 @@ impl Session {
         if !syn {
             tcp.track_close(t, dir);
         }
-        let have_syn = tcp.syn_time != 0 || tcp.flags[1] > 0;
+        if syn {
+            tcp.handshake = true;
+        }
+        let have_syn = tcp.handshake;
         let mut new_tags: [Option<&'static str>; 3] = [None; 3];
         if ack && have_syn && !tcp.tagged_acked_unseen[dir] {
             let other = &tcp.streams[1 - dir];

@@ -397,3 +397,72 @@ fn last_packet_is_the_last_one_read() {
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["lastPacket"], t0 / 1000 + 3);
 }
+
+/// A BGP session quiet for more than 10 s is saved as a segment at its
+/// next packet: that packet is counted in the first segment, its data in
+/// the second (Arkime's BGP idle timer).
+#[test]
+fn quiet_bgp_session_is_split_at_its_next_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bgp.pcap");
+    let t0 = 1_700_000_000_000_000;
+    let s = 1_000_000;
+    let mut keepalive = vec![0xff; 16];
+    keepalive.extend_from_slice(&[0, 19, 4]);
+    let bgp = |from_client: bool, seq: u32, ack: u32, payload: &[u8]| {
+        let (sm, dm, si, di, sp, dp) = if from_client {
+            (CM, SM, C, S, 40000, 179)
+        } else {
+            (SM, CM, S, C, 179, 40000)
+        };
+        build::ethernet(
+            sm,
+            dm,
+            0x0800,
+            &build::ipv4(
+                si,
+                di,
+                6,
+                64,
+                1,
+                &build::tcp(sp, dp, seq, ack, flags::PSH | flags::ACK, payload),
+            ),
+        )
+    };
+    let syn = |from_client: bool, seq: u32, ack: u32, f: u8| {
+        let (sm, dm, si, di, sp, dp) = if from_client {
+            (CM, SM, C, S, 40000, 179)
+        } else {
+            (SM, CM, S, C, 179, 40000)
+        };
+        build::ethernet(
+            sm,
+            dm,
+            0x0800,
+            &build::ipv4(si, di, 6, 64, 1, &build::tcp(sp, dp, seq, ack, f, b"")),
+        )
+    };
+    let packets = vec![
+        (t0, syn(true, 100, 0, flags::SYN)),
+        (t0 + 1, syn(false, 500, 101, flags::SYN | flags::ACK)),
+        (t0 + 2, bgp(true, 101, 501, &keepalive)),
+        (t0 + 3 * s, bgp(false, 501, 120, &keepalive)),
+        // 12 s after the last message: the timer has fired.
+        (t0 + 15 * s, bgp(true, 120, 520, &keepalive)),
+        (t0 + 15 * s + 1, bgp(false, 520, 139, &keepalive)),
+    ];
+    write(&path, &packets);
+    let (_, bodies) = common::run_with_parsers(capture::Settings::default(), vec![path]);
+    assert_eq!(bodies.len(), 2);
+    let (first, second) = if bodies[0]["segmentCnt"] == 1 {
+        (&bodies[0], &bodies[1])
+    } else {
+        (&bodies[1], &bodies[0])
+    };
+    assert_eq!(first["network"]["packets"], 5);
+    assert_eq!(first["client"]["bytes"], 19);
+    assert_eq!(second["segmentCnt"], 2);
+    assert_eq!(second["network"]["packets"], 1);
+    assert_eq!(second["client"]["bytes"], 19, "the late packet's data");
+    assert_eq!(second["tcpflags"]["psh"], 2);
+}
