@@ -398,7 +398,9 @@ impl Session {
                 }
             }
             Transport::Icmp(i) => {
-                self.databytes[dir] += d.payload_len as u64;
+                // Arkime counts to the end of the frame (link padding too),
+                // not to the end of the IP datagram.
+                self.databytes[dir] += (caplen as usize).saturating_sub(d.payload_offset) as u64;
                 if d.payload_len >= 2 {
                     add_unique(&mut self.icmp_types, i.kind);
                     add_unique(&mut self.icmp_codes, i.code);

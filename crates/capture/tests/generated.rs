@@ -466,3 +466,20 @@ fn quiet_bgp_session_is_split_at_its_next_packet() {
     assert_eq!(second["client"]["bytes"], 19, "the late packet's data");
     assert_eq!(second["tcpflags"]["psh"], 2);
 }
+
+/// ICMP data bytes run to the end of the frame, Ethernet padding included
+/// (as Arkime counts them), not to the end of the IP datagram.
+#[test]
+fn icmp_data_bytes_include_link_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("icmp.pcap");
+    let echo = [8u8, 0, 0xf7, 0xff, 0, 0, 0, 0];
+    let mut frame = build::ethernet(CM, SM, 0x0800, &build::ipv4(C, S, 1, 64, 1, &echo));
+    assert_eq!(frame.len(), 42);
+    frame.resize(60, 0);
+    write(&path, &[(1_700_000_000_000_000, frame)]);
+    let (_, bodies) = common::run(capture::Settings::default(), vec![path]);
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["client"]["bytes"], 26);
+    assert_eq!(bodies[0]["icmp"]["type"], serde_json::json!([8]));
+}
