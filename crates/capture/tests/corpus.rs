@@ -55,10 +55,11 @@ fn every_corpus_pcap_is_processed_and_accounted() {
             }
         }
     }
-    // A handful of corpus sessions come from Arkime test plugins (see
-    // docs/COMPATIBILITY.md); everything else must pair up.
+    // One corpus session is flipped by the test rules file (`flip test`
+    // in Arkime's rules.yaml, not in the corpus; see docs/COMPATIBILITY.md);
+    // everything else must pair up.
     assert!(
-        sessions_found + 5 >= sessions_expected,
+        sessions_found + 1 >= sessions_expected,
         "found {sessions_found} of {sessions_expected} Arkime sessions"
     );
 }
