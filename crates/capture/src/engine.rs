@@ -282,7 +282,8 @@ impl PacketThread {
             let payload = d.payload(data);
             e.session.add_tcp(&t, payload, p.ts_us, dir, |dir, chunk| {
                 analyzer.data(app, meta, protocols::Direction::from_index(dir), chunk);
-                if app.fields.has_protocol("bgp") && crate::idle_marks::is_bgp_message(chunk) {
+                // The marker test first: it fails at once for other data.
+                if crate::idle_marks::is_bgp_message(chunk) && app.fields.has_protocol("bgp") {
                     bgp_message = true;
                 }
             });
