@@ -10,6 +10,7 @@ use flow::{SessionId, SessionKey, SessionKind, SessionTable};
 use wire::{Decoded, TcpInfo, Transport};
 
 use crate::Settings;
+use crate::idle_marks::IdleMarks;
 use crate::output::{IndexRotation, SessionDocument};
 use crate::session::Session;
 use crate::stats::Stats;
@@ -80,6 +81,10 @@ struct Entry {
     last_file: Option<u32>,
     files: Vec<u32>,
     save_at_us: i64,
+    /// The token of the session's idle timer, when one is set.
+    idle_mark: Option<u64>,
+    /// The idle timer fired: save a segment at the next packet.
+    mid_save_due: bool,
 }
 
 impl ThreadConfig {
@@ -120,6 +125,7 @@ pub(crate) struct PacketThread {
     builder: DocumentBuilder,
     stats: Arc<Stats>,
     lua: Option<lua_glue::LuaThread>,
+    idle_marks: IdleMarks,
 }
 
 const DOC_BATCH: usize = 64;
@@ -201,7 +207,16 @@ impl DocumentBuilder {
             index: self.index_name(first_ms),
             json,
             files,
-            order: (first_ms, s.src_ip, s.src_port, s.dst_ip, s.dst_port),
+            // Segments of one session follow their last packet times, as
+            // in Arkime's test output.
+            order: (
+                first_ms,
+                s.src_ip,
+                s.src_port,
+                s.dst_ip,
+                s.dst_port,
+                s.last_us.div_euclid(1000),
+            ),
         }
     }
 }
@@ -237,6 +252,7 @@ impl PacketThread {
             pending: Vec::new(),
             stats,
             lua,
+            idle_marks: IdleMarks::default(),
         }
     }
 
@@ -267,6 +283,20 @@ impl PacketThread {
     }
 
     fn process(&mut self, p: &BatchPacket, data: &[u8]) {
+        // As Arkime: protocol idle timers run by this packet's clock first.
+        let table = &mut self.table;
+        let mut due = Vec::new();
+        self.idle_marks.run(
+            p.ts_us.div_euclid(1_000_000),
+            |id, token| table.get(id).is_some_and(|e| e.idle_mark == Some(token)),
+            |id| due.push(id),
+        );
+        for id in due {
+            if let Some(e) = self.table.get_mut(id) {
+                e.idle_mark = None;
+                e.mid_save_due = true;
+            }
+        }
         self.add_to_session(p, data);
         // As Arkime: the packet first joins its session, then sessions idle
         // past their timeout by this thread's clock are saved.
@@ -317,6 +347,8 @@ impl PacketThread {
                     last_file: None,
                     files: Vec::new(),
                     save_at_us,
+                    idle_mark: None,
+                    mid_save_due: false,
                 };
                 self.table
                     .insert(p.key, entry, list_of(p.key.kind, &p.key), p.ts_us)
@@ -338,15 +370,31 @@ impl PacketThread {
                 e.files.push(p.file);
             }
         }
-        e.session.add_packet(d, data, p.ts_us, p.pos, dir);
+        let was_closing = e.session.tcp.as_ref().is_some_and(|t| t.closing);
+        let written = e.session.count_packet(data, p.ts_us, p.pos, dir);
+        // As Arkime: a segment is saved once the packet is counted, before
+        // its other facts and data (which go to the next segment).
+        let packets = e.session.packets[0] + e.session.packets[1];
+        if written && (packets >= u64::from(self.cfg.settings.max_packets) || e.mid_save_due) {
+            self.mid_save(id, p.ts_us);
+        }
+        let Some(e) = self.table.get_mut(id) else {
+            return;
+        };
+        e.session.packet_facts(d, data, dir);
         // Parsers see in-order TCP stream bytes, UDP datagrams and SCTP
         // DATA chunk user data.
         let analyzer = &mut self.analyzer;
         let (app, meta) = (&mut e.app, &e.meta);
+        let mut bgp_message = false;
         if let Some(t) = tcp {
             let payload = d.payload(data);
             e.session.add_tcp(&t, payload, p.ts_us, dir, |dir, chunk| {
                 analyzer.data(app, meta, protocols::Direction::from_index(dir), chunk);
+                // The marker test first: it fails at once for other data.
+                if crate::idle_marks::is_bgp_message(chunk) && app.fields.has_protocol("bgp") {
+                    bgp_message = true;
+                }
             });
         } else {
             match d.transport {
@@ -360,19 +408,31 @@ impl PacketThread {
                         analyzer.sctp_data(app, meta, dir, ppid, chunk);
                     }
                 }
+                _ if p.key.kind == SessionKind::UnknownEther
+                    && p.key.discriminator == crate::keying::ARP_ETHERTYPE =>
+                {
+                    crate::arp::add_fields(&mut app.fields, &self.cfg.registry, d.payload(data));
+                }
                 _ => {}
             }
         }
-        let closed = e.session.tcp.as_ref().is_some_and(|t| t.closed());
-        let packets = e.session.packets[0] + e.session.packets[1];
+        if bgp_message {
+            let expire = p.ts_us.div_euclid(1_000_000) + crate::idle_marks::BGP_IDLE_SECS;
+            e.idle_mark = Some(self.idle_marks.upsert(id, expire));
+        }
+        let closing = e.session.tcp.as_ref().is_some_and(|t| t.closing);
         let long = p.key.kind == SessionKind::Tcp && p.ts_us >= e.save_at_us;
-        let list = if closed {
-            LIST_CLOSING
-        } else {
-            list_of(p.key.kind, &p.key)
-        };
-        self.table.touch(id, list, p.ts_us);
-        if packets >= u64::from(self.cfg.settings.max_packets) || long {
+        // As Arkime: a session marked for closing is saved a fixed time
+        // after the marking packet; later packets do not push that back.
+        if !was_closing {
+            let list = if closing {
+                LIST_CLOSING
+            } else {
+                list_of(p.key.kind, &p.key)
+            };
+            self.table.touch(id, list, p.ts_us);
+        }
+        if long {
             self.mid_save(id, p.ts_us);
         }
     }
@@ -431,6 +491,7 @@ impl PacketThread {
         };
         self.analyzer.save_hooks(&mut e.app, &e.meta, false);
         e.session.segments += 1;
+        e.mid_save_due = false;
         e.save_at_us = now_us.div_euclid(1_000_000) * 1_000_000
             + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
         let Some(e) = self.table.get(id) else {

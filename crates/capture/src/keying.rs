@@ -8,19 +8,8 @@ use wire::{DecodeError, Decoded, Transport, ipproto};
 use crate::config::{SessionIdTracking, Settings};
 use crate::stats::DropReason;
 
-/// The IPv4 address an ARP message is about: the target of a request, the
-/// sender of a reply.
-fn arp_resolved_ip(arp: &[u8]) -> Option<[u8; 4]> {
-    if arp.len() < 28 || arp[4] != 6 || arp[5] != 4 {
-        return None;
-    }
-    let at = match u16::from_be_bytes([arp[6], arp[7]]) {
-        1 => 24,
-        2 => 14,
-        _ => return None,
-    };
-    Some([arp[at], arp[at + 1], arp[at + 2], arp[at + 3]])
-}
+/// EtherType of ARP, the discriminator of ARP sessions.
+pub(crate) const ARP_ETHERTYPE: u16 = 0x0806;
 
 /// Discriminator of DHCP transaction sessions.
 pub(crate) const DHCP_DISCRIMINATOR: u16 = 67;
@@ -90,11 +79,30 @@ fn track(s: &Settings, d: &Decoded) -> u32 {
 pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<SessionKey, DropReason> {
     let t = track(s, d);
     let Some(net) = d.network else {
+        let llc = d.payload(packet);
+        let xid = llc.len() >= 3 && (llc[2] | 0x10) == 0xbf;
+        if d.ieee8023
+            && !xid
+            && let Some(o) = d.outer_layers().last()
+            && let (Some(src), Some(dst)) = (o.src_ip, o.dst_ip)
+        {
+            // An LLC frame inside an IP tunnel (ERSPAN of CDP, ...): Arkime
+            // keeps it as a corrupt-ip session of the tunnel's addresses.
+            if !s.save_corrupt {
+                return Err(DropReason::Corrupt);
+            }
+            return Ok(SessionKey::directional(
+                SessionKind::CorruptIp,
+                t,
+                flow::ip_bytes(src),
+                flow::ip_bytes(dst),
+                0,
+            ));
+        }
         if d.ethertype != 0 && d.ethertype <= 1500 {
             // 802.3 with an LLC header: XID frames are their own protocol,
             // any other LLC payload is what Arkime calls corrupt.
-            let llc = d.payload(packet);
-            if llc.len() >= 3 && (llc[2] | 0x10) == 0xbf {
+            if xid {
                 return Ok(SessionKey::directional(
                     SessionKind::UnknownEther,
                     t,
@@ -120,8 +128,9 @@ pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<Sessio
         if d.ethertype == 0 {
             return Err(DropReason::UnknownEtherType);
         }
-        if d.ethertype == 0x0806
-            && let Some(ip) = arp_resolved_ip(d.payload(packet))
+        if d.ethertype == ARP_ETHERTYPE
+            && let Some(ip) =
+                crate::arp::ArpMessage::parse(d.payload(packet)).and_then(|m| m.resolved_ip())
         {
             // A request and its reply share the address being resolved.
             let mut a = [0u8; 16];
@@ -131,7 +140,7 @@ pub(crate) fn key_for(s: &Settings, d: &Decoded, packet: &[u8]) -> Result<Sessio
                 t,
                 a,
                 [0; 16],
-                0x0806,
+                ARP_ETHERTYPE,
             ));
         }
         // LLDP advertisements from many neighbours form one session per

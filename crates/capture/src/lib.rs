@@ -5,9 +5,11 @@
 //! Start with [`run`] and a [`CaptureJob`]; settings come from Arkime's
 //! `config.ini` through [`config::load_settings`].
 
+mod arp;
 mod community_id;
 pub mod config;
 mod engine;
+mod idle_marks;
 mod json;
 mod keying;
 mod live;

@@ -22,13 +22,15 @@ pub struct SessionDocument {
 }
 
 /// Orders documents by first packet, then by the session's endpoints
-/// (source address and port, destination address and port).
+/// (source address and port, destination address and port), then by last
+/// packet (segments of one session).
 pub type SessionOrder = (
     i64,
     Option<std::net::IpAddr>,
     u16,
     Option<std::net::IpAddr>,
     u16,
+    i64,
 );
 
 impl SessionDocument {

@@ -31,6 +31,17 @@ pub(crate) struct TcpState {
     pub streams: [TcpStream; 2],
     pub fin: [bool; 2],
     pub rst: bool,
+    /// A SYN or SYN-ACK was seen (Arkime's `haveTcpSession`); unlike the
+    /// flag counters it survives a mid-session save.
+    handshake: bool,
+    /// Whether each direction's FIN moved its stream on by one.
+    fin_consumed: [bool; 2],
+    /// Arkime's per-direction close state.
+    close_state: [CloseState; 2],
+    /// Arkime marked the session for closing (both FINs acknowledged, or a
+    /// RST at the expected sequence number): it is saved a fixed
+    /// `tcpClosingTimeout` after that packet, whatever follows.
+    pub closing: bool,
     tagged_out_of_order: [bool; 2],
     tagged_acked_unseen: [bool; 2],
     tagged_incomplete: bool,
@@ -52,6 +63,10 @@ impl TcpState {
             streams: [TcpStream::new(max_pending), TcpStream::new(max_pending)],
             fin: [false; 2],
             rst: false,
+            handshake: false,
+            fin_consumed: [false; 2],
+            close_state: [CloseState::Open; 2],
+            closing: false,
             tagged_out_of_order: [false; 2],
             tagged_acked_unseen: [false; 2],
             tagged_incomplete: false,
@@ -62,6 +77,71 @@ impl TcpState {
     pub fn closed(&self) -> bool {
         self.rst || (self.fin[0] && self.fin[1])
     }
+
+    /// Arkime's next expected sequence number of a direction: 0 until
+    /// known, and a FIN does not count.
+    fn expected_seq(&self, dir: usize) -> u32 {
+        let s = &self.streams[dir];
+        if !s.is_started() {
+            return 0;
+        }
+        s.next_seq().wrapping_sub(u32::from(self.fin_consumed[dir]))
+    }
+
+    /// Follows Arkime's close rules for a packet without SYN; true when it
+    /// marks the session for closing now.
+    fn track_close(&mut self, t: &TcpInfo, dir: usize) -> bool {
+        let f = t.flags;
+        if self.closing {
+            return false;
+        }
+        if f & TcpInfo::RST != 0 {
+            let diff = arkime_seq_diff(t.seq, self.expected_seq(dir));
+            if diff <= 0 {
+                // At or past what is expected: the connection is over only
+                // when the RST is exactly in sequence.
+                if diff == 0 {
+                    self.closing = true;
+                }
+                return self.closing;
+            }
+            self.close_state[dir] = CloseState::FinAcked;
+        }
+        if f & TcpInfo::FIN != 0 {
+            self.close_state[dir] = CloseState::Fin;
+        }
+        let other = 1 - dir;
+        if f & (TcpInfo::ACK | TcpInfo::RST) != 0 && self.close_state[other] == CloseState::Fin {
+            self.close_state[other] = CloseState::FinAcked;
+            if self.close_state[dir] == CloseState::FinAcked {
+                self.closing = true;
+            }
+        }
+        self.closing
+    }
+}
+
+/// One direction's progress towards closing, as Arkime tracks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseState {
+    Open,
+    /// Sent a FIN (or a RST behind the expected sequence).
+    Fin,
+    /// Its FIN was acknowledged.
+    FinAcked,
+}
+
+/// Arkime's sequence distance `b - a`, with its wrap-around cases (the
+/// arithmetic differs from plain wrapping subtraction near the edges).
+fn arkime_seq_diff(a: u32, b: u32) -> i64 {
+    let (a, b) = (i64::from(a), i64::from(b));
+    if a > 0xc000_0000 && b < 0x4000_0000 {
+        return a + 0x1_0000_0000 - b;
+    }
+    if b > 0xc000_0000 && a < 0x4000_0000 {
+        return a - b - 0x1_0000_0000;
+    }
+    b - a
 }
 
 /// Generic session state owned by one packet thread.
@@ -101,6 +181,10 @@ pub(crate) struct Session {
     /// Packets after this many are counted but not written (ESP).
     pub stop_saving_after: Option<u64>,
     pub truncated_tagged: bool,
+    /// A non-IP session (ARP, or an LLC frame kept as corrupt-ip) carried
+    /// in an IP tunnel: Arkime gives it the tunnel's addresses, protocol
+    /// and TTL, and no outer IPs.
+    pub over_ip: bool,
 }
 
 fn add_unique<T: PartialEq + Copy>(v: &mut Vec<T>, x: T) {
@@ -122,14 +206,25 @@ impl Session {
         let net = d.network;
         let (sp, dp) = d.ports().unwrap_or((0, 0));
         let (mut src_ip, mut dst_ip) = (net.map(|n| n.src), net.map(|n| n.dst));
+        let tunnel = d.outer_layers().last().filter(|o| {
+            let arp = key.kind == SessionKind::UnknownEther
+                && key.discriminator == crate::keying::ARP_ETHERTYPE;
+            net.is_none() && (arp || key.kind == SessionKind::CorruptIp) && o.src_ip.is_some()
+        });
+        if let Some(o) = tunnel {
+            (src_ip, dst_ip) = (o.src_ip, o.dst_ip);
+        }
         let (mut src_port, mut dst_port) = (sp, dp);
         if flip {
             std::mem::swap(&mut src_ip, &mut dst_ip);
             std::mem::swap(&mut src_port, &mut dst_port);
         }
         let mut protocols = Vec::new();
-        let ip_protocol = match key.kind {
-            SessionKind::UnknownEther | SessionKind::CorruptEther => 0,
+        let ip_protocol = match (key.kind, tunnel) {
+            (SessionKind::UnknownEther | SessionKind::CorruptIp, Some(o)) => {
+                o.ip_protocol.unwrap_or(0)
+            }
+            (SessionKind::UnknownEther | SessionKind::CorruptEther, _) => 0,
             _ => net.map(|n| n.proto).unwrap_or(0),
         };
         match key.kind {
@@ -191,6 +286,7 @@ impl Session {
             segments: 0,
             stop_saving_after,
             truncated_tagged: false,
+            over_ip: tunnel.is_some(),
         }
     }
 
@@ -252,22 +348,17 @@ impl Session {
         add_unique(&mut self.protocols, p);
     }
 
-    /// Accounts for one packet. `record_pos` is the packet's offset in its
-    /// file, `caplen` its captured length.
-    pub fn add_packet(
-        &mut self,
-        d: &Decoded,
-        packet: &[u8],
-        ts_us: i64,
-        record_pos: u64,
-        dir: usize,
-    ) {
+    /// Counts one packet and records its position (`record_pos`, its
+    /// offset in its file); false when it is past the packets a session
+    /// keeps (then it is counted but not written). Arkime saves a segment
+    /// right after this step, before the packet's other facts.
+    pub fn count_packet(&mut self, packet: &[u8], ts_us: i64, record_pos: u64, dir: usize) -> bool {
         let caplen = packet.len() as u64;
         self.packets[dir] += 1;
         self.bytes[dir] += caplen;
-        if ts_us > self.last_us {
-            self.last_us = ts_us;
-        }
+        // As Arkime: the last packet's time, even when it is earlier than
+        // one before it.
+        self.last_us = ts_us;
         let written = self.packets[0] + self.packets[1];
         match self.stop_saving_after {
             Some(n) if written > n => {
@@ -279,8 +370,17 @@ impl Session {
             _ => {
                 self.packet_pos.push(record_pos);
                 self.packet_len.push(caplen as u32 + 16);
+                return true;
             }
         }
+        false
+    }
+
+    /// The facts of a counted packet: addresses, TTLs, tunnels (first
+    /// packets of each direction) and the data of transports without
+    /// reassembly.
+    pub fn packet_facts(&mut self, d: &Decoded, packet: &[u8], dir: usize) {
+        let caplen = packet.len() as u64;
         if self.packets[dir] <= FIRST_PACKETS {
             self.first_packets_facts(d, dir);
         }
@@ -302,7 +402,9 @@ impl Session {
                 }
             }
             Transport::Icmp(i) => {
-                self.databytes[dir] += d.payload_len as u64;
+                // Arkime counts to the end of the frame (link padding too),
+                // not to the end of the IP datagram.
+                self.databytes[dir] += (caplen as usize).saturating_sub(d.payload_offset) as u64;
                 if d.payload_len >= 2 {
                     add_unique(&mut self.icmp_types, i.kind);
                     add_unique(&mut self.icmp_codes, i.code);
@@ -328,8 +430,13 @@ impl Session {
         if let Some(m) = d.dst_mac {
             add_unique(&mut self.macs[other], m);
         }
-        if self.ethertype == 0 && d.ethertype != 0 {
-            self.ethertype = d.ethertype;
+        let ethertype = if d.first_ethertype != 0 {
+            d.first_ethertype
+        } else {
+            d.ethertype
+        };
+        if self.ethertype == 0 && ethertype != 0 {
+            self.ethertype = ethertype;
         }
         if let Some(n) = d.network
             && !matches!(
@@ -353,18 +460,25 @@ impl Session {
         for &v in d.vlan_ids() {
             add_unique(&mut self.vlans, v);
         }
-        if let Some(v) = d.vni {
+        // Arkime records a network identifier only when it is not 0.
+        if let Some(v) = d.vni.filter(|&v| v != 0) {
             add_unique(&mut self.vnis, v);
         }
         // Arkime records outer addresses as they appear, not by direction,
         // and reads the outer Ethernet addresses in header order (the
         // destination first, under its "src" name).
         if let Some(o) = d.outer_layers().last() {
-            if let Some(ip) = o.src_ip {
-                add_unique(&mut self.outer_ips[0], ip);
-            }
-            if let Some(ip) = o.dst_ip {
-                add_unique(&mut self.outer_ips[1], ip);
+            if self.over_ip {
+                if let Some(ttl) = o.ttl {
+                    add_unique(&mut self.ttl[dir], ttl);
+                }
+            } else {
+                if let Some(ip) = o.src_ip {
+                    add_unique(&mut self.outer_ips[0], ip);
+                }
+                if let Some(ip) = o.dst_ip {
+                    add_unique(&mut self.outer_ips[1], ip);
+                }
             }
             if let Some(m) = o.dst_mac {
                 add_unique(&mut self.outer_macs[0], m);
@@ -462,7 +576,13 @@ impl Session {
         if t.window == 0 && !rst {
             tcp.flags[10 + dir] += 1;
         }
-        let have_syn = tcp.syn_time != 0 || tcp.flags[1] > 0;
+        if !syn {
+            tcp.track_close(t, dir);
+        }
+        if syn {
+            tcp.handshake = true;
+        }
+        let have_syn = tcp.handshake;
         let mut new_tags: [Option<&'static str>; 3] = [None; 3];
         if ack && have_syn && !tcp.tagged_acked_unseen[dir] {
             let other = &tcp.streams[1 - dir];
@@ -483,8 +603,12 @@ impl Session {
         if !payload.is_empty() && !have_syn {
             deliver(dir, payload);
         }
-        if !payload.is_empty() && have_syn {
-            let data_seq = if syn { t.seq.wrapping_add(1) } else { t.seq };
+        // Arkime never reads data carried on a SYN or SYN-ACK.
+        if !payload.is_empty() && have_syn && !syn {
+            let data_seq = t.seq;
+            // Arkime tags a segment that arrives while another one (either
+            // direction) waits for a hole, not the first one to wait.
+            let waiting = tcp.streams[0].pending_segments() + tcp.streams[1].pending_segments() > 0;
             let databytes = &mut self.databytes[dir];
             let payload8 = &mut self.payload8[dir];
             let outcome = tcp.streams[dir].segment(data_seq, payload, |chunk| {
@@ -496,7 +620,9 @@ impl Session {
                 deliver(dir, chunk);
             });
             match outcome {
-                flow::SegmentOutcome::Queued if have_syn && !tcp.tagged_out_of_order[dir] => {
+                flow::SegmentOutcome::Queued | flow::SegmentOutcome::Delivered
+                    if waiting && !tcp.tagged_out_of_order[dir] =>
+                {
                     tcp.tagged_out_of_order[dir] = true;
                     new_tags[1] = Some(if dir == 0 {
                         "out-of-order-src"
@@ -513,7 +639,9 @@ impl Session {
         }
         if f & TcpInfo::FIN != 0 {
             tcp.fin[dir] = true;
-            tcp.streams[dir].fin(t.seq.wrapping_add(payload.len() as u32));
+            if tcp.streams[dir].fin(t.seq.wrapping_add(payload.len() as u32)) {
+                tcp.fin_consumed[dir] = true;
+            }
         }
         if rst {
             tcp.rst = true;
@@ -598,10 +726,11 @@ impl Session {
         if self.ethertype != 0 {
             doc.uint("ethertype", u64::from(self.ethertype));
         }
-        let is_ip = !matches!(
-            self.key.kind,
-            SessionKind::UnknownEther | SessionKind::CorruptEther
-        );
+        let is_ip = self.over_ip
+            || !matches!(
+                self.key.kind,
+                SessionKind::UnknownEther | SessionKind::CorruptEther
+            );
         for (dir, name) in [(0, "source"), (1, "destination")] {
             doc.object(name, |m| {
                 m.uint("bytes", self.bytes[dir]);

@@ -119,11 +119,14 @@ impl TcpStream {
         SegmentOutcome::Delivered
     }
 
-    /// Moves past a FIN (which takes one sequence number).
-    pub fn fin(&mut self, seq: u32) {
+    /// Moves past a FIN (which takes one sequence number); true when it
+    /// did (the FIN was the next thing expected).
+    pub fn fin(&mut self, seq: u32) -> bool {
         if self.started && seq_diff(seq, self.next_seq) == 0 && self.pending.is_empty() {
             self.next_seq = self.next_seq.wrapping_add(1);
+            return true;
         }
+        false
     }
 
     fn advance(&mut self, n: usize) {

@@ -80,6 +80,10 @@ pub struct Outer {
     pub src_mac: Option<[u8; 6]>,
     /// Outer destination MAC, when the tunnel carried Ethernet inside.
     pub dst_mac: Option<[u8; 6]>,
+    /// The outer IP header's protocol number, when there was one.
+    pub ip_protocol: Option<u8>,
+    /// The outer IP header's TTL or hop limit, when there was one.
+    pub ttl: Option<u8>,
 }
 
 /// The innermost IP header.
@@ -207,6 +211,12 @@ pub struct Decoded {
     pub linktype: u32,
     /// The innermost EtherType (0 when the link layer has none).
     pub ethertype: u16,
+    /// The EtherType of the first Ethernet header (before any tunnel),
+    /// which Arkime reports as the session's; 0 without Ethernet framing.
+    pub first_ethertype: u16,
+    /// The innermost Ethernet header carried an 802.3 length (an LLC
+    /// frame) rather than an EtherType.
+    pub ieee8023: bool,
     /// Innermost Ethernet source MAC.
     pub src_mac: Option<[u8; 6]>,
     /// Innermost Ethernet destination MAC.
@@ -318,6 +328,8 @@ impl Decoded {
             dst_ip: self.network.map(|n| n.dst),
             src_mac: if inner_ethernet { self.src_mac } else { None },
             dst_mac: if inner_ethernet { self.dst_mac } else { None },
+            ip_protocol: self.network.map(|n| n.proto),
+            ttl: self.network.map(|n| n.ttl),
         };
         if usize::from(self.outer_count) < MAX_OUTER {
             self.outers[usize::from(self.outer_count)] = outer;
@@ -532,6 +544,9 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
             && !matches!(et, ether::VLAN | ether::QINQ | ether::QINQ_OLD)
         {
             out.ethertype = et;
+            if out.first_ethertype == 0 {
+                out.first_ethertype = et;
+            }
         }
         next = match next {
             Next::Done => return Ok(()),
@@ -544,6 +559,7 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
                 out.src_mac = mac_at(d, off + 6);
                 let et = be16(d, off + 12).ok_or(DecodeError::truncated("ethernet", off))?;
                 off += 14;
+                out.ieee8023 = et <= 1500;
                 if et <= 1500 {
                     // 802.3 length: LLC, maybe SNAP.
                     match d.get(off..off + 8) {
@@ -553,6 +569,7 @@ fn walk(d: &[u8], mut next: Next, mut off: usize, out: &mut Decoded) -> Result<(
                         }
                         _ => {
                             out.ethertype = et;
+                            set_payload(out, off, end);
                             return Ok(());
                         }
                     }

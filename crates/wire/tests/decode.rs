@@ -456,3 +456,56 @@ mod fuzz {
         }
     }
 }
+
+/// An ARP request inside VXLAN (from the corpus' vxlan.pcap): the inner
+/// EtherType is ARP, the first one IPv4, and the outer layer keeps the
+/// tunnel's protocol and TTL.
+#[test]
+fn arp_inside_vxlan_keeps_the_outer_facts() {
+    let hex = "080027f21d8c080027ae4d6208004500004ed998400040116f9ec0a8380bc0a8380c\
+               9bf412b5003a00000800000000007b00ffffffffffffba092b6ef8be0806\
+               0001080006040001ba092b6ef8be0a0000010000000000000a000002";
+    let p: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut d = Decoded::default();
+    decode(1, &p, &mut d).unwrap();
+    assert_eq!(d.ethertype, 0x0806);
+    assert_eq!(d.first_ethertype, 0x0800);
+    assert!(d.network.is_none());
+    assert_eq!(d.vni, Some(123));
+    let o = d.outer_layers()[0];
+    assert_eq!(o.src_ip, Some(ip([192, 168, 56, 11])));
+    assert_eq!(o.dst_ip, Some(ip([192, 168, 56, 12])));
+    assert_eq!(o.ip_protocol, Some(17));
+    assert_eq!(o.ttl, Some(64));
+    assert_eq!(d.payload(&p).len(), 28);
+}
+
+/// An 802.3 frame with an LLC XID header (from the corpus' xid.pcap): the
+/// length is the EtherType Arkime reports and the LLC bytes are the payload.
+#[test]
+fn ieee8023_llc_frame_has_its_payload() {
+    let p = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x6a, 0x70, 0xc5, 0xaf, 0xf1, 0xf9, 0x00, 0x06, 0x00,
+        0x01, 0xaf, 0x81, 0x01, 0x00,
+    ];
+    let mut d = Decoded::default();
+    decode(1, &p, &mut d).unwrap();
+    assert!(d.ieee8023);
+    assert_eq!(d.ethertype, 6);
+    assert_eq!(d.payload(&p), &p[14..]);
+    // An Ethernet II frame is not 802.3.
+    let mut d = Decoded::default();
+    decode(
+        1,
+        &eth(
+            0x0800,
+            &ipv4(17, [1, 1, 1, 1], [2, 2, 2, 2], &udp(1, 2, b"x")),
+        ),
+        &mut d,
+    )
+    .unwrap();
+    assert!(!d.ieee8023);
+}

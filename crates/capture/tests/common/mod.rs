@@ -38,6 +38,23 @@ pub fn corpus_settings(overrides: &[&str]) -> Settings {
 
 /// Runs a capture over `inputs` and returns the report and the bodies.
 pub fn run(settings: Settings, inputs: Vec<PathBuf>) -> (CaptureReport, Vec<Map<String, Value>>) {
+    run_with(settings, inputs, protocols::ClassifierSet::new())
+}
+
+/// [`run`] with the built-in protocol parsers.
+pub fn run_with_parsers(
+    settings: Settings,
+    inputs: Vec<PathBuf>,
+) -> (CaptureReport, Vec<Map<String, Value>>) {
+    let classifiers = protocols::parsers::classifiers(&protocols::ProtocolConfig::default());
+    run_with(settings, inputs, classifiers)
+}
+
+fn run_with(
+    settings: Settings,
+    inputs: Vec<PathBuf>,
+    classifiers: protocols::ClassifierSet,
+) -> (CaptureReport, Vec<Map<String, Value>>) {
     let sink = CollectSink::new();
     let job = CaptureJob {
         settings,
@@ -48,7 +65,7 @@ pub fn run(settings: Settings, inputs: Vec<PathBuf>) -> (CaptureReport, Vec<Map<
         stats: Arc::new(Stats::default()),
         files: Arc::new(FileRegistry::default()),
         registry: Arc::new(FieldRegistry::builtin()),
-        classifiers: Arc::new(protocols::ClassifierSet::new()),
+        classifiers: Arc::new(classifiers),
         packet_store: None,
     };
     let report = capture::run(job).expect("capture runs");
