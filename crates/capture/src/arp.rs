@@ -9,7 +9,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use protocols::SessionFields;
 use protocols::fields::FieldRegistry;
 
-
 /// The facts of one Ethernet/IPv4 ARP message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ArpMessage {
