@@ -78,6 +78,18 @@ pub(crate) fn add_fields(fields: &mut SessionFields, reg: &FieldRegistry, payloa
     }
 }
 
+/// Lower-case colon-separated MAC, as Arkime writes it.
+fn mac_string(m: &[u8; 6]) -> String {
+    let mut s = String::with_capacity(17);
+    for (i, b) in m.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        protocols::json_text::push_hex(&mut s, std::slice::from_ref(b));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,16 +147,4 @@ mod tests {
         add_fields(&mut f, &reg, &other);
         assert!(f.is_empty());
     }
-}
-
-/// Lower-case colon-separated MAC, as Arkime writes it.
-fn mac_string(m: &[u8; 6]) -> String {
-    let mut s = String::with_capacity(17);
-    for (i, b) in m.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        protocols::json_text::push_hex(&mut s, std::slice::from_ref(b));
-    }
-    s
 }

@@ -16,8 +16,19 @@ pub fn push_str(buf: &mut String, s: &str) {
 pub fn push_str_body(buf: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Most text has nothing to escape: step over clean words.
+        if let Some(word) = bytes.get(i..i + 8)
+            && let Ok(word) = <[u8; 8]>::try_from(word)
+            && !word_needs_escape(u64::from_le_bytes(word))
+        {
+            i += 8;
+            continue;
+        }
+        let b = bytes[i];
         if b >= 0x20 && b != b'"' && b != b'\\' {
+            i += 1;
             continue;
         }
         // Escapes are ASCII, so `i` is on a character boundary.
@@ -32,9 +43,20 @@ pub fn push_str_body(buf: &mut String, s: &str) {
                 let _ = write!(buf, "\\u{:04x}", b);
             }
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     buf.push_str(&s[start..]);
+}
+
+/// Whether any of the eight bytes is a control character, `"` or `\`
+/// (bit tricks on a whole word; bytes of multi-byte characters never match).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let zero = |x: u64| below(x, 1);
+    (below(w, 0x20) | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
 }
 
 /// Appends an IP address as a JSON string (`"10.0.0.1"`, `"2001:db8::1"`),
@@ -87,10 +109,27 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_like_serde() {
-        for s in ["plain", "q\"u\\o\nte\u{1}\t\r", "ünïcødé", ""] {
+        for s in [
+            "plain",
+            "q\"u\\o\nte\u{1}\t\r",
+            "ünïcødé",
+            "",
+            "a longer line without anything to escape at all",
+            "0123456\"89abcdef\\0123456789abcde\u{1f}",
+            "ünïcødé ünïcødé \u{7f} ünïcødé\n",
+        ] {
             let mut buf = String::new();
             push_str(&mut buf, s);
             assert_eq!(serde_json::from_str::<String>(&buf).unwrap(), s);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_round_trips(s in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            let mut buf = String::new();
+            push_str(&mut buf, &s);
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&buf).unwrap(), s);
         }
     }
 
