@@ -7,6 +7,7 @@
 # and the load average before and after (the machine is shared).
 #
 #   bench/capture-store.sh [packets] [runs]     (defaults 1000000, 3)
+#   MOONWIRE=path/to/moonwire bench/capture-store.sh   (another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packets=${1:-1000000}
@@ -16,7 +17,7 @@ cargo build --release -q -p moonwire -p pcapgen
 mkdir -p bench/data
 pcap=bench/data/mixed-$packets.pcap
 [ -s "$pcap" ] || ./target/release/pcapgen -w "$pcap" -n "$packets" --concurrent 2000 --seed 1
-bin=./target/release/moonwire
+bin=${MOONWIRE:-./target/release/moonwire}   # MOONWIRE=other/binary compares a build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)   $(nproc) cores, $(date -u '+%F %H:%M') UTC"
