@@ -201,6 +201,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("wildcard", "host.http == *.example7.com"),
         ("regex", "http.uri == /.*path\\/4242\\/.*/"),
         ("range + term", "port.dst == 443 && bytes.src > 20000"),
+        ("number, column only", "packets.src == 7"),
     ];
     let runs = 50;
     println!();

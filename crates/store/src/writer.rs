@@ -5,11 +5,12 @@
 //! converts bodies to index documents and commits. It commits when
 //! `commit_interval` (default 2 s) has passed since the last commit and at
 //! least one document is pending, when asked (`commit`, `finish_file`), and
-//! at the end (`finish`). The bounded channel gives back-pressure instead
-//! of unbounded memory when indexing falls behind.
+//! at the end (`finish`); [`StoreWriter::set_commit_interval`] can turn the
+//! clock off (offline reads). The bounded channel gives back-pressure
+//! instead of unbounded memory when indexing falls behind.
 //!
 //! Crash bound: after `kill -9`, the store holds every session whose commit
-//! finished; a session added at time t is durable by about
+//! finished; with the clock on, a session added at time t is durable by about
 //! t + `commit_interval` + the commit's own duration (plus the channel
 //! backlog when the writer is behind). tantivy writes segments first and
 //! switches `meta.json` atomically, so a crash never leaves a corrupt index;
