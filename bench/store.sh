@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DOCS=${1:-1000000}
 DIR=${2:-$(mktemp -d)/data}
-cargo build --release -p store --example store_bench -p moonwire
+# (--example applies to every -p given, so two builds.)
+cargo build --release -p store --example store_bench
+cargo build --release -p moonwire
 ./target/release/examples/store_bench "$DOCS" "$DIR"
 echo
 echo "| CLI (5 runs each, wall time) | median |"

@@ -207,8 +207,7 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         },
         None => ("starttime", false),
     };
-    hits.sort_by(sort, desc)?;
-    hits.truncate(limit);
+    hits.top_by(sort, desc, limit)?;
     let reg = store.schema().registry().clone();
     let columns: Vec<String> = if args.fields.is_empty() {
         DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect()

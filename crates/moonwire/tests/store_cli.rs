@@ -351,3 +351,75 @@ fn kill_9_during_import_keeps_committed_sessions() {
     );
     assert_eq!(count(data_s, ""), Some(n + 1));
 }
+
+/// `moonwire capture -r` into a store: every document `--json` prints is
+/// stored (same bodies but for `fileId`, set to the file's store id, and
+/// the capture time), a second
+/// capture of the file is skipped, and `moonwire pcap` gives back packets
+/// of the input.
+#[test]
+fn offline_capture_stores_what_json_prints() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let (ok, json, err) = mw(&["capture", "-q", "--json", "-r", sample]);
+    assert!(ok, "{err}");
+    let printed: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(printed.len() > 50);
+    let (ok, _, err) = mw(&["capture", "-q", "-r", sample, "--data", data_s]);
+    assert!(ok, "{err}");
+    assert_eq!(count(data_s, ""), Some(printed.len() as u64));
+
+    // Same bodies apart from fileId (the store's id of the input file).
+    let (ok, out, err) = mw(&[
+        "query", "--data", data_s, "--format", "json", "--limit", "0",
+    ]);
+    assert!(ok, "{err}");
+    let key = |b: &Value| b["network"]["community_id"].to_string() + &b["firstPacket"].to_string();
+    let mut stored: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<Value> = stored.iter().map(|b| b["fileId"].clone()).collect();
+    assert!(ids.iter().all(|i| *i == serde_json::json!([1])), "{ids:?}");
+    let mut printed = printed;
+    for b in stored.iter_mut().chain(printed.iter_mut()) {
+        // `@timestamp` is the time of the capture run.
+        let m = b.as_object_mut().unwrap();
+        m.remove("fileId");
+        m.remove("@timestamp");
+    }
+    stored.sort_by_key(key);
+    printed.sort_by_key(key);
+    let differ = stored.iter().zip(&printed).filter(|(a, b)| a != b).count();
+    assert_eq!(differ, 0, "{differ} stored bodies differ from --json");
+
+    // Captured completely: a second run skips the file.
+    let (ok, _, err) = mw(&["capture", "-r", sample, "--data", data_s]);
+    assert!(ok, "{err}");
+    assert!(err.contains("already in the store"), "{err}");
+    assert_eq!(count(data_s, ""), Some(stored.len() as u64));
+
+    // Packets of the DNS sessions come back from the input file.
+    let out = tmp.path().join("dns.pcap");
+    let (ok, _, err) = mw(&[
+        "pcap",
+        "--data",
+        data_s,
+        "protocols == dns",
+        "-w",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let input: std::collections::HashSet<Vec<u8>> = records(Path::new(sample))
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
+    let got = records(&out);
+    assert!(!got.is_empty());
+    assert!(got.iter().all(|r| input.contains(&r.3)));
+}

@@ -13,7 +13,8 @@ use std::ops::Bound;
 use fields::{Case, FieldKind};
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, RangeQuery, RegexQuery,
+    TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
 
@@ -76,8 +77,21 @@ pub fn compile(expr: &Expr, schema: &StoreSchema) -> Result<Q, QueryError> {
                 let clauses: Vec<(Occur, Q)> = targets
                     .iter()
                     .map(|id| {
-                        let t = Term::from_field_text(schema.exists_field(), &reg.def(*id).db);
-                        (Occur::Should, term(t))
+                        let q: Q = match schema.indexed(*id) {
+                            // A value field exists where its column has a
+                            // value (every indexed field has one).
+                            Some(f) => Box::new(ExistsQuery::new(
+                                schema.schema().get_field_name(f.field).to_string(),
+                                false,
+                            )),
+                            // Arrays of objects (`dns`, `cert`) are listed
+                            // in `_exists`.
+                            None => term(Term::from_field_text(
+                                schema.exists_field(),
+                                &reg.def(*id).db,
+                            )),
+                        };
+                        (Occur::Should, q)
                     })
                     .collect();
                 let q: Q = Box::new(BooleanQuery::new(clauses));

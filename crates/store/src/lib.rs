@@ -13,6 +13,7 @@
 
 pub mod compile;
 pub mod files;
+mod ingest;
 pub mod packets;
 pub mod query;
 pub mod schema;

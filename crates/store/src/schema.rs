@@ -6,7 +6,8 @@
 //! JSON path). Multi-valued JSON arrays give one indexed value per element,
 //! so `http.uri == x` matches a session with several URIs. Two extra fields:
 //! `_source` stores the original body for output, and `_exists` lists the
-//! database paths present in the body (for `EXISTS!`).
+//! arrays of objects present in the body (`dns`, `cert`: `EXISTS!` on them;
+//! `EXISTS!` on a value field asks its FAST column).
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -15,8 +16,11 @@ use ahash::AHashMap;
 use fields::{Case, FieldFlags, FieldId, FieldKind, FieldRegistry};
 use serde_json::Value;
 use tantivy::TantivyDocument;
+
+use crate::ingest::Leaf;
 use tantivy::schema::{
-    FAST, Field, INDEXED, IpAddrOptions, NumericOptions, STORED, STRING, Schema, TextOptions,
+    FAST, Field, IndexRecordOption, IpAddrOptions, NumericOptions, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions,
 };
 
 /// Name of the stored field holding the original JSON body.
@@ -75,6 +79,20 @@ pub struct StoreSchema {
     exists: Field,
 }
 
+/// Numeric fields that keep an inverted index besides their column.
+const NUMBERS_WITH_TERMS: &[&str] = &["fileId", "source.port", "destination.port"];
+
+/// Exact-string terms: document lists only (no frequencies, positions or
+/// field norms).
+fn raw_terms() -> TextOptions {
+    STRING.set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
+    )
+}
+
 /// The tantivy field name of a database path.
 pub fn index_name(db: &str) -> String {
     db.replace('.', ":")
@@ -98,14 +116,21 @@ impl StoreSchema {
                 continue;
             };
             let name = index_name(&def.db);
+            // Fast columns on every field: `--sort` and `--unique` take any
+            // field. No field norms (nothing is scored; they cost a byte
+            // per document per field in every segment). Numbers are
+            // searched on their column (tantivy scans it for ranges and
+            // for equality); only the numbers looked up by value often, or
+            // deleted by (`fileId`), keep an inverted index too.
+            let numeric = if NUMBERS_WITH_TERMS.contains(&&*def.db) {
+                NumericOptions::default().set_indexed().set_fast()
+            } else {
+                NumericOptions::default().set_fast()
+            };
             let field = match ty {
-                IndexType::Str(_) => b.add_text_field(&name, STRING | FAST),
-                IndexType::I64 | IndexType::DateMs => {
-                    b.add_i64_field(&name, NumericOptions::default() | INDEXED | FAST)
-                }
-                IndexType::F64 => {
-                    b.add_f64_field(&name, NumericOptions::default() | INDEXED | FAST)
-                }
+                IndexType::Str(_) => b.add_text_field(&name, raw_terms() | FAST),
+                IndexType::I64 | IndexType::DateMs => b.add_i64_field(&name, numeric),
+                IndexType::F64 => b.add_f64_field(&name, numeric),
                 IndexType::Ip => {
                     b.add_ip_addr_field(&name, IpAddrOptions::default().set_indexed().set_fast())
                 }
@@ -113,7 +138,7 @@ impl StoreSchema {
             pending.push((def.db.to_string(), IndexedField { field, id, ty }));
         }
         let source = b.add_text_field(SOURCE_FIELD, TextOptions::default() | STORED);
-        let exists = b.add_text_field(EXISTS_FIELD, STRING);
+        let exists = b.add_text_field(EXISTS_FIELD, raw_terms());
         let schema = b.build();
         let mut by_db = AHashMap::with_capacity(pending.len());
         let mut by_id = AHashMap::with_capacity(pending.len());
@@ -227,20 +252,14 @@ impl StoreSchema {
                         self.walk(x, path, doc);
                     }
                 } else if let Some(f) = self.by_db.get(path.as_str()) {
-                    let mut any = false;
                     for x in a {
-                        any |= add_value(doc, f, x);
-                    }
-                    if any {
-                        doc.add_text(self.exists, path.as_str());
+                        add_value(doc, f, x);
                     }
                 }
             }
             scalar => {
-                if let Some(f) = self.by_db.get(path.as_str())
-                    && add_value(doc, f, scalar)
-                {
-                    doc.add_text(self.exists, path.as_str());
+                if let Some(f) = self.by_db.get(path.as_str()) {
+                    add_value(doc, f, scalar);
                 }
             }
         }
@@ -270,52 +289,65 @@ pub fn parse_ip(s: &str) -> Option<Ipv6Addr> {
 }
 
 fn add_value(doc: &mut TantivyDocument, f: &IndexedField, v: &Value) -> bool {
+    let leaf = match v {
+        Value::String(s) => Leaf::Str(s),
+        Value::Bool(b) => Leaf::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Leaf::U64(u),
+            (_, Some(i), _) => Leaf::I64(i),
+            (_, _, Some(x)) => Leaf::F64(x),
+            _ => return false,
+        },
+        _ => return false,
+    };
+    add_leaf(doc, f, leaf)
+}
+
+/// Adds one scalar of a body to a field; `false` when it does not fit the
+/// field's kind (it then stays only in `_source`).
+pub(crate) fn add_leaf(doc: &mut TantivyDocument, f: &IndexedField, v: Leaf<'_>) -> bool {
     match f.ty {
-        IndexType::Str(case) => {
-            let s = match v {
-                Value::String(s) => apply_case(case, s).into_owned(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return false,
-            };
-            doc.add_text(f.field, s);
-        }
+        IndexType::Str(case) => match v {
+            Leaf::Str(s) => doc.add_text(f.field, apply_case(case, s)),
+            Leaf::U64(u) => doc.add_text(f.field, u.to_string()),
+            Leaf::I64(i) => doc.add_text(f.field, i.to_string()),
+            Leaf::F64(x) => match serde_json::Number::from_f64(x) {
+                // The text serde_json gives the number, as the body shows it.
+                Some(n) => doc.add_text(f.field, n.to_string()),
+                None => return false,
+            },
+            Leaf::Bool(b) => doc.add_text(f.field, if b { "true" } else { "false" }),
+        },
         IndexType::I64 | IndexType::DateMs => {
             let n = match v {
-                Value::Number(n) => match n.as_i64() {
-                    Some(i) => i,
-                    None => match n.as_f64() {
-                        Some(x) if x.is_finite() => x as i64,
-                        _ => return false,
-                    },
-                },
-                Value::String(s) => match s.trim().parse::<i64>() {
+                Leaf::I64(i) => i,
+                Leaf::U64(u) => i64::try_from(u).unwrap_or(i64::MAX),
+                Leaf::F64(x) if x.is_finite() => x as i64,
+                Leaf::F64(_) => return false,
+                Leaf::Str(s) => match s.trim().parse::<i64>() {
                     Ok(i) => i,
                     Err(_) => return false,
                 },
-                Value::Bool(b) => *b as i64,
-                _ => return false,
+                Leaf::Bool(b) => b as i64,
             };
             doc.add_i64(f.field, n);
         }
         IndexType::F64 => {
             let x = match v {
-                Value::Number(n) => match n.as_f64() {
-                    Some(x) => x,
-                    None => return false,
-                },
-                Value::String(s) => match s.trim().parse::<f64>() {
+                Leaf::F64(x) => x,
+                Leaf::U64(u) => u as f64,
+                Leaf::I64(i) => i as f64,
+                Leaf::Str(s) => match s.trim().parse::<f64>() {
                     Ok(x) => x,
                     Err(_) => return false,
                 },
-                _ => return false,
+                Leaf::Bool(_) => return false,
             };
             doc.add_f64(f.field, x);
         }
         IndexType::Ip => {
-            let Some(ip) = v.as_str().and_then(parse_ip) else {
-                return false;
-            };
+            let Leaf::Str(s) = v else { return false };
+            let Some(ip) = parse_ip(s) else { return false };
             doc.add_ip_addr(f.field, ip);
         }
     }

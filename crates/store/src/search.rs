@@ -6,13 +6,16 @@ use std::net::Ipv6Addr;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use fields::{FieldId, FieldKind};
 use serde_json::Value;
-use tantivy::collector::{Count, DocSetCollector};
+use tantivy::collector::{Collector, Count, SegmentCollector};
+use tantivy::columnar::Cardinality;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::schema::Value as _;
-use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
+};
 
 use crate::compile::compile;
 use crate::query::parse;
@@ -81,6 +84,57 @@ impl std::fmt::Debug for Hits {
     }
 }
 
+/// Collects every match, in index order (segment, then document): a plain
+/// vector per segment, no hashing.
+struct AllDocs;
+
+impl Collector for AllDocs {
+    type Fruit = Vec<DocAddress>;
+    type Child = SegmentDocs;
+
+    fn for_segment(
+        &self,
+        segment_ord: SegmentOrdinal,
+        _reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentDocs> {
+        Ok(SegmentDocs {
+            segment_ord,
+            docs: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<DocAddress>>) -> tantivy::Result<Vec<DocAddress>> {
+        let mut all = Vec::with_capacity(fruits.iter().map(Vec::len).sum());
+        for f in fruits {
+            all.extend(f);
+        }
+        // Usually in order already (then this is one linear pass).
+        all.sort_unstable();
+        Ok(all)
+    }
+}
+
+struct SegmentDocs {
+    segment_ord: SegmentOrdinal,
+    docs: Vec<DocAddress>,
+}
+
+impl SegmentCollector for SegmentDocs {
+    type Fruit = Vec<DocAddress>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        self.docs.push(DocAddress::new(self.segment_ord, doc));
+    }
+
+    fn harvest(self) -> Vec<DocAddress> {
+        self.docs
+    }
+}
+
 impl Store {
     fn build_query(&self, expr: &str, time: TimeRange) -> Result<Box<dyn Query>, StoreError> {
         let schema = self.schema();
@@ -125,11 +179,7 @@ impl Store {
     pub fn search(&self, expr: &str, time: TimeRange) -> Result<Hits, StoreError> {
         let q = self.build_query(expr, time)?;
         let searcher = self.reader()?.searcher();
-        let mut docs: Vec<DocAddress> = searcher
-            .search(&*q, &DocSetCollector)?
-            .into_iter()
-            .collect();
-        docs.sort_unstable();
+        let docs = searcher.search(&*q, &AllDocs)?;
         Ok(Hits {
             searcher,
             schema: self.schema().clone(),
@@ -187,8 +237,30 @@ impl Hits {
     /// Sorts by a field's first value (sessions without it last); ties keep
     /// index order.
     pub fn sort_by(&mut self, expr: &str, descending: bool) -> Result<(), StoreError> {
+        self.top_by(expr, descending, usize::MAX)
+    }
+
+    /// Keeps the first `n` sessions in the order of [`Self::sort_by`]
+    /// without sorting the rest (a partial selection: `moonwire query`
+    /// shows 100 sessions of a million without sorting the million).
+    pub fn top_by(&mut self, expr: &str, descending: bool, n: usize) -> Result<(), StoreError> {
         let (_, f) = self.indexed(expr)?;
+        if n == 0 {
+            self.docs.clear();
+            return Ok(());
+        }
         let name = self.schema.schema().get_field_name(f.field).to_string();
+        let cmp = |a: &(SortKey, DocAddress), b: &(SortKey, DocAddress)| {
+            let o = a.0.cmp_to(&b.0);
+            let o = if descending
+                && !matches!((&a.0, &b.0), (SortKey::Missing, _) | (_, SortKey::Missing))
+            {
+                o.reverse()
+            } else {
+                o
+            };
+            o.then(a.1.cmp(&b.1))
+        };
         let mut keyed: Vec<(SortKey, DocAddress)> = Vec::with_capacity(self.docs.len());
         let mut i = 0;
         while i < self.docs.len() {
@@ -239,17 +311,11 @@ impl Hits {
             }
             i = j;
         }
-        keyed.sort_by(|a, b| {
-            let o = a.0.cmp_to(&b.0);
-            let o = if descending
-                && !matches!((&a.0, &b.0), (SortKey::Missing, _) | (_, SortKey::Missing))
-            {
-                o.reverse()
-            } else {
-                o
-            };
-            o.then(a.1.cmp(&b.1))
-        });
+        if n < keyed.len() {
+            keyed.select_nth_unstable_by(n - 1, cmp);
+            keyed.truncate(n);
+        }
+        keyed.sort_unstable_by(cmp);
         self.docs = keyed.into_iter().map(|(_, d)| d).collect();
         Ok(())
     }
@@ -302,45 +368,49 @@ impl Hits {
                 match f.ty {
                     IndexType::Str(_) => {
                         let Some(col) = ff.str(&name)? else { continue };
-                        let mut counts: AHashMap<u64, u64> = AHashMap::new();
-                        let mut seen = AHashSet::new();
-                        for d in docs {
-                            seen.clear();
-                            for ord in col.term_ords(d) {
-                                if seen.insert(ord) {
-                                    *counts.entry(ord).or_default() += 1;
+                        // Term ordinals are dense: count in a vector.
+                        let mut counts = vec![0u64; col.num_terms()];
+                        if col.ords().get_cardinality() == Cardinality::Multivalued {
+                            let mut seen: Vec<u64> = Vec::new();
+                            for d in docs {
+                                seen.clear();
+                                seen.extend(col.term_ords(d));
+                                seen.sort_unstable();
+                                seen.dedup();
+                                for &o in &seen {
+                                    if let Some(c) = counts.get_mut(o as usize) {
+                                        *c += 1;
+                                    }
+                                }
+                            }
+                        } else {
+                            for d in docs {
+                                if let Some(o) = col.ords().first(d)
+                                    && let Some(c) = counts.get_mut(o as usize)
+                                {
+                                    *c += 1;
                                 }
                             }
                         }
                         // One pass over the sorted ordinals decodes each
                         // dictionary block once (ord_to_str per value would
                         // decode a block per value).
-                        let mut ords: Vec<(u64, u64)> = counts.into_iter().collect();
-                        ords.sort_unstable();
-                        let keys: Vec<u64> = ords.iter().map(|o| o.0).collect();
-                        let mut next = ords.iter();
+                        let keys: Vec<u64> = (0..counts.len() as u64)
+                            .filter(|&o| counts[o as usize] > 0)
+                            .collect();
+                        let mut next = keys.iter();
                         col.dictionary()
                             .sorted_ords_to_term_cb(&keys, |bytes| {
-                                if let Some((_, n)) = next.next() {
+                                if let Some(&o) = next.next() {
                                     let s = String::from_utf8_lossy(bytes).into_owned();
-                                    *totals.entry(s).or_default() += n;
+                                    *totals.entry(s).or_default() += counts[o as usize];
                                 }
                             })
                             .map_err(|e| StoreError::Field(format!("reading {name}: {e}")))?;
                     }
                     IndexType::I64 | IndexType::DateMs => {
                         let col = ff.i64(&name)?;
-                        let mut counts: AHashMap<i64, u64> = AHashMap::new();
-                        let mut seen = AHashSet::new();
-                        for d in docs {
-                            seen.clear();
-                            for v in col.values_for_doc(d) {
-                                if seen.insert(v) {
-                                    *counts.entry(v).or_default() += 1;
-                                }
-                            }
-                        }
-                        for (v, n) in counts {
+                        for (v, n) in count_values(&col, docs, |v| v) {
                             let s = if kind == FieldKind::Date {
                                 format_ms(v)
                             } else {
@@ -351,33 +421,13 @@ impl Hits {
                     }
                     IndexType::F64 => {
                         let col = ff.f64(&name)?;
-                        let mut counts: AHashMap<u64, u64> = AHashMap::new();
-                        let mut seen = AHashSet::new();
-                        for d in docs {
-                            seen.clear();
-                            for v in col.values_for_doc(d) {
-                                if seen.insert(v.to_bits()) {
-                                    *counts.entry(v.to_bits()).or_default() += 1;
-                                }
-                            }
-                        }
-                        for (v, n) in counts {
+                        for (v, n) in count_values(&col, docs, f64::to_bits) {
                             *totals.entry(f64::from_bits(v).to_string()).or_default() += n;
                         }
                     }
                     IndexType::Ip => {
                         let col = ff.ip_addr(&name)?;
-                        let mut counts: AHashMap<Ipv6Addr, u64> = AHashMap::new();
-                        let mut seen = AHashSet::new();
-                        for d in docs {
-                            seen.clear();
-                            for v in col.values_for_doc(d) {
-                                if seen.insert(v) {
-                                    *counts.entry(v).or_default() += 1;
-                                }
-                            }
-                        }
-                        for (v, n) in counts {
+                        for (v, n) in count_values(&col, docs, |v| v) {
                             *totals.entry(ip_string(v)).or_default() += n;
                         }
                     }
@@ -388,6 +438,39 @@ impl Hits {
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
     }
+}
+
+/// Counts, per distinct value of a column, the documents holding it (a
+/// document counts once per value).
+fn count_values<T, K>(
+    col: &tantivy::columnar::Column<T>,
+    docs: impl Iterator<Item = DocId>,
+    key: impl Fn(T) -> K,
+) -> AHashMap<K, u64>
+where
+    T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static,
+    K: std::hash::Hash + Eq + Ord + Copy,
+{
+    let mut counts: AHashMap<K, u64> = AHashMap::new();
+    if col.get_cardinality() == Cardinality::Multivalued {
+        let mut seen: Vec<K> = Vec::new();
+        for d in docs {
+            seen.clear();
+            seen.extend(col.values_for_doc(d).map(&key));
+            seen.sort_unstable();
+            seen.dedup();
+            for &k in &seen {
+                *counts.entry(k).or_default() += 1;
+            }
+        }
+    } else {
+        for d in docs {
+            if let Some(v) = col.first(d) {
+                *counts.entry(key(v)).or_default() += 1;
+            }
+        }
+    }
+    counts
 }
 
 /// The values of a database path in a body (arrays of objects walked

@@ -5,11 +5,12 @@
 //! converts bodies to index documents and commits. It commits when
 //! `commit_interval` (default 2 s) has passed since the last commit and at
 //! least one document is pending, when asked (`commit`, `finish_file`), and
-//! at the end (`finish`). The bounded channel gives back-pressure instead
-//! of unbounded memory when indexing falls behind.
+//! at the end (`finish`); [`StoreWriter::set_commit_interval`] can turn the
+//! clock off (offline reads). The bounded channel gives back-pressure
+//! instead of unbounded memory when indexing falls behind.
 //!
 //! Crash bound: after `kill -9`, the store holds every session whose commit
-//! finished; a session added at time t is durable by about
+//! finished; with the clock on, a session added at time t is durable by about
 //! t + `commit_interval` + the commit's own duration (plus the channel
 //! backlog when the writer is behind). tantivy writes segments first and
 //! switches `meta.json` atomically, so a crash never leaves a corrupt index;
@@ -80,10 +81,14 @@ pub struct WriterStats {
     pub documents: u64,
     /// Commits made.
     pub commits: u64,
+    /// Bodies given as text that were not JSON objects (left out).
+    pub rejected: u64,
 }
 
 enum Msg {
     Doc(Value),
+    Json(String),
+    Interval(Option<Duration>),
     Commit(Sender<Result<(), StoreError>>),
     FileDone(u64),
     DeleteFile(u64),
@@ -162,6 +167,23 @@ impl StoreWriter {
         self.send(Msg::Doc(body))
     }
 
+    /// Queues one session body given as JSON text: it is indexed in one
+    /// streaming pass and stored as it is (cheaper than [`Self::add`],
+    /// which needs a parsed tree and serialises it again). A text that is
+    /// not JSON is left out and counted in [`WriterStats::rejected`].
+    pub fn add_json(&self, body: String) -> Result<(), StoreError> {
+        self.send(Msg::Json(body))
+    }
+
+    /// Changes the time-based commit interval from now on (`None`: commit
+    /// only on [`Self::commit`], [`Self::finish_file`] and at the end, and
+    /// when tantivy's memory budget is full). Offline reads use `None`:
+    /// an interrupted file is captured again from its start, so its partial
+    /// sessions are worth nothing and committing them is wasted work.
+    pub fn set_commit_interval(&self, interval: Option<Duration>) -> Result<(), StoreError> {
+        self.send(Msg::Interval(interval))
+    }
+
     /// Commits everything queued so far and waits for it.
     pub fn commit(&self) -> Result<(), StoreError> {
         let (tx, rx) = bounded(1);
@@ -198,6 +220,7 @@ fn run(
     files: Arc<Mutex<FilesTable>>,
     interval: Duration,
 ) -> Result<WriterStats, StoreError> {
+    let mut interval = Some(interval);
     let mut stats = WriterStats::default();
     let mut pending = 0u64;
     let mut last_commit = Instant::now();
@@ -210,24 +233,25 @@ fn run(
         }
         r
     };
+    let due =
+        |interval: Option<Duration>, last: Instant| interval.is_some_and(|i| last.elapsed() >= i);
     loop {
-        let wait = interval.saturating_sub(last_commit.elapsed());
-        let msg = if pending == 0 {
-            // Nothing to commit: sleep until work arrives.
-            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            rx.recv_timeout(wait)
+        let msg = match interval {
+            Some(i) if pending > 0 => rx.recv_timeout(i.saturating_sub(last_commit.elapsed())),
+            // Nothing to commit (or no clock): sleep until work arrives.
+            _ => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        match msg {
-            Ok(Msg::Doc(body)) => {
-                if pending == 0 && last_commit.elapsed() >= interval {
-                    // The first document after an idle spell starts the
-                    // clock; committing it alone would waste a commit.
-                    last_commit = Instant::now();
-                }
-                iw.add_document(schema.to_document(&body))?;
-                pending += 1;
-                stats.documents += 1;
+        let doc = match msg {
+            Ok(Msg::Doc(body)) => Some(schema.to_document(&body)),
+            Ok(Msg::Json(text)) => {
+                let d = schema.json_to_document(&text).ok();
+                stats.rejected += u64::from(d.is_none());
+                d
+            }
+            Ok(Msg::Interval(i)) => {
+                interval = i;
+                last_commit = Instant::now();
+                None
             }
             Ok(Msg::Commit(ack)) => {
                 let r = commit(&mut iw, &mut pending, &mut stats);
@@ -237,6 +261,7 @@ fn run(
                 if failed {
                     return Err(StoreError::WriterGone);
                 }
+                None
             }
             Ok(Msg::FileDone(id)) => {
                 commit(&mut iw, &mut pending, &mut stats)?;
@@ -245,14 +270,16 @@ fn run(
                     .lock()
                     .map_err(|_| StoreError::WriterGone)?
                     .update(id, |e| e.complete = true)?;
+                None
             }
             Ok(Msg::DeleteFile(id)) => {
                 if let Some(f) = file_field {
                     iw.delete_term(Term::from_field_i64(f, id as i64));
                     pending += 1;
                 }
+                None
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
                 if pending > 0 {
                     commit(&mut iw, &mut pending, &mut stats)?;
@@ -260,8 +287,18 @@ fn run(
                 iw.wait_merging_threads()?;
                 return Ok(stats);
             }
+        };
+        if let Some(doc) = doc {
+            if pending == 0 && due(interval, last_commit) {
+                // The first document after an idle spell starts the clock;
+                // committing it alone would waste a commit.
+                last_commit = Instant::now();
+            }
+            iw.add_document(doc)?;
+            pending += 1;
+            stats.documents += 1;
         }
-        if pending > 0 && last_commit.elapsed() >= interval {
+        if pending > 0 && due(interval, last_commit) {
             commit(&mut iw, &mut pending, &mut stats)?;
             last_commit = Instant::now();
         }

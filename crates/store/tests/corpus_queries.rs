@@ -296,6 +296,15 @@ fn cases() -> Vec<(&'static str, Pred)> {
             "tcpflags.syn-ack >= 1",
             Box::new(|b| ints(b, "tcpflags.syn-ack").iter().any(|x| *x >= 1)),
         ),
+        // Equality on numbers searched through their column only.
+        (
+            "ip.protocol == 17",
+            Box::new(|b| ints(b, "ipProtocol").contains(&17)),
+        ),
+        (
+            "tcpflags.syn == [2,3]",
+            Box::new(|b| ints(b, "tcpflags.syn").iter().any(|x| *x == 2 || *x == 3)),
+        ),
         (
             "ttl.src == 64",
             Box::new(|b| ints(b, "srcTTL").contains(&64)),
@@ -514,20 +523,63 @@ fn cases() -> Vec<(&'static str, Pred)> {
     ]
 }
 
+/// The index document's values per field, ignoring their order and the
+/// stored `_source` text.
+fn indexed_values(schema: &store::StoreSchema, doc: &tantivy::TantivyDocument) -> Vec<String> {
+    use tantivy::Document as _;
+    let mut out: Vec<String> = doc
+        .to_named_doc(schema.schema())
+        .0
+        .into_iter()
+        .filter(|(name, _)| name != "_source")
+        .flat_map(|(name, vals)| vals.into_iter().map(move |v| format!("{name} {v:?}")))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn json_text_and_parsed_body_index_the_same() {
+    let Some(dir) = corpus() else { return };
+    let bodies = load_bodies(&dir);
+    let schema = store::StoreSchema::new(Arc::new(FieldRegistry::builtin()));
+    for b in &bodies {
+        let text = b.to_string();
+        let streamed = schema.json_to_document(&text).unwrap();
+        let parsed = schema.to_document(b);
+        let got = indexed_values(&schema, &streamed);
+        assert!(got.len() > 10, "{text}");
+        assert_eq!(got, indexed_values(&schema, &parsed), "{text}");
+    }
+}
+
 #[test]
 fn corpus_queries_match_direct_evaluation() {
     let Some(dir) = corpus() else { return };
     let bodies = load_bodies(&dir);
     assert!(bodies.len() > 300);
+    // Once through parsed bodies (`add`, the importer) and once through
+    // JSON text (`add_json`, the capture pipeline).
+    for as_text in [false, true] {
+        check_corpus_queries(&bodies, as_text);
+    }
+}
+
+fn check_corpus_queries(bodies: &[Value], as_text: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let reg = Arc::new(FieldRegistry::builtin());
     let store = Store::open_or_create(tmp.path(), reg.clone()).unwrap();
     let w = store.writer(WriterOptions::default()).unwrap();
-    for b in &bodies {
-        w.add(b.clone()).unwrap();
+    for b in bodies {
+        if as_text {
+            w.add_json(b.to_string()).unwrap();
+        } else {
+            w.add(b.clone()).unwrap();
+        }
     }
     let stats = w.finish().unwrap();
     assert_eq!(stats.documents, bodies.len() as u64);
+    assert_eq!(stats.rejected, 0);
 
     let mut nonempty = 0;
     let cases = cases();
