@@ -20,11 +20,15 @@ gen $((packets * 2)) "$double"
 run() { # file threads packets parsers
   local size out
   size=$(stat -c %s "$1")
-  out=$( { /usr/bin/time -f "TIME %e %U %S %M" ./target/release/moonwire capture --dryrun -q -r "$1" \
+  out=$( { /usr/bin/time -f "TIME %e %U %S %M" ./target/release/moonwire capture --dryrun -r "$1" \
       -o packetThreads="$2" -o disableParsers="$4"; } 2>&1 )
-  awk -v s="$size" -v n="$3" -v t="$2" -v f="$(basename "$1")" -v p="${4:-none}" '/^TIME/ {
-    printf "%-22s threads=%s disabled=%-4s %6.2f s wall %6.2f s cpu %9.0f packets/s %7.1f MB/s  peak RSS %6.1f MB\n",
-      f, t, p, $2, $3+$4, n/$2, s/1e6/$2, $5/1024 }' <<<"$out"
+  # The summary's CPU line: packet threads' CPU and the busiest one's rate.
+  awk -v s="$size" -v n="$3" -v t="$2" -v f="$(basename "$1")" -v p="${4:-none}" '
+    /CPU reader/ { for (i = 1; i < NF; i++) { if ($i == "threads") pt = $(i + 1); if ($i == "(busiest") rate = $(i + 2) }
+                   sub(/s$/, "", pt) }
+    /^TIME/ { wall = $2; cpu = $3 + $4; rss = $5 }
+    END { printf "%-22s threads=%s disabled=%-4s %6.2f s wall %6.2f s cpu %9.0f packets/s %7.1f MB/s  peak RSS %6.1f MB  packet threads %5.2f s cpu, busiest %8.0f packets/cpu-s\n",
+      f, t, p, wall, cpu, n/wall, s/1e6/wall, rss/1024, pt, rate }' <<<"$out"
 }
 echo "moonwire capture --dryrun, $(nproc) cores, $(date -u +%F)"
 echo "-- generic fields only (disableParsers=all)"

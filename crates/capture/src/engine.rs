@@ -280,6 +280,8 @@ impl PacketThread {
         self.save_all();
         self.lua_finish();
         self.flush_docs();
+        self.stats
+            .add_packet_thread_cpu(crate::stats::thread_cpu_us());
     }
 
     fn process(&mut self, p: &BatchPacket, data: &[u8]) {

@@ -27,4 +27,4 @@ pub use output::{
 pub use pipeline::{
     CaptureError, CaptureJob, CaptureReport, FileRegistry, Input, PacketStore, run,
 };
-pub use stats::{DropReason, Stats, StatsSnapshot};
+pub use stats::{DropReason, Stats, StatsSnapshot, ThreadCpu, thread_cpu_us};

@@ -191,6 +191,8 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
         lua,
     };
     let builder = thread_config(None).document_builder();
+    let output_stats = Arc::clone(&job.stats);
+    let reader_cpu_start = crate::stats::thread_cpu_us();
     let output = std::thread::Builder::new().name("mw-output".into()).spawn(
         move || -> Result<(), SinkError> {
             let mut failed: Option<SinkError> = None;
@@ -206,7 +208,11 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
             if let Some(e) = failed {
                 return Err(e);
             }
-            sink.finish()
+            let finished = sink.finish();
+            output_stats
+                .output_cpu_us
+                .store(crate::stats::thread_cpu_us(), Ordering::Relaxed);
+            finished
         },
     )?;
 
@@ -298,6 +304,10 @@ pub fn run(job: CaptureJob) -> Result<CaptureReport, CaptureError> {
         }
     }
     dispatcher.finish();
+    job.stats.reader_cpu_us.store(
+        crate::stats::thread_cpu_us().saturating_sub(reader_cpu_start),
+        Ordering::Relaxed,
+    );
     join_all(workers, output)?;
     Ok(CaptureReport {
         stats: job.stats.snapshot(),

@@ -310,8 +310,22 @@ pub fn summary(s: &StatsSnapshot, elapsed: Duration) -> String {
     } else {
         format!(" ({})", drops.join(", "))
     };
+    let cpu = &s.cpu;
+    let cpu_line = if cpu.packet_max_us > 0 {
+        let sec = |us: u64| us as f64 / 1e6;
+        format!(
+            "\nmoonwire: CPU reader {:.2}s, packet threads {:.2}s (busiest {:.2}s: {:.0} packets per packet-thread CPU-second), output {:.2}s",
+            sec(cpu.reader_us),
+            sec(cpu.packet_us),
+            sec(cpu.packet_max_us),
+            s.packets_processed as f64 / sec(cpu.packet_us).max(1e-9),
+            sec(cpu.output_us),
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "moonwire: packets read {} ({} bytes), processed {}, dropped {}{}; sessions written {}; {:.2}s, {:.0} packets/s",
+        "moonwire: packets read {} ({} bytes), processed {}, dropped {}{}; sessions written {}; {:.2}s, {:.0} packets/s{}",
         s.packets_read,
         s.bytes_read,
         s.packets_processed,
@@ -319,6 +333,7 @@ pub fn summary(s: &StatsSnapshot, elapsed: Duration) -> String {
         drops,
         s.sessions_written,
         secs,
-        s.packets_read as f64 / secs
+        s.packets_read as f64 / secs,
+        cpu_line
     )
 }

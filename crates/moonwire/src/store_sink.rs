@@ -165,7 +165,7 @@ mod tests {
             index: "sessions3-240101".into(),
             json: json.into(),
             files,
-            order: (0, String::new()),
+            order: Default::default(),
         }
     }
 

@@ -370,6 +370,14 @@ fn offline_capture_stores_what_json_prints() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(printed.len() > 50);
+    // The summary accounts for every packet and for each role's CPU time.
+    let (ok, _, err) = mw(&["capture", "--dryrun", "-r", sample]);
+    assert!(ok, "{err}");
+    assert!(err.contains("packets read"), "{err}");
+    assert!(
+        err.contains("packets per packet-thread CPU-second"),
+        "{err}"
+    );
     let (ok, _, err) = mw(&["capture", "-q", "-r", sample, "--data", data_s]);
     assert!(ok, "{err}");
     assert_eq!(count(data_s, ""), Some(printed.len() as u64));
