@@ -7,12 +7,16 @@
 # Client: wrk -t2 at 50 and 200 connections. nbthread 1 for both proxies.
 #
 # Usage: bench/proxy.sh [seconds-per-run]   (default 5; total ~2-3 minutes)
+# Environment: CASES="plain action service fetch" and CONNS="50 200" pick
+# a subset; MOONWIRE=path runs another moonwire binary.
 # Needs root for apt-get when haproxy/wrk/nginx are missing.
 set -euo pipefail
 
 DUR="${1:-5}"
+CASES="${CASES:-plain action service fetch}"
+CONNS="${CONNS:-50 200}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="$ROOT/target/release/moonwire"
+BIN="${MOONWIRE:-$ROOT/target/release/moonwire}"
 WORK="$(mktemp -d /tmp/moonwire-bench-proxy.XXXXXX)"
 PIDS=()
 cleanup() {
@@ -128,13 +132,13 @@ run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50 p99 cpu-us-per-request"
 wait_port 18100
 echo "| case | conns | HAProxy req/s | p50 | p99 | CPU µs/req | moonwire req/s | p50 | p99 | CPU µs/req | req/s ratio |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
-for c in plain action service fetch; do
+for c in $CASES; do
   config "$c" 18101 > "$WORK/haproxy-$c.cfg"
   config "$c" 18102 > "$WORK/moonwire-$c.cfg"
   haproxy -f "$WORK/haproxy-$c.cfg" -q & HP=$!; PIDS+=($HP)
   "$BIN" proxy -f "$WORK/moonwire-$c.cfg" 2>"$WORK/moonwire.err" & MP=$!; PIDS+=($MP)
   wait_port 18101; wait_port 18102
-  for conns in 50 200; do
+  for conns in $CONNS; do
     read -r hr h50 h99 hc < <(run_wrk 18101 "$conns" "$HP")
     read -r mr m50 m99 mc < <(run_wrk 18102 "$conns" "$MP")
     ratio=$(awk -v a="$mr" -v b="$hr" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')

@@ -158,12 +158,21 @@ pub struct WorkerCore {
     skip_tasks: Cell<bool>,
     /// Set by `txn:done()`/`core.done()`.
     done: Cell<Option<Termination>>,
-    fetch_fns: RefCell<HashMap<String, Function>>,
+    /// Native fetches as Lua functions, for `Fetches` (index 0) and for
+    /// the seed-era `txn:<fetch>()` methods (index 1), by name.
+    fetch_fns: [RefCell<HashMap<String, Function>>; 2],
     conv_fns: RefCell<HashMap<String, Function>>,
     errors: RefCell<lua::ErrorLog>,
     /// Running `core.register_task` tasks, aborted when the state retires.
     tasks: RefCell<Vec<tokio::task::AbortHandle>>,
+    /// Finished coroutines kept for the next action or service: creating
+    /// one per request (and collecting it later) costs more than the
+    /// action itself.
+    threads: RefCell<Vec<mlua::Thread>>,
 }
+
+/// Coroutines kept per worker for reuse.
+const THREAD_POOL: usize = 64;
 
 impl WorkerCore {
     /// Sockets need the event loop: not in the body, fetch or converter contexts.
@@ -505,14 +514,24 @@ impl UserData for Txn {
 /// (or Fetches) it is called on. Cached per name.
 fn fetch_function(lua: &Lua, name: &str, on_txn: bool) -> mlua::Result<Function> {
     let core = core_of(lua)?;
-    let key = format!("{}{name}", if on_txn { "t:" } else { "f:" });
-    if let Some(f) = core.fetch_fns.borrow().get(&key) {
+    let cache = &core.fetch_fns[usize::from(on_txn)];
+    if let Some(f) = cache.borrow().get(name) {
         return Ok(f.clone());
     }
     let kind = sample::fetch_by_name(name).ok_or_else(|| {
         mlua::Error::runtime(format!("Fetches: sample fetch '{name}' is not implemented"))
     })?;
     let fname = name.to_string();
+    // Without arguments (the common `txn.f:src()`) the expression is the
+    // same on every call: built once.
+    let no_args = sample::Expr {
+        fetch: sample::Fetch {
+            kind,
+            name: fname.clone(),
+            args: Vec::new(),
+        },
+        convs: Vec::new(),
+    };
     let f = lua.create_function(move |lua, (ud, args): (AnyUserData, Variadic<Value>)| {
         let (h, strings) = if let Ok(f) = ud.borrow::<Fetches>() {
             (f.h.clone(), f.strings)
@@ -525,21 +544,26 @@ fn fetch_function(lua: &Lua, name: &str, on_txn: bool) -> mlua::Result<Function>
                 "{fname}: called on a wrong object"
             )));
         };
-        let fetch = sample::Fetch {
-            kind,
-            name: fname.clone(),
-            args: args.iter().map(value_to_arg).collect(),
-        };
-        let expr = sample::Expr {
-            fetch,
-            convs: Vec::new(),
+        let with_args;
+        let expr = if args.is_empty() {
+            &no_args
+        } else {
+            with_args = sample::Expr {
+                fetch: sample::Fetch {
+                    kind,
+                    name: fname.clone(),
+                    args: args.iter().map(value_to_arg).collect(),
+                },
+                convs: Vec::new(),
+            };
+            &with_args
         };
         let v = expr
             .eval(&Eval { txn: &h, lua: None })
             .map_err(|e| mlua::Error::runtime(format!("{fname}: {e}")))?;
         sample_to_lua(lua, v, strings)
     })?;
-    core.fetch_fns.borrow_mut().insert(key, f.clone());
+    cache.borrow_mut().insert(name.to_string(), f.clone());
     Ok(f)
 }
 
@@ -601,8 +625,8 @@ fn conv_function(lua: &Lua, name: &str) -> mlua::Result<Function> {
 
 impl UserData for Fetches {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::Index, |lua, _this, key: String| {
-            fetch_function(lua, &key, false)
+        methods.add_meta_method(MetaMethod::Index, |lua, _this, key: mlua::LuaString| {
+            fetch_function(lua, &key.to_str()?, false)
         });
     }
 }
@@ -1835,13 +1859,21 @@ impl LuaWorker {
             thread_id,
             skip_tasks: Cell::new(false),
             done: Cell::new(None),
-            fetch_fns: RefCell::new(HashMap::new()),
+            fetch_fns: [RefCell::new(HashMap::new()), RefCell::new(HashMap::new())],
             conv_fns: RefCell::new(HashMap::new()),
             errors: RefCell::new(lua::ErrorLog::default()),
             tasks: RefCell::new(Vec::new()),
+            threads: RefCell::new(Vec::new()),
         });
         let lua = host.lua();
         lua.set_app_data(core.clone());
+        // Every request leaves a few small userdata (TXN, HTTP, applet)
+        // that pin far larger Rust state; the collector only sees their
+        // few Lua bytes. Generational mode frees such young garbage at
+        // once instead of letting it pile up until the next full cycle.
+        lua.gc_set_mode(mlua::state::GcMode::Generational(
+            mlua::state::GcGenParams::default(),
+        ));
         register_api(lua, cfg)?;
         // A global hook: mlua installs it on every coroutine it creates
         // (actions run in their own), not only on the main thread.
@@ -1971,14 +2003,34 @@ impl LuaWorker {
         limit: Duration,
     ) -> Outcome {
         self.core.done.set(None);
-        let fut = func.call_async::<()>(args);
-        let r = Tracked {
-            fut: Box::pin(fut),
-            core: self.core.clone(),
-            used: Duration::ZERO,
-            limit: Some(limit),
-        }
-        .await;
+        let r = match self.thread_for(func) {
+            Ok(th) => {
+                let keep = th.clone();
+                match th.into_async::<()>(args) {
+                    Ok(fut) => {
+                        let r = Tracked {
+                            fut: Box::pin(fut),
+                            core: self.core.clone(),
+                            used: Duration::ZERO,
+                            limit: Some(limit),
+                        }
+                        .await;
+                        // Only a coroutine that returned normally is reused;
+                        // one that failed or was abandoned mid-wait is left
+                        // to the collector.
+                        if keep.status() == mlua::thread::ThreadStatus::Finished {
+                            let mut pool = self.core.threads.borrow_mut();
+                            if pool.len() < THREAD_POOL {
+                                pool.push(keep);
+                            }
+                        }
+                        r
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
         let done = self.core.done.take();
         match (r, done) {
             (_, Some(t)) => Outcome::Terminated(t),
@@ -1989,6 +2041,17 @@ impl LuaWorker {
                 Outcome::Failed(msg)
             }
         }
+    }
+
+    /// A coroutine ready to run `func`: a pooled one reset, or a new one.
+    fn thread_for(&self, func: &Function) -> mlua::Result<mlua::Thread> {
+        let pooled = self.core.threads.borrow_mut().pop();
+        if let Some(th) = pooled
+            && th.reset(func.clone()).is_ok()
+        {
+            return Ok(th);
+        }
+        self.host.lua().create_thread(func.clone())
     }
 
     /// Runs registered action `name` (`kind`: http-req, ...) on a transaction.
