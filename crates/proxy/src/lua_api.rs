@@ -2016,8 +2016,9 @@ impl LuaWorker {
                         }
                         .await;
                         // Only a coroutine that returned normally is reused;
-                        // one that failed or was abandoned mid-wait is left
-                        // to the collector.
+                        // one that failed is left to the collector. (Request
+                        // futures are not cancelled while a script waits,
+                        // except when the worker itself shuts down.)
                         if keep.status() == mlua::thread::ThreadStatus::Finished {
                             let mut pool = self.core.threads.borrow_mut();
                             if pool.len() < THREAD_POOL {
