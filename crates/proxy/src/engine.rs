@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::config::{Balance, Config, HttpAction, Mode, Rule, Section, Server, TcpAction};
 use crate::http::{self, Conn, Framing, HttpError};
-use crate::lua_api::{AppletHttpOut, LuaWorker, Outcome, TcpClient};
+use crate::lua_api::{AppletHttpOut, LuaWorker, OutPipe, Outcome, TcpClient};
 use crate::sample::{Eval, LogFormat, LuaSampler};
 use crate::shared::{ServerState, Shared};
 use crate::txn::{Headers, Phase, ResHead, Termination, TxnHandle, TxnState, VarMap};
@@ -809,11 +809,11 @@ async fn http_service(
             }
         }
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let pipe = Rc::new(OutPipe::default());
     let out = Rc::new(RefCell::new(AppletHttpOut {
         status: 200,
         req_body: body,
-        tx: Some(tx),
+        tx: Some(pipe.clone()),
         flush_at: bufsize,
         client_minor,
         keep,
@@ -824,12 +824,13 @@ async fn http_service(
     let service = async {
         let o = g.lua.run_http_service(name, txn, out.clone()).await;
         out.borrow_mut().tx = None;
+        pipe.close();
         o
     };
     let writer = async {
         let mut ok = true;
         let mut bytes = 0u64;
-        while let Some(b) = rx.recv().await {
+        while let Some(b) = pipe.recv().await {
             if ok {
                 ok = client.write_all(&b, client_to).await.is_ok();
                 bytes += b.len() as u64;

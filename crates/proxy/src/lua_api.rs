@@ -218,25 +218,25 @@ pub enum Outcome {
 /// Tracks the pure Lua run time of one execution across its polls, so the
 /// hook can enforce `tune.lua.*-timeout` without counting sleeps.
 struct Tracked<F> {
-    fut: Pin<Box<F>>,
+    fut: F,
     core: Rc<WorkerCore>,
     used: Duration,
     limit: Option<Duration>,
 }
 
-impl<F: Future> Future for Tracked<F> {
+impl<F: Future + Unpin> Future for Tracked<F> {
     type Output = F::Output;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
         let start = Instant::now();
-        let prev = self.core.exec.replace(Some(ExecSlot {
+        let prev = this.core.exec.replace(Some(ExecSlot {
             burst_start: start,
-            used_before: self.used,
-            limit: self.limit,
+            used_before: this.used,
+            limit: this.limit,
         }));
-        let r = self.fut.as_mut().poll(cx);
-        self.core.exec.set(prev);
-        let spent = start.elapsed();
-        self.used += spent;
+        let r = Pin::new(&mut this.fut).poll(cx);
+        this.core.exec.set(prev);
+        this.used += start.elapsed();
         r
     }
 }
@@ -1001,6 +1001,74 @@ fn seed_http_table(lua: &Lua, res: bool) -> mlua::Result<Table> {
 
 // ---------------------------------------------------------------- Applets
 
+/// Streamed applet output on its way to the client: a bounded queue from
+/// the service to the engine's writer, both on this thread (cheaper than
+/// a thread-safe channel, which would be set up for every request).
+#[derive(Default)]
+pub struct OutPipe {
+    queue: RefCell<std::collections::VecDeque<Vec<u8>>>,
+    closed: Cell<bool>,
+    reader: Cell<Option<std::task::Waker>>,
+    writers: RefCell<Vec<std::task::Waker>>,
+}
+
+impl std::fmt::Debug for OutPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutPipe")
+            .field("queued", &self.queue.borrow().len())
+            .field("closed", &self.closed.get())
+            .finish()
+    }
+}
+
+/// Buffers in flight before `AppletHTTP:send` waits for the client.
+const PIPE_DEPTH: usize = 4;
+
+impl OutPipe {
+    /// Queues bytes, waiting while the queue is full.
+    pub async fn send(&self, bytes: Vec<u8>) {
+        std::future::poll_fn(|cx| {
+            if self.queue.borrow().len() < PIPE_DEPTH {
+                Poll::Ready(())
+            } else {
+                self.writers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        self.queue.borrow_mut().push_back(bytes);
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+
+    /// The next queued bytes; None once closed and drained.
+    pub async fn recv(&self) -> Option<Vec<u8>> {
+        std::future::poll_fn(|cx| {
+            if let Some(b) = self.queue.borrow_mut().pop_front() {
+                for w in self.writers.borrow_mut().drain(..) {
+                    w.wake();
+                }
+                return Poll::Ready(Some(b));
+            }
+            if self.closed.get() {
+                return Poll::Ready(None);
+            }
+            self.reader.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// No more output will come (the service returned).
+    pub fn close(&self) {
+        self.closed.set(true);
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+}
+
 /// The response an HTTP service builds.
 #[derive(Debug, Default)]
 pub struct AppletHttpOut {
@@ -1020,7 +1088,7 @@ pub struct AppletHttpOut {
     pub req_pos: usize,
     /// Where streamed output goes (the engine writes it to the client);
     /// None once the service returned.
-    pub tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    pub tx: Option<Rc<OutPipe>>,
     /// Output beyond this many buffered bytes starts streaming.
     pub flush_at: usize,
     /// The client's HTTP minor version.
@@ -1174,9 +1242,7 @@ impl UserData for AppletHttp {
                     }
                 };
                 if let Some((tx, bytes)) = msg {
-                    tx.send(bytes).await.map_err(|_| {
-                        mlua::Error::runtime("AppletHTTP.send: client connection closed")
-                    })?;
+                    tx.send(bytes).await;
                 }
                 Ok(())
             }
@@ -1804,7 +1870,7 @@ fn spawn_task(lua: &Lua, core: Rc<WorkerCore>, func: Function, args: Vec<Value>)
     let handle = tokio::task::spawn_local(async move {
         let fut = func.call_async::<()>(Variadic::from_iter(args));
         let r = Tracked {
-            fut: Box::pin(fut),
+            fut,
             core: core.clone(),
             used: Duration::ZERO,
             limit,
@@ -1928,7 +1994,7 @@ impl LuaWorker {
             let args: Variadic<String> = f.args.iter().cloned().collect();
             let fut = chunk.call_async::<()>(args);
             Tracked {
-                fut: Box::pin(fut),
+                fut,
                 core: core.clone(),
                 used: Duration::ZERO,
                 limit: Some(core.limits.session_timeout),
@@ -1951,7 +2017,7 @@ impl LuaWorker {
         for f in inits {
             let fut = f.call_async::<()>(());
             Tracked {
-                fut: Box::pin(fut),
+                fut,
                 core: self.core.clone(),
                 used: Duration::ZERO,
                 limit: Some(self.core.limits.session_timeout),
@@ -2009,7 +2075,7 @@ impl LuaWorker {
                 match th.into_async::<()>(args) {
                     Ok(fut) => {
                         let r = Tracked {
-                            fut: Box::pin(fut),
+                            fut,
                             core: self.core.clone(),
                             used: Duration::ZERO,
                             limit: Some(limit),
