@@ -259,6 +259,15 @@ pub fn sample_to_lua(lua: &Lua, s: Option<Sample>, strings: bool) -> mlua::Resul
         (None, true) => Value::String(lua.create_string("")?),
         (Some(Sample::Int(i)), false) => Value::Integer(i),
         (Some(Sample::Bool(b)), false) => Value::Boolean(b),
+        (Some(Sample::Ip(ip)), _) => {
+            // Formatted on the stack: an address is at most 45 bytes.
+            use std::io::Write as _;
+            let mut buf = [0u8; 64];
+            let mut w = &mut buf[..];
+            let _ = write!(w, "{ip}");
+            let n = 64 - w.len();
+            Value::String(lua.create_string(&buf[..n])?)
+        }
         (Some(s), _) => Value::String(lua.create_string(&*s.as_bytes())?),
     })
 }
@@ -2238,7 +2247,12 @@ impl LuaWorker {
         .await
     }
 
-    fn run_sync(&self, ctx: Ctx, func: &Function, args: mlua::MultiValue) -> mlua::Result<Value> {
+    fn run_sync(
+        &self,
+        ctx: Ctx,
+        func: &Function,
+        args: impl mlua::IntoLuaMulti,
+    ) -> mlua::Result<Value> {
         let prev_ctx = self.core.ctx.replace(ctx);
         let prev = self.core.exec.replace(Some(ExecSlot {
             burst_start: Instant::now(),
@@ -2268,17 +2282,23 @@ impl LuaSampler for LuaWorker {
         let func =
             func.ok_or_else(|| format!("Lua sample fetch 'lua.{name}' is not registered"))?;
         let lua = self.host.lua();
-        let mut mv = mlua::MultiValue::new();
-        mv.push_back(Value::UserData(
-            lua.create_userdata(Txn { h: txn.clone() })
-                .map_err(|e| e.to_string())?,
-        ));
-        for a in args {
-            mv.push_back(Value::String(
-                lua.create_string(a).map_err(|e| e.to_string())?,
-            ));
-        }
-        match self.run_sync(Ctx::Fetch, &func, mv) {
+        let ud = lua
+            .create_userdata(Txn { h: txn.clone() })
+            .map_err(|e| e.to_string())?;
+        let r = if args.is_empty() {
+            // The common case: no argument list to build.
+            self.run_sync(Ctx::Fetch, &func, ud)
+        } else {
+            let mut mv = mlua::MultiValue::new();
+            mv.push_back(Value::UserData(ud));
+            for a in args {
+                mv.push_back(Value::String(
+                    lua.create_string(a).map_err(|e| e.to_string())?,
+                ));
+            }
+            self.run_sync(Ctx::Fetch, &func, mv)
+        };
+        match r {
             Ok(v) => Ok(lua_to_sample(&v)),
             Err(e) => {
                 let msg = e.to_string();
