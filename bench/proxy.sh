@@ -7,12 +7,17 @@
 # Client: wrk -t2 at 50 and 200 connections. nbthread 1 for both proxies.
 #
 # Usage: bench/proxy.sh [seconds-per-run]   (default 5; total ~2-3 minutes)
+# Environment: CASES="plain action service fetch" and CONNS="50 200" pick
+# a subset; MOONWIRE=path runs another moonwire binary. "CPU/req ratio" is
+# moonwire's CPU per request divided by HAProxy's (below 1: moonwire is cheaper).
 # Needs root for apt-get when haproxy/wrk/nginx are missing.
 set -euo pipefail
 
 DUR="${1:-5}"
+CASES="${CASES:-plain action service fetch}"
+CONNS="${CONNS:-50 200}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="$ROOT/target/release/moonwire"
+BIN="${MOONWIRE:-$ROOT/target/release/moonwire}"
 WORK="$(mktemp -d /tmp/moonwire-bench-proxy.XXXXXX)"
 PIDS=()
 cleanup() {
@@ -50,7 +55,14 @@ http {
   }
 }
 NGX
-nginx -c "$WORK/nginx.conf" & PIDS+=($!)
+# A port already taken would silently benchmark whatever listens there.
+for port in 18100 18101 18102; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use: stop what listens there first" >&2
+    exit 1
+  fi
+done
+nginx -c "$WORK/nginx.conf" & NGINX=$!; PIDS+=($NGINX)
 
 cat > "$WORK/bench.lua" <<'LUA'
 core.register_action("tag", { "http-req" }, function(txn)
@@ -126,19 +138,26 @@ run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50 p99 cpu-us-per-request"
 }
 
 wait_port 18100
-echo "| case | conns | HAProxy req/s | p50 | p99 | CPU µs/req | moonwire req/s | p50 | p99 | CPU µs/req | req/s ratio |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
-for c in plain action service fetch; do
+echo "| case | conns | HAProxy req/s | p50 | p99 | CPU µs/req | moonwire req/s | p50 | p99 | CPU µs/req | req/s ratio | CPU/req ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for c in $CASES; do
   config "$c" 18101 > "$WORK/haproxy-$c.cfg"
   config "$c" 18102 > "$WORK/moonwire-$c.cfg"
   haproxy -f "$WORK/haproxy-$c.cfg" -q & HP=$!; PIDS+=($HP)
   "$BIN" proxy -f "$WORK/moonwire-$c.cfg" 2>"$WORK/moonwire.err" & MP=$!; PIDS+=($MP)
   wait_port 18101; wait_port 18102
-  for conns in 50 200; do
+  for p in "$HP" "$MP"; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      echo "a proxy did not start (ports 18101/18102 taken?); moonwire said: $(cat "$WORK/moonwire.err")" >&2
+      exit 1
+    fi
+  done
+  for conns in $CONNS; do
     read -r hr h50 h99 hc < <(run_wrk 18101 "$conns" "$HP")
     read -r mr m50 m99 mc < <(run_wrk 18102 "$conns" "$MP")
     ratio=$(awk -v a="$mr" -v b="$hr" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    echo "| $c | $conns | $hr | $h50 | $h99 | $hc | $mr | $m50 | $m99 | $mc | $ratio |"
+    cratio=$(awk -v a="$mc" -v b="$hc" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "-" }')
+    echo "| $c | $conns | $hr | $h50 | $h99 | $hc | $mr | $m50 | $m99 | $mc | $ratio | $cratio |"
   done
   kill "$HP" "$MP" 2>/dev/null || true
   wait "$HP" "$MP" 2>/dev/null || true

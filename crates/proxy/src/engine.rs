@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::config::{Balance, Config, HttpAction, Mode, Rule, Section, Server, TcpAction};
 use crate::http::{self, Conn, Framing, HttpError};
-use crate::lua_api::{AppletHttpOut, LuaWorker, Outcome, TcpClient};
+use crate::lua_api::{AppletHttpOut, LuaWorker, OutPipe, Outcome, TcpClient};
 use crate::sample::{Eval, LogFormat, LuaSampler};
 use crate::shared::{ServerState, Shared};
 use crate::txn::{Headers, Phase, ResHead, Termination, TxnHandle, TxnState, VarMap};
@@ -70,7 +70,9 @@ impl Generation {
 /// the stop signal.
 #[derive(Default)]
 pub struct ThreadCtl {
-    pool: RefCell<HashMap<SocketAddr, Vec<TcpStream>>>,
+    /// Idle server connections with their read buffers (kept, so a
+    /// request does not allocate a fresh one).
+    pool: RefCell<HashMap<SocketAddr, Vec<Conn>>>,
     /// Set when the proxy is stopping: finish the current request, then close.
     pub stopping: Cell<bool>,
     /// Wakes idle keep-alive connections on stop.
@@ -79,30 +81,41 @@ pub struct ThreadCtl {
     pub active: Cell<usize>,
 }
 
-const POOL_MAX: usize = 64;
+/// Idle connections kept per server and thread. It must cover the number
+/// of requests in flight to one server: a smaller pool closes connections
+/// that the next requests then open again (a connect and a close per
+/// request once the client count exceeds it).
+const POOL_MAX: usize = 1024;
 
 impl ThreadCtl {
-    fn take_idle(&self, addr: SocketAddr) -> Option<TcpStream> {
+    fn take_idle(&self, addr: SocketAddr) -> Option<Conn> {
         let mut pool = self.pool.borrow_mut();
         let list = pool.get_mut(&addr)?;
-        while let Some(s) = list.pop() {
+        while let Some(c) = list.pop() {
             // A connection the server closed meanwhile reads EOF at once.
+            // (No system call unless the socket was reported readable.)
             let mut probe = [0u8; 1];
-            match s.try_read(&mut probe) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(s),
+            match c.io.try_read(&mut probe) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(c),
                 _ => continue,
             }
         }
         None
     }
-    fn put_idle(&self, addr: SocketAddr, s: TcpStream) {
+    fn put_idle(&self, addr: SocketAddr, mut c: Conn) {
         if self.stopping.get() {
             return;
         }
+        // A buffer grown by a large body is not kept for every idle socket.
+        if c.buf.capacity() > 65536 {
+            c.buf = Vec::new();
+        }
+        c.buf.clear();
+        c.pos = 0;
         let mut pool = self.pool.borrow_mut();
         let list = pool.entry(addr).or_default();
         if list.len() < POOL_MAX {
-            list.push(s);
+            list.push(c);
         }
     }
 }
@@ -796,11 +809,11 @@ async fn http_service(
             }
         }
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let pipe = Rc::new(OutPipe::default());
     let out = Rc::new(RefCell::new(AppletHttpOut {
         status: 200,
         req_body: body,
-        tx: Some(tx),
+        tx: Some(pipe.clone()),
         flush_at: bufsize,
         client_minor,
         keep,
@@ -811,12 +824,13 @@ async fn http_service(
     let service = async {
         let o = g.lua.run_http_service(name, txn, out.clone()).await;
         out.borrow_mut().tx = None;
+        pipe.close();
         o
     };
     let writer = async {
         let mut ok = true;
         let mut bytes = 0u64;
-        while let Some(b) = rx.recv().await {
+        while let Some(b) = pipe.recv().await {
             if ok {
                 ok = client.write_all(&b, client_to).await.is_ok();
                 bytes += b.len() as u64;
@@ -931,11 +945,14 @@ async fn forward_http(
             Framing::Chunked => (None, true),
             _ => (None, false),
         };
-        let cur_cl = st.req.values("content-length");
-        let cur_te = !st.req.values("transfer-encoding").is_empty();
-        let cl_ok = match want_cl {
-            Some(n) => cur_cl.len() == 1 && cur_cl[0] == n.to_string().as_bytes(),
-            None => cur_cl.is_empty(),
+        let cur_te = st.req.value_iter("transfer-encoding").next().is_some();
+        let cl_ok = {
+            let mut cur_cl = st.req.value_iter("content-length");
+            match (want_cl, cur_cl.next(), cur_cl.next()) {
+                (Some(n), Some(v), None) => v == n.to_string().as_bytes(),
+                (None, None, _) => true,
+                _ => false,
+            }
         };
         if !cl_ok || cur_te != want_te {
             st.req.remove("content-length");
@@ -958,8 +975,8 @@ async fn forward_http(
     let mut server: Option<(usize, Conn, bool)> = None;
     for &si in order.iter().take(attempts.max(1)) {
         let srv = &be.servers[si];
-        if let Some(s) = ctl.take_idle(srv.addr) {
-            server = Some((si, Conn::new(s), true));
+        if let Some(c) = ctl.take_idle(srv.addr) {
+            server = Some((si, c, true));
             break;
         }
         match connect_server(srv, be.timeouts.connect).await {
@@ -1067,9 +1084,14 @@ async fn forward_http(
             Verdict::Close => return Ok((0, 0, false)),
         }
         let ka = keep && rframing != Framing::Close && !ctl.stopping.get();
-        let res = txn.borrow().res.clone().unwrap_or_default();
         let mut out = Vec::with_capacity(512);
-        http::write_response_head(&mut out, &res, client_minor, ka);
+        let res_status = {
+            let st = txn.borrow();
+            let empty = ResHead::default();
+            let res = st.res.as_ref().unwrap_or(&empty);
+            http::write_response_head(&mut out, res, client_minor, ka);
+            res.status
+        };
         // Small bodies already received go out with the head in one write.
         if let Framing::Length(n) = rframing
             && sconn.pending().len() as u64 >= n
@@ -1081,9 +1103,9 @@ async fn forward_http(
                 .await
                 .map_err(|e| (0, e.to_string()))?;
             if srv_keep && sconn.pending().is_empty() {
-                ctl.put_idle(be.servers[si].addr, sconn.io);
+                ctl.put_idle(be.servers[si].addr, sconn);
             }
-            return Ok((res.status, out.len() as u64 + n, ka));
+            return Ok((res_status, out.len() as u64 + n, ka));
         }
         client
             .write_all(&out, client_to)
@@ -1093,9 +1115,9 @@ async fn forward_http(
             .await
             .map_err(|e| (0, format!("response body: {e}")))?;
         if srv_keep && rframing != Framing::Close && sconn.pending().is_empty() {
-            ctl.put_idle(be.servers[si].addr, sconn.io);
+            ctl.put_idle(be.servers[si].addr, sconn);
         }
-        Ok((res.status, out.len() as u64 + sent, ka))
+        Ok((res_status, out.len() as u64 + sent, ka))
     }
     .await;
     let _ = &mut si;

@@ -215,10 +215,8 @@ pub async fn read_response(
     }
 }
 
-fn has_token(values: impl Iterator<Item = Vec<u8>>, token: &str) -> bool {
-    values
-        .into_iter()
-        .any(|v| v.eq_ignore_ascii_case(token.as_bytes()))
+fn has_token<'a>(mut values: impl Iterator<Item = &'a [u8]>, token: &str) -> bool {
+    values.any(|v| v.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Body framing of a request, rejecting what RFC 9112 §6.1/§6.3 calls
@@ -253,13 +251,13 @@ pub fn request_framing(h: &ReqHead) -> Result<Framing, HttpError> {
         }
         return Ok(Framing::Chunked);
     }
-    match content_length(&cl)? {
+    match content_length(cl.iter().map(Vec::as_slice))? {
         Some(0) | None => Ok(Framing::Empty),
         Some(n) => Ok(Framing::Length(n)),
     }
 }
 
-fn content_length(cl: &[Vec<u8>]) -> Result<Option<u64>, HttpError> {
+fn content_length<'a>(cl: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, HttpError> {
     let mut val: Option<u64> = None;
     for v in cl {
         if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
@@ -282,9 +280,11 @@ pub fn response_framing(method: &str, h: &ResHead) -> Result<Framing, HttpError>
     if method == "HEAD" || (100..200).contains(&h.status) || h.status == 204 || h.status == 304 {
         return Ok(Framing::Empty);
     }
-    let te = h.values("transfer-encoding");
-    if !te.is_empty() {
-        let last = te.iter().rev().find(|v| !v.is_empty());
+    if h.get_all("transfer-encoding").next().is_some() {
+        let last = h
+            .value_iter("transfer-encoding")
+            .filter(|v| !v.is_empty())
+            .last();
         return Ok(
             if last.is_some_and(|v| v.eq_ignore_ascii_case(b"chunked")) && h.minor == 1 {
                 Framing::Chunked
@@ -293,7 +293,7 @@ pub fn response_framing(method: &str, h: &ResHead) -> Result<Framing, HttpError>
             },
         );
     }
-    match content_length(&h.values("content-length"))? {
+    match content_length(h.value_iter("content-length"))? {
         Some(0) => Ok(Framing::Empty),
         Some(n) => Ok(Framing::Length(n)),
         None => Ok(Framing::Close),
@@ -302,21 +302,21 @@ pub fn response_framing(method: &str, h: &ResHead) -> Result<Framing, HttpError>
 
 /// Whether the client wants the connection kept open after this request.
 pub fn request_keep_alive(h: &ReqHead) -> bool {
-    let conn = h.values("connection");
+    let conn = h.value_iter("connection");
     if h.minor == 0 {
-        has_token(conn.into_iter(), "keep-alive")
+        has_token(conn, "keep-alive")
     } else {
-        !has_token(conn.into_iter(), "close")
+        !has_token(conn, "close")
     }
 }
 
 /// Whether the server keeps the connection after this response.
 pub fn response_keep_alive(h: &ResHead) -> bool {
-    let conn = h.values("connection");
+    let conn = h.value_iter("connection");
     if h.minor == 0 {
-        has_token(conn.into_iter(), "keep-alive")
+        has_token(conn, "keep-alive")
     } else {
-        !has_token(conn.into_iter(), "close")
+        !has_token(conn, "close")
     }
 }
 
@@ -329,22 +329,22 @@ const HOP: &[&str] = &[
     "upgrade",
 ];
 
-fn is_hop(name: &str, extra: &[Vec<u8>]) -> bool {
-    HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || extra
-            .iter()
+/// Whether field `name` is hop-by-hop: a standard one, or one the
+/// message's own `Connection` field names.
+fn is_hop(name: &str, h: &impl Headers) -> bool {
+    HOP.iter().any(|x| name.eq_ignore_ascii_case(x))
+        || h.value_iter("connection")
             .any(|e| e.eq_ignore_ascii_case(name.as_bytes()))
 }
 
 /// Serialises a request head for the server (HTTP/1.1, keep-alive).
 pub fn write_request_head(out: &mut Vec<u8>, h: &ReqHead) {
-    let extra = h.values("connection");
     out.extend_from_slice(h.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(h.uri.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (n, v) in &h.headers {
-        if is_hop(n, &extra) {
+        if is_hop(n, h) {
             continue;
         }
         push_field(out, n, v);
@@ -355,13 +355,12 @@ pub fn write_request_head(out: &mut Vec<u8>, h: &ReqHead) {
 /// Serialises a response head for the client; `keep_alive` says whether
 /// the connection stays open (adds `connection: close` otherwise).
 pub fn write_response_head(out: &mut Vec<u8>, h: &ResHead, client_minor: u8, keep_alive: bool) {
-    let extra = h.values("connection");
     out.extend_from_slice(if client_minor == 0 {
         b"HTTP/1.0 "
     } else {
         b"HTTP/1.1 "
     });
-    out.extend_from_slice(h.status.to_string().as_bytes());
+    push_status(out, h.status);
     out.push(b' ');
     let reason = if h.reason.is_empty() {
         reason_phrase(h.status)
@@ -371,7 +370,7 @@ pub fn write_response_head(out: &mut Vec<u8>, h: &ResHead, client_minor: u8, kee
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (n, v) in &h.headers {
-        if is_hop(n, &extra) {
+        if is_hop(n, h) {
             continue;
         }
         push_field(out, n, v);
@@ -382,6 +381,18 @@ pub fn write_response_head(out: &mut Vec<u8>, h: &ResHead, client_minor: u8, kee
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+fn push_status(out: &mut Vec<u8>, status: u16) {
+    if (100..1000).contains(&status) {
+        out.extend_from_slice(&[
+            b'0' + (status / 100) as u8,
+            b'0' + (status / 10 % 10) as u8,
+            b'0' + (status % 10) as u8,
+        ]);
+    } else {
+        out.extend_from_slice(status.to_string().as_bytes());
+    }
 }
 
 fn push_field(out: &mut Vec<u8>, n: &str, v: &[u8]) {

@@ -158,12 +158,21 @@ pub struct WorkerCore {
     skip_tasks: Cell<bool>,
     /// Set by `txn:done()`/`core.done()`.
     done: Cell<Option<Termination>>,
-    fetch_fns: RefCell<HashMap<String, Function>>,
+    /// Native fetches as Lua functions, for `Fetches` (index 0) and for
+    /// the seed-era `txn:<fetch>()` methods (index 1), by name.
+    fetch_fns: [RefCell<HashMap<String, Function>>; 2],
     conv_fns: RefCell<HashMap<String, Function>>,
     errors: RefCell<lua::ErrorLog>,
     /// Running `core.register_task` tasks, aborted when the state retires.
     tasks: RefCell<Vec<tokio::task::AbortHandle>>,
+    /// Finished coroutines kept for the next action or service: creating
+    /// one per request (and collecting it later) costs more than the
+    /// action itself.
+    threads: RefCell<Vec<mlua::Thread>>,
 }
+
+/// Coroutines kept per worker for reuse.
+const THREAD_POOL: usize = 64;
 
 impl WorkerCore {
     /// Sockets need the event loop: not in the body, fetch or converter contexts.
@@ -209,25 +218,25 @@ pub enum Outcome {
 /// Tracks the pure Lua run time of one execution across its polls, so the
 /// hook can enforce `tune.lua.*-timeout` without counting sleeps.
 struct Tracked<F> {
-    fut: Pin<Box<F>>,
+    fut: F,
     core: Rc<WorkerCore>,
     used: Duration,
     limit: Option<Duration>,
 }
 
-impl<F: Future> Future for Tracked<F> {
+impl<F: Future + Unpin> Future for Tracked<F> {
     type Output = F::Output;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
         let start = Instant::now();
-        let prev = self.core.exec.replace(Some(ExecSlot {
+        let prev = this.core.exec.replace(Some(ExecSlot {
             burst_start: start,
-            used_before: self.used,
-            limit: self.limit,
+            used_before: this.used,
+            limit: this.limit,
         }));
-        let r = self.fut.as_mut().poll(cx);
-        self.core.exec.set(prev);
-        let spent = start.elapsed();
-        self.used += spent;
+        let r = Pin::new(&mut this.fut).poll(cx);
+        this.core.exec.set(prev);
+        this.used += start.elapsed();
         r
     }
 }
@@ -250,6 +259,15 @@ pub fn sample_to_lua(lua: &Lua, s: Option<Sample>, strings: bool) -> mlua::Resul
         (None, true) => Value::String(lua.create_string("")?),
         (Some(Sample::Int(i)), false) => Value::Integer(i),
         (Some(Sample::Bool(b)), false) => Value::Boolean(b),
+        (Some(Sample::Ip(ip)), _) => {
+            // Formatted on the stack: an address is at most 45 bytes.
+            use std::io::Write as _;
+            let mut buf = [0u8; 64];
+            let mut w = &mut buf[..];
+            let _ = write!(w, "{ip}");
+            let n = 64 - w.len();
+            Value::String(lua.create_string(&buf[..n])?)
+        }
         (Some(s), _) => Value::String(lua.create_string(&*s.as_bytes())?),
     })
 }
@@ -505,14 +523,24 @@ impl UserData for Txn {
 /// (or Fetches) it is called on. Cached per name.
 fn fetch_function(lua: &Lua, name: &str, on_txn: bool) -> mlua::Result<Function> {
     let core = core_of(lua)?;
-    let key = format!("{}{name}", if on_txn { "t:" } else { "f:" });
-    if let Some(f) = core.fetch_fns.borrow().get(&key) {
+    let cache = &core.fetch_fns[usize::from(on_txn)];
+    if let Some(f) = cache.borrow().get(name) {
         return Ok(f.clone());
     }
     let kind = sample::fetch_by_name(name).ok_or_else(|| {
         mlua::Error::runtime(format!("Fetches: sample fetch '{name}' is not implemented"))
     })?;
     let fname = name.to_string();
+    // Without arguments (the common `txn.f:src()`) the expression is the
+    // same on every call: built once.
+    let no_args = sample::Expr {
+        fetch: sample::Fetch {
+            kind,
+            name: fname.clone(),
+            args: Vec::new(),
+        },
+        convs: Vec::new(),
+    };
     let f = lua.create_function(move |lua, (ud, args): (AnyUserData, Variadic<Value>)| {
         let (h, strings) = if let Ok(f) = ud.borrow::<Fetches>() {
             (f.h.clone(), f.strings)
@@ -525,21 +553,26 @@ fn fetch_function(lua: &Lua, name: &str, on_txn: bool) -> mlua::Result<Function>
                 "{fname}: called on a wrong object"
             )));
         };
-        let fetch = sample::Fetch {
-            kind,
-            name: fname.clone(),
-            args: args.iter().map(value_to_arg).collect(),
-        };
-        let expr = sample::Expr {
-            fetch,
-            convs: Vec::new(),
+        let with_args;
+        let expr = if args.is_empty() {
+            &no_args
+        } else {
+            with_args = sample::Expr {
+                fetch: sample::Fetch {
+                    kind,
+                    name: fname.clone(),
+                    args: args.iter().map(value_to_arg).collect(),
+                },
+                convs: Vec::new(),
+            };
+            &with_args
         };
         let v = expr
             .eval(&Eval { txn: &h, lua: None })
             .map_err(|e| mlua::Error::runtime(format!("{fname}: {e}")))?;
         sample_to_lua(lua, v, strings)
     })?;
-    core.fetch_fns.borrow_mut().insert(key, f.clone());
+    cache.borrow_mut().insert(name.to_string(), f.clone());
     Ok(f)
 }
 
@@ -601,8 +634,8 @@ fn conv_function(lua: &Lua, name: &str) -> mlua::Result<Function> {
 
 impl UserData for Fetches {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::Index, |lua, _this, key: String| {
-            fetch_function(lua, &key, false)
+        methods.add_meta_method(MetaMethod::Index, |lua, _this, key: mlua::LuaString| {
+            fetch_function(lua, &key.to_str()?, false)
         });
     }
 }
@@ -977,6 +1010,74 @@ fn seed_http_table(lua: &Lua, res: bool) -> mlua::Result<Table> {
 
 // ---------------------------------------------------------------- Applets
 
+/// Streamed applet output on its way to the client: a bounded queue from
+/// the service to the engine's writer, both on this thread (cheaper than
+/// a thread-safe channel, which would be set up for every request).
+#[derive(Default)]
+pub struct OutPipe {
+    queue: RefCell<std::collections::VecDeque<Vec<u8>>>,
+    closed: Cell<bool>,
+    reader: Cell<Option<std::task::Waker>>,
+    writers: RefCell<Vec<std::task::Waker>>,
+}
+
+impl std::fmt::Debug for OutPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutPipe")
+            .field("queued", &self.queue.borrow().len())
+            .field("closed", &self.closed.get())
+            .finish()
+    }
+}
+
+/// Buffers in flight before `AppletHTTP:send` waits for the client.
+const PIPE_DEPTH: usize = 4;
+
+impl OutPipe {
+    /// Queues bytes, waiting while the queue is full.
+    pub async fn send(&self, bytes: Vec<u8>) {
+        std::future::poll_fn(|cx| {
+            if self.queue.borrow().len() < PIPE_DEPTH {
+                Poll::Ready(())
+            } else {
+                self.writers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        self.queue.borrow_mut().push_back(bytes);
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+
+    /// The next queued bytes; None once closed and drained.
+    pub async fn recv(&self) -> Option<Vec<u8>> {
+        std::future::poll_fn(|cx| {
+            if let Some(b) = self.queue.borrow_mut().pop_front() {
+                for w in self.writers.borrow_mut().drain(..) {
+                    w.wake();
+                }
+                return Poll::Ready(Some(b));
+            }
+            if self.closed.get() {
+                return Poll::Ready(None);
+            }
+            self.reader.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// No more output will come (the service returned).
+    pub fn close(&self) {
+        self.closed.set(true);
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+}
+
 /// The response an HTTP service builds.
 #[derive(Debug, Default)]
 pub struct AppletHttpOut {
@@ -996,7 +1097,7 @@ pub struct AppletHttpOut {
     pub req_pos: usize,
     /// Where streamed output goes (the engine writes it to the client);
     /// None once the service returned.
-    pub tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    pub tx: Option<Rc<OutPipe>>,
     /// Output beyond this many buffered bytes starts streaming.
     pub flush_at: usize,
     /// The client's HTTP minor version.
@@ -1150,9 +1251,7 @@ impl UserData for AppletHttp {
                     }
                 };
                 if let Some((tx, bytes)) = msg {
-                    tx.send(bytes).await.map_err(|_| {
-                        mlua::Error::runtime("AppletHTTP.send: client connection closed")
-                    })?;
+                    tx.send(bytes).await;
                 }
                 Ok(())
             }
@@ -1780,7 +1879,7 @@ fn spawn_task(lua: &Lua, core: Rc<WorkerCore>, func: Function, args: Vec<Value>)
     let handle = tokio::task::spawn_local(async move {
         let fut = func.call_async::<()>(Variadic::from_iter(args));
         let r = Tracked {
-            fut: Box::pin(fut),
+            fut,
             core: core.clone(),
             used: Duration::ZERO,
             limit,
@@ -1835,13 +1934,21 @@ impl LuaWorker {
             thread_id,
             skip_tasks: Cell::new(false),
             done: Cell::new(None),
-            fetch_fns: RefCell::new(HashMap::new()),
+            fetch_fns: [RefCell::new(HashMap::new()), RefCell::new(HashMap::new())],
             conv_fns: RefCell::new(HashMap::new()),
             errors: RefCell::new(lua::ErrorLog::default()),
             tasks: RefCell::new(Vec::new()),
+            threads: RefCell::new(Vec::new()),
         });
         let lua = host.lua();
         lua.set_app_data(core.clone());
+        // Every request leaves a few small userdata (TXN, HTTP, applet)
+        // that pin far larger Rust state; the collector only sees their
+        // few Lua bytes. Generational mode frees such young garbage at
+        // once instead of letting it pile up until the next full cycle.
+        lua.gc_set_mode(mlua::state::GcMode::Generational(
+            mlua::state::GcGenParams::default(),
+        ));
         register_api(lua, cfg)?;
         // A global hook: mlua installs it on every coroutine it creates
         // (actions run in their own), not only on the main thread.
@@ -1896,7 +2003,7 @@ impl LuaWorker {
             let args: Variadic<String> = f.args.iter().cloned().collect();
             let fut = chunk.call_async::<()>(args);
             Tracked {
-                fut: Box::pin(fut),
+                fut,
                 core: core.clone(),
                 used: Duration::ZERO,
                 limit: Some(core.limits.session_timeout),
@@ -1919,7 +2026,7 @@ impl LuaWorker {
         for f in inits {
             let fut = f.call_async::<()>(());
             Tracked {
-                fut: Box::pin(fut),
+                fut,
                 core: self.core.clone(),
                 used: Duration::ZERO,
                 limit: Some(self.core.limits.session_timeout),
@@ -1971,14 +2078,35 @@ impl LuaWorker {
         limit: Duration,
     ) -> Outcome {
         self.core.done.set(None);
-        let fut = func.call_async::<()>(args);
-        let r = Tracked {
-            fut: Box::pin(fut),
-            core: self.core.clone(),
-            used: Duration::ZERO,
-            limit: Some(limit),
-        }
-        .await;
+        let r = match self.thread_for(func) {
+            Ok(th) => {
+                let keep = th.clone();
+                match th.into_async::<()>(args) {
+                    Ok(fut) => {
+                        let r = Tracked {
+                            fut,
+                            core: self.core.clone(),
+                            used: Duration::ZERO,
+                            limit: Some(limit),
+                        }
+                        .await;
+                        // Only a coroutine that returned normally is reused;
+                        // one that failed is left to the collector. (Request
+                        // futures are not cancelled while a script waits,
+                        // except when the worker itself shuts down.)
+                        if keep.status() == mlua::thread::ThreadStatus::Finished {
+                            let mut pool = self.core.threads.borrow_mut();
+                            if pool.len() < THREAD_POOL {
+                                pool.push(keep);
+                            }
+                        }
+                        r
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
         let done = self.core.done.take();
         match (r, done) {
             (_, Some(t)) => Outcome::Terminated(t),
@@ -1989,6 +2117,17 @@ impl LuaWorker {
                 Outcome::Failed(msg)
             }
         }
+    }
+
+    /// A coroutine ready to run `func`: a pooled one reset, or a new one.
+    fn thread_for(&self, func: &Function) -> mlua::Result<mlua::Thread> {
+        let pooled = self.core.threads.borrow_mut().pop();
+        if let Some(th) = pooled
+            && th.reset(func.clone()).is_ok()
+        {
+            return Ok(th);
+        }
+        self.host.lua().create_thread(func.clone())
     }
 
     /// Runs registered action `name` (`kind`: http-req, ...) on a transaction.
@@ -2108,7 +2247,12 @@ impl LuaWorker {
         .await
     }
 
-    fn run_sync(&self, ctx: Ctx, func: &Function, args: mlua::MultiValue) -> mlua::Result<Value> {
+    fn run_sync(
+        &self,
+        ctx: Ctx,
+        func: &Function,
+        args: impl mlua::IntoLuaMulti,
+    ) -> mlua::Result<Value> {
         let prev_ctx = self.core.ctx.replace(ctx);
         let prev = self.core.exec.replace(Some(ExecSlot {
             burst_start: Instant::now(),
@@ -2138,17 +2282,23 @@ impl LuaSampler for LuaWorker {
         let func =
             func.ok_or_else(|| format!("Lua sample fetch 'lua.{name}' is not registered"))?;
         let lua = self.host.lua();
-        let mut mv = mlua::MultiValue::new();
-        mv.push_back(Value::UserData(
-            lua.create_userdata(Txn { h: txn.clone() })
-                .map_err(|e| e.to_string())?,
-        ));
-        for a in args {
-            mv.push_back(Value::String(
-                lua.create_string(a).map_err(|e| e.to_string())?,
-            ));
-        }
-        match self.run_sync(Ctx::Fetch, &func, mv) {
+        let ud = lua
+            .create_userdata(Txn { h: txn.clone() })
+            .map_err(|e| e.to_string())?;
+        let r = if args.is_empty() {
+            // The common case: no argument list to build.
+            self.run_sync(Ctx::Fetch, &func, ud)
+        } else {
+            let mut mv = mlua::MultiValue::new();
+            mv.push_back(Value::UserData(ud));
+            for a in args {
+                mv.push_back(Value::String(
+                    lua.create_string(a).map_err(|e| e.to_string())?,
+                ));
+            }
+            self.run_sync(Ctx::Fetch, &func, mv)
+        };
+        match r {
             Ok(v) => Ok(lua_to_sample(&v)),
             Err(e) => {
                 let msg = e.to_string();

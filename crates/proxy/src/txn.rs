@@ -57,6 +57,12 @@ pub trait Headers {
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
     }
+    /// Like [`Headers::values`], borrowed: the trimmed comma-separated
+    /// values of all fields named `name`, without copying them.
+    fn value_iter<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name)
+            .flat_map(|v| v.split(|b| *b == b',').map(trim))
+    }
     /// Comma-separated values of all fields named `name` (HAProxy's `hdr`).
     fn values(&self, name: &str) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
