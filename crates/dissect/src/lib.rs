@@ -15,6 +15,7 @@ mod lua_api;
 mod lua_tvb;
 mod output;
 pub mod pcap;
+mod plain;
 pub mod synth;
 mod tree;
 
