@@ -57,10 +57,13 @@ pub struct Proto {
 }
 
 /// `ProtoField`.
+#[derive(Clone, Copy)]
 pub struct ProtoField {
     /// Registered field id.
     pub id: FieldId,
 }
+
+plain::plain_class!(ProtoField, "ProtoField");
 
 /// `ProtoExpert`.
 #[derive(Clone)]
@@ -202,7 +205,8 @@ impl UserData for Proto {
                                 let v = v?;
                                 let ok = match &v {
                                     LuaValue::UserData(u) => {
-                                        u.is::<ProtoField>() || u.is::<ProtoExpert>()
+                                        u.is::<ProtoExpert>()
+                                            || from_value::<ProtoField>(lua, &v).is_some()
                                     }
                                     _ => false,
                                 };
@@ -242,8 +246,9 @@ impl UserData for Proto {
     }
 }
 
-impl UserData for ProtoField {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+impl ProtoField {
+    /// The methods of `ProtoField`.
+    fn add_methods(m: &mut Methods<'_, Self>) {
         m.add_meta_method(MetaMethod::ToString, |lua, this, ()| {
             let ctx = shared(lua)?;
             let c = ctx.borrow();
@@ -506,8 +511,11 @@ pub struct TreeItem {
 }
 
 impl Plain for TreeItem {
-    const KEY: &'static std::ffi::CStr = c"moonwire.TreeItem";
     const NAME: &'static str = "TreeItem";
+    fn key() -> *const std::ffi::c_void {
+        static KEY: u8 = 0;
+        &KEY as *const u8 as *const std::ffi::c_void
+    }
 }
 
 impl FromLua for TreeItem {
@@ -521,7 +529,11 @@ impl FromLua for TreeItem {
 }
 
 /// Registry key of the shared null item.
-const NULL_ITEM: &std::ffi::CStr = c"moonwire.TreeItem.null";
+static NULL_ITEM: u8 = 0;
+
+fn null_item_key() -> *const std::ffi::c_void {
+    &NULL_ITEM as *const u8 as *const std::ffi::c_void
+}
 
 impl IntoLua for TreeItem {
     fn into_lua(self, lua: &Lua) -> mlua::Result<LuaValue> {
@@ -538,7 +550,7 @@ impl IntoLua for TreeItem {
             if ffi::lua_checkstack(state, 3) == 0 {
                 return Err(mlua::Error::StackError);
             }
-            ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, NULL_ITEM.as_ptr());
+            ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, null_item_key());
             if plain::test::<TreeItem>(state, -1).is_some() {
                 return Ok(());
             }
@@ -553,6 +565,7 @@ impl IntoLua for TreeItem {
 enum AddArg {
     Range(TvbRange),
     Tvb(Tvb),
+    Field(FieldId),
     Value(LuaValue),
 }
 
@@ -566,6 +579,7 @@ impl AddArg {
         match self {
             AddArg::Range(r) => plain::to_value(lua, *r),
             AddArg::Tvb(t) => plain::to_value(lua, *t),
+            AddArg::Field(id) => plain::to_value(lua, ProtoField { id: *id }),
             AddArg::Value(v) => Ok(v.clone()),
         }
     }
@@ -586,6 +600,9 @@ impl FromLua for AddArg {
         if let Some(t) = from_value::<Tvb>(lua, &v) {
             return Ok(AddArg::Tvb(t));
         }
+        if let Some(f) = from_value::<ProtoField>(lua, &v) {
+            return Ok(AddArg::Field(f.id));
+        }
         Ok(AddArg::Value(v))
     }
     unsafe fn from_stack(idx: std::ffi::c_int, lua: &RawLua) -> mlua::Result<Self> {
@@ -593,6 +610,9 @@ impl FromLua for AddArg {
         unsafe {
             if let Some(r) = plain::test::<TvbRange>(state, idx) {
                 return Ok(AddArg::Range(r));
+            }
+            if let Some(f) = plain::test::<ProtoField>(state, idx) {
+                return Ok(AddArg::Field(f.id));
             }
             if let Some(t) = plain::test::<Tvb>(state, idx) {
                 return Ok(AddArg::Tvb(t));
@@ -886,9 +906,9 @@ impl TreeItem {
         self.check(lua)?;
         let mut i = 0;
         let target = match args.first() {
-            Some(AddArg::Value(LuaValue::UserData(u))) if u.is::<ProtoField>() => {
+            Some(AddArg::Field(f)) => {
                 i = 1;
-                AddTarget::Field(u.borrow::<ProtoField>()?.id)
+                AddTarget::Field(*f)
             }
             Some(AddArg::Value(LuaValue::UserData(u))) if u.is::<Proto>() => {
                 i = 1;
@@ -1061,9 +1081,7 @@ impl TreeItem {
             }
             let le = enc & 0x8000_0000 != 0;
             let field = match a.first() {
-                Some(AddArg::Value(LuaValue::UserData(u))) if u.is::<ProtoField>() => {
-                    u.borrow::<ProtoField>()?.id
-                }
+                Some(AddArg::Field(f)) => *f,
                 _ => {
                     return Err(lerr(
                         lua,
@@ -1255,7 +1273,11 @@ fn addr_value(lua: &Lua, a: Addr) -> mlua::Result<LuaValue> {
 }
 
 /// Registry key of the `Columns` object.
-const COLUMNS_KEY: &std::ffi::CStr = c"moonwire.columns";
+static COLUMNS_KEY: u8 = 0;
+
+fn columns_key() -> *const std::ffi::c_void {
+    &COLUMNS_KEY as *const u8 as *const std::ffi::c_void
+}
 
 /// What `pinfo.<key>` gives: a value, or the one `Columns` object.
 enum PinfoValue {
@@ -1268,7 +1290,13 @@ impl IntoLua for PinfoValue {
         match self {
             PinfoValue::Value(v) => Ok(v),
             PinfoValue::Columns => {
-                lua.named_registry_value(COLUMNS_KEY.to_str().map_err(mlua::Error::external)?)
+                // SAFETY: replaces the pushed nil by one registry value.
+                unsafe {
+                    lua.exec_raw(LuaValue::Nil, |state| {
+                        ffi::lua_pop(state, 1);
+                        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, columns_key());
+                    })
+                }
             }
         }
     }
@@ -1280,7 +1308,7 @@ impl IntoLua for PinfoValue {
                 if ffi::lua_checkstack(state, 1) == 0 {
                     return Err(mlua::Error::StackError);
                 }
-                ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, COLUMNS_KEY.as_ptr());
+                ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, columns_key());
                 Ok(())
             },
         }
@@ -1882,15 +1910,13 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     plain::install::<Tvb>(lua, Tvb::add_methods)?;
     plain::install::<TvbRange>(lua, TvbRange::add_methods)?;
     plain::install::<TreeItem>(lua, TreeItem::add_methods)?;
+    plain::install::<ProtoField>(lua, ProtoField::add_methods)?;
     let null_item = TreeItem {
         ctx: CtxRef::of(ctx),
         node: NO_NODE,
         epoch: 0,
     };
-    lua.set_named_registry_value(
-        NULL_ITEM.to_str().map_err(mlua::Error::external)?,
-        plain::to_value(lua, null_item)?,
-    )?;
+    plain::set_registry(lua, null_item_key(), plain::to_value(lua, null_item)?)?;
     let pinfo = lua.create_userdata(Pinfo {
         ctx: Rc::clone(ctx),
     })?;
@@ -1905,10 +1931,7 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
             })
         })
         .collect::<mlua::Result<Vec<_>>>()?;
-    lua.set_named_registry_value(
-        COLUMNS_KEY.to_str().map_err(mlua::Error::external)?,
-        &columns,
-    )?;
+    plain::set_registry(lua, columns_key(), &columns)?;
     lua.set_app_data(Handles {
         ctx: Rc::clone(ctx),
         pinfo,

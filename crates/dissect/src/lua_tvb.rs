@@ -58,7 +58,7 @@ pub struct Tvb {
     pub(crate) r: TvbRef,
 }
 
-plain_class!(Tvb, c"moonwire.Tvb", "Tvb");
+plain_class!(Tvb, "Tvb");
 
 /// `TvbRange`: `off`/`len` are relative to the Tvb.
 #[derive(Clone, Copy)]
@@ -69,7 +69,7 @@ pub struct TvbRange {
     pub(crate) len: u32,
 }
 
-plain_class!(TvbRange, c"moonwire.TvbRange", "TvbRange");
+plain_class!(TvbRange, "TvbRange");
 
 fn check_gen(lua: &Lua, ctx: &RefCell<Ctx>, epoch: u32, what: &str) -> mlua::Result<()> {
     if ctx.borrow().epoch != epoch {

@@ -14,8 +14,8 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 
 use lua::mlua::{
-    self, FromLua, FromLuaMulti, Function, IntoLuaMulti, Lua, MetaMethod, MultiValue, Table,
-    Value as LuaValue, ffi, state::RawLua,
+    self, FromLua, FromLuaMulti, Function, IntoLua, IntoLuaMulti, Lua, MetaMethod, MultiValue,
+    Table, Value as LuaValue, ffi, state::RawLua,
 };
 
 use crate::ctx::{Ctx, Shared};
@@ -45,10 +45,21 @@ impl std::ops::Deref for CtxRef {
 /// A class of plain userdata: `Copy` data and the registry key of its
 /// metatable.
 pub trait Plain: Copy + 'static {
-    /// Registry key of the metatable.
-    const KEY: &'static CStr;
     /// Class name (`__name`, used by `typeof` and in messages).
     const NAME: &'static str;
+    /// Registry key of the metatable: the address of a static, so looking
+    /// it up hashes a pointer instead of comparing strings.
+    fn key() -> *const c_void;
+}
+
+/// Stores `v` in the registry under a pointer key.
+pub fn set_registry(lua: &Lua, key: *const c_void, v: impl IntoLua) -> mlua::Result<()> {
+    // SAFETY: the closure pops the one pushed value into the registry.
+    unsafe {
+        lua.exec_raw::<()>(v, |state| {
+            ffi::lua_rawsetp(state, ffi::LUA_REGISTRYINDEX, key);
+        })
+    }
 }
 
 thread_local! {
@@ -92,12 +103,14 @@ pub unsafe fn test<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T
         {
             return None;
         }
-        let p = ffi::luaL_testudata(state, idx, T::KEY.as_ptr()) as *const T;
-        if p.is_null() {
-            None
-        } else {
-            Some(std::ptr::read_unaligned(p))
+        let p = ffi::lua_touserdata(state, idx) as *const T;
+        if p.is_null() || ffi::lua_getmetatable(state, idx) == 0 {
+            return None;
         }
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, T::key());
+        let same = ffi::lua_rawequal(state, -1, -2) != 0;
+        ffi::lua_pop(state, 2);
+        same.then(|| std::ptr::read_unaligned(p))
     }
 }
 
@@ -105,7 +118,8 @@ unsafe fn write_new<T: Plain>(state: *mut ffi::lua_State, v: T) {
     unsafe {
         let p = ffi::lua_newuserdatauv(state, std::mem::size_of::<T>(), 0) as *mut T;
         std::ptr::write_unaligned(p, v);
-        ffi::luaL_setmetatable(state, T::KEY.as_ptr());
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, T::key());
+        ffi::lua_setmetatable(state, -2);
     }
 }
 
@@ -125,7 +139,7 @@ unsafe extern "C-unwind" fn make_protected<T: Plain>(state: *mut ffi::lua_State)
 /// `state` is a valid Lua state.
 pub unsafe fn push<T: Plain>(state: *mut ffi::lua_State, v: T) -> mlua::Result<()> {
     unsafe {
-        if ffi::lua_checkstack(state, 3) == 0 {
+        if ffi::lua_checkstack(state, 4) == 0 {
             return Err(mlua::Error::StackError);
         }
         if can_allocate(state) {
@@ -183,10 +197,13 @@ fn conversion_error<T: Plain>(from: &'static str) -> mlua::Error {
 
 /// Implements `FromLua`/`IntoLua` for a plain class.
 macro_rules! plain_class {
-    ($t:ty, $key:literal, $name:literal) => {
+    ($t:ty, $name:literal) => {
         impl $crate::plain::Plain for $t {
-            const KEY: &'static std::ffi::CStr = $key;
             const NAME: &'static str = $name;
+            fn key() -> *const std::ffi::c_void {
+                static KEY: u8 = 0;
+                &KEY as *const u8 as *const std::ffi::c_void
+            }
         }
         impl lua::mlua::FromLua for $t {
             fn from_lua(v: lua::mlua::Value, lua: &lua::mlua::Lua) -> lua::mlua::Result<Self> {
@@ -394,7 +411,5 @@ pub fn install<T: Plain + FromLua>(
     m.methods.set_metatable(Some(missing))?;
     m.meta.raw_set("__index", m.methods)?;
     m.meta.raw_set("__name", T::NAME)?;
-    let key = T::KEY.to_str().map_err(mlua::Error::external)?;
-    lua.set_named_registry_value(key, m.meta)?;
-    Ok(())
+    set_registry(lua, T::key(), m.meta)
 }
