@@ -968,7 +968,11 @@ impl Engine {
                 c.first_errors.push(format!("frame {n}: {msg}"));
             }
         }
-        base::finish_columns(&mut c);
+        // Source and destination columns are only read by the output (the
+        // dissectors have run): not formatted in a pass that prints nothing.
+        if c.build_tree || c.want_cols {
+            base::finish_columns(&mut c);
+        }
         if build_tree {
             let protos = c.layers.join(":");
             let f = c.base.frame_protocols;
