@@ -107,8 +107,11 @@ pub unsafe fn test<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T
         if p.is_null() || ffi::lua_getmetatable(state, idx) == 0 {
             return None;
         }
-        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, T::key());
-        let same = ffi::lua_rawequal(state, -1, -2) != 0;
+        // The class's metatable holds its key at [1] (an array slot: no
+        // hashing). Only C code (or the debug library, an explicit opt-in)
+        // can give a userdata a metatable.
+        ffi::lua_rawgeti(state, -1, 1);
+        let same = ffi::lua_touserdata(state, -1) as *const c_void == T::key();
         ffi::lua_pop(state, 2);
         same.then(|| std::ptr::read_unaligned(p))
     }
@@ -411,5 +414,7 @@ pub fn install<T: Plain + FromLua>(
     m.methods.set_metatable(Some(missing))?;
     m.meta.raw_set("__index", m.methods)?;
     m.meta.raw_set("__name", T::NAME)?;
+    m.meta
+        .raw_set(1, mlua::LightUserData(T::key() as *mut c_void))?;
     set_registry(lua, T::key(), m.meta)
 }
