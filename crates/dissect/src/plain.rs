@@ -111,7 +111,7 @@ pub unsafe fn test<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T
         // hashing). Only C code (or the debug library, an explicit opt-in)
         // can give a userdata a metatable.
         ffi::lua_rawgeti(state, -1, 1);
-        let same = ffi::lua_touserdata(state, -1) as *const c_void == T::key();
+        let same = std::ptr::eq(ffi::lua_touserdata(state, -1), T::key());
         ffi::lua_pop(state, 2);
         same.then(|| std::ptr::read_unaligned(p))
     }
