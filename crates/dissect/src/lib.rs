@@ -9,6 +9,7 @@ mod base;
 mod ctx;
 mod engine;
 mod error;
+mod fast;
 mod fields;
 mod filter;
 mod lua_api;

@@ -544,19 +544,36 @@ impl IntoLua for TreeItem {
         if self.node != NO_NODE {
             return unsafe { plain::push(state, self) };
         }
-        // Every null item behaves the same: adding to the null tree hands
-        // out one shared object (made by `install`) instead of new garbage.
-        unsafe {
-            if ffi::lua_checkstack(state, 3) == 0 {
-                return Err(mlua::Error::StackError);
-            }
-            ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, null_item_key());
-            if plain::test::<TreeItem>(state, -1).is_some() {
-                return Ok(());
-            }
-            ffi::lua_pop(state, 1);
-            plain::push(state, self)
+        unsafe { push_null_item(state, self) }
+    }
+}
+
+/// Pushes a null item of `item`'s packet. All null items of a packet
+/// behave the same, so adding to the null tree hands out one shared object
+/// per packet instead of new garbage (it expires with its packet, as
+/// every TreeItem does).
+///
+/// # Safety
+/// `state` is a valid Lua state.
+pub unsafe fn push_null_item(state: *mut ffi::lua_State, item: TreeItem) -> mlua::Result<()> {
+    unsafe {
+        if ffi::lua_checkstack(state, 4) == 0 {
+            return Err(mlua::Error::StackError);
         }
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, null_item_key());
+        if plain::test::<TreeItem>(state, -1).is_some_and(|n| n.epoch == item.epoch) {
+            return Ok(());
+        }
+        ffi::lua_pop(state, 1);
+        let null = TreeItem {
+            node: NO_NODE,
+            ..item
+        };
+        plain::push(state, null)?;
+        // The key exists (set by `install`): storing allocates nothing.
+        ffi::lua_pushvalue(state, -1);
+        ffi::lua_rawsetp(state, ffi::LUA_REGISTRYINDEX, null_item_key());
+        Ok(())
     }
 }
 
@@ -888,7 +905,7 @@ enum AddTarget {
 
 impl TreeItem {
     fn check(&self, lua: &Lua) -> mlua::Result<()> {
-        if self.node != NO_NODE && self.ctx.borrow().epoch != self.epoch {
+        if self.ctx.borrow().epoch != self.epoch {
             return Err(lerr(lua, "expired TreeItem"));
         }
         Ok(())
@@ -1917,6 +1934,7 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
         epoch: 0,
     };
     plain::set_registry(lua, null_item_key(), plain::to_value(lua, null_item)?)?;
+    crate::fast::install(lua)?;
     let pinfo = lua.create_userdata(Pinfo {
         ctx: Rc::clone(ctx),
     })?;

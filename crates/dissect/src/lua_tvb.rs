@@ -16,7 +16,12 @@ use crate::plain::{CtxRef, Methods, plain_class};
 /// Builds a Lua runtime error carrying the caller's `file:line: ` prefix,
 /// as `luaL_error` does.
 pub fn lerr(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Error {
-    let pos = lua.inspect_stack(1, |d| {
+    // Called through a C fast path (fast.rs), the caller is one level up.
+    let level = match lua.inspect_stack(1, |d| crate::fast::is_fast(d.function().to_pointer())) {
+        Some(true) => 2,
+        _ => 1,
+    };
+    let pos = lua.inspect_stack(level, |d| {
         let src = d.source().short_src.map(|s| s.to_string());
         (src, d.current_line())
     });

@@ -303,6 +303,55 @@ impl<T: FromLua, A: FromLuaMulti> FromLuaMulti for With<T, A> {
     }
 }
 
+/// Arguments whose conversion error is kept, so it can be given the
+/// method's name (`bad argument #2 to \`Tvb.__call\``), as mlua names
+/// its own userdata methods.
+pub struct Args<A>(mlua::Result<A>);
+
+impl<A: FromLuaMulti> FromLuaMulti for Args<A> {
+    fn from_lua_multi(values: MultiValue, lua: &Lua) -> mlua::Result<Self> {
+        Ok(Args(A::from_lua_multi(values, lua)))
+    }
+
+    fn from_lua_args(
+        args: MultiValue,
+        i: usize,
+        to: Option<&str>,
+        lua: &Lua,
+    ) -> mlua::Result<Self> {
+        Ok(Args(A::from_lua_args(args, i, to, lua)))
+    }
+
+    unsafe fn from_stack_args(
+        nargs: c_int,
+        i: usize,
+        to: Option<&str>,
+        lua: &RawLua,
+    ) -> mlua::Result<Self> {
+        Ok(Args(unsafe { A::from_stack_args(nargs, i, to, lua) }))
+    }
+}
+
+impl<A> Args<A> {
+    /// The arguments, or the conversion error naming `to`.
+    fn named(self, to: &str) -> mlua::Result<A> {
+        self.0.map_err(|e| match e {
+            mlua::Error::BadArgument {
+                to: None,
+                pos,
+                name,
+                cause,
+            } => mlua::Error::BadArgument {
+                to: Some(to.to_string()),
+                pos,
+                name,
+                cause,
+            },
+            other => other,
+        })
+    }
+}
+
 /// Collects the methods and metamethods of a plain class.
 pub struct Methods<'a, T> {
     lua: &'a Lua,
@@ -321,16 +370,19 @@ impl<'a, T: Plain + FromLua> Methods<'a, T> {
         }
     }
 
-    fn function<F, A, R>(&mut self, f: F) -> Option<Function>
+    fn function<F, A, R>(&mut self, name: &str, f: F) -> Option<Function>
     where
         F: Fn(&Lua, &T, A) -> mlua::Result<R> + 'static,
         A: FromLuaMulti,
         R: IntoLuaMulti,
     {
+        let to = format!("{}.{name}", T::NAME);
         match self
             .lua
-            .create_function(move |lua, With(this, args): With<T, A>| f(lua, &this, args))
-        {
+            .create_function(move |lua, args: Args<With<T, A>>| {
+                let With(this, args) = args.named(&to)?;
+                f(lua, &this, args)
+            }) {
             Ok(f) => Some(f),
             Err(e) => {
                 self.keep(Err(e));
@@ -346,7 +398,7 @@ impl<'a, T: Plain + FromLua> Methods<'a, T> {
         A: FromLuaMulti,
         R: IntoLuaMulti,
     {
-        if let Some(func) = self.function(f) {
+        if let Some(func) = self.function(name, f) {
             let r = self.methods.raw_set(name, func);
             self.keep(r);
         }
@@ -359,9 +411,10 @@ impl<'a, T: Plain + FromLua> Methods<'a, T> {
         A: FromLuaMulti,
         R: IntoLuaMulti,
     {
+        let to = format!("{}.{name}", T::NAME);
         let r = self
             .lua
-            .create_function(f)
+            .create_function(move |lua, args: Args<A>| f(lua, args.named(&to)?))
             .and_then(|func| self.methods.raw_set(name, func));
         self.keep(r);
     }
@@ -373,7 +426,7 @@ impl<'a, T: Plain + FromLua> Methods<'a, T> {
         A: FromLuaMulti,
         R: IntoLuaMulti,
     {
-        if let Some(func) = self.function(f) {
+        if let Some(func) = self.function(m.name(), f) {
             let r = self.meta.raw_set(m.name(), func);
             self.keep(r);
         }

@@ -254,6 +254,38 @@ end
 }
 
 #[test]
+fn errors_name_the_script_line_with_and_without_a_tree() {
+    // The hottest methods have C fast paths that hand unusual calls to
+    // their general versions; either way an error names the script line.
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+function p.dissector(tvb, pinfo, tree)
+  local t = tree:add(p, tvb())
+  if pinfo.number == 1 then
+    local x = tvb(0, 5):uint()
+  else
+    t:add(f_s, tvb)
+  end
+end
+"#
+    );
+    for format in [OutputFormat::Summary, OutputFormat::Verbose] {
+        let (_out, stats) = run_script(&script, format, false, vec![], vec![]);
+        let all = stats.first_errors.join("\n");
+        assert_eq!(stats.lua_errors, 2, "{all}");
+        assert!(
+            all.contains("s.lua:11: TvbRange:uint() does not handle 5 byte integers"),
+            "{all}"
+        );
+        assert!(
+            all.contains("s.lua:13: TreeItem:add(): expected a TvbRange, got a Tvb"),
+            "{all}"
+        );
+    }
+}
+
+#[test]
 fn runaway_dissector_is_stopped() {
     let script = format!(
         "{HEAD}{}",
