@@ -625,14 +625,24 @@ impl FromLua for AddArg {
     unsafe fn from_stack(idx: std::ffi::c_int, lua: &RawLua) -> mlua::Result<Self> {
         let state = lua.state();
         unsafe {
-            if let Some(r) = plain::test::<TvbRange>(state, idx) {
-                return Ok(AddArg::Range(r));
-            }
-            if let Some(f) = plain::test::<ProtoField>(state, idx) {
-                return Ok(AddArg::Field(f.id));
-            }
-            if let Some(t) = plain::test::<Tvb>(state, idx) {
-                return Ok(AddArg::Tvb(t));
+            // One metatable lookup tells the plain classes apart.
+            let class = plain::class_of(state, idx);
+            if !class.is_null() {
+                if std::ptr::eq(class, TvbRange::key())
+                    && let Some(r) = plain::read::<TvbRange>(state, idx)
+                {
+                    return Ok(AddArg::Range(r));
+                }
+                if std::ptr::eq(class, ProtoField::key())
+                    && let Some(f) = plain::read::<ProtoField>(state, idx)
+                {
+                    return Ok(AddArg::Field(f.id));
+                }
+                if std::ptr::eq(class, Tvb::key())
+                    && let Some(t) = plain::read::<Tvb>(state, idx)
+                {
+                    return Ok(AddArg::Tvb(t));
+                }
             }
             Ok(AddArg::Value(LuaValue::from_stack(idx, lua)?))
         }

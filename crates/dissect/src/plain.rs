@@ -92,28 +92,51 @@ unsafe fn can_allocate(state: *mut ffi::lua_State) -> bool {
     kb >= 0 && (kb as usize) * 1024 + HEADROOM < cap
 }
 
+/// The class key of the plain object at `idx` (null for anything else).
+///
+/// # Safety
+/// `state` is a valid Lua state with `idx` acceptable.
+pub unsafe fn class_of(state: *mut ffi::lua_State, idx: c_int) -> *const c_void {
+    unsafe {
+        if ffi::lua_type(state, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(state, idx) == 0
+        {
+            return std::ptr::null();
+        }
+        // The class's metatable holds its key at [1] (an array slot: no
+        // hashing). Only C code (or the debug library, an explicit opt-in)
+        // can give a userdata a metatable.
+        ffi::lua_rawgeti(state, -1, 1);
+        let key = ffi::lua_touserdata(state, -1) as *const c_void;
+        ffi::lua_pop(state, 2);
+        key
+    }
+}
+
+/// Reads the object at `idx` whose [`class_of`] is `T::key()`.
+///
+/// # Safety
+/// As [`class_of`].
+pub unsafe fn read<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T> {
+    unsafe {
+        if ffi::lua_rawlen(state, idx) != std::mem::size_of::<T>() {
+            return None;
+        }
+        let p = ffi::lua_touserdata(state, idx) as *const T;
+        (!p.is_null()).then(|| std::ptr::read_unaligned(p))
+    }
+}
+
 /// Reads the value at `idx` when it is a `T`.
 ///
 /// # Safety
 /// `state` is a valid Lua state with `idx` acceptable.
 pub unsafe fn test<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T> {
     unsafe {
-        if ffi::lua_type(state, idx) != ffi::LUA_TUSERDATA
-            || ffi::lua_rawlen(state, idx) != std::mem::size_of::<T>()
-        {
-            return None;
+        if std::ptr::eq(class_of(state, idx), T::key()) {
+            read::<T>(state, idx)
+        } else {
+            None
         }
-        let p = ffi::lua_touserdata(state, idx) as *const T;
-        if p.is_null() || ffi::lua_getmetatable(state, idx) == 0 {
-            return None;
-        }
-        // The class's metatable holds its key at [1] (an array slot: no
-        // hashing). Only C code (or the debug library, an explicit opt-in)
-        // can give a userdata a metatable.
-        ffi::lua_rawgeti(state, -1, 1);
-        let same = std::ptr::eq(ffi::lua_touserdata(state, -1), T::key());
-        ffi::lua_pop(state, 2);
-        same.then(|| std::ptr::read_unaligned(p))
     }
 }
 
@@ -442,10 +465,13 @@ pub fn install<T: Plain + FromLua>(
     let mut m = Methods {
         lua,
         methods: lua.create_table()?,
-        meta: lua.create_table()?,
+        // [1] is the class key, in the array part for a cheap check.
+        meta: lua.create_table_with_capacity(1, 8)?,
         error: None,
         _t: PhantomData,
     };
+    m.meta
+        .raw_set(1, mlua::LightUserData(T::key() as *mut c_void))?;
     add(&mut m);
     if let Some(e) = m.error {
         return Err(e);
@@ -467,7 +493,5 @@ pub fn install<T: Plain + FromLua>(
     m.methods.set_metatable(Some(missing))?;
     m.meta.raw_set("__index", m.methods)?;
     m.meta.raw_set("__name", T::NAME)?;
-    m.meta
-        .raw_set(1, mlua::LightUserData(T::key() as *mut c_void))?;
     set_registry(lua, T::key(), m.meta)
 }
