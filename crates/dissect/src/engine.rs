@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use ahash::AHashMap;
-use lua::mlua::{self, AnyUserData, Function, Lua, Value as LuaValue};
+use lua::mlua::{self, Function, Lua, Value as LuaValue};
 use lua::{HostOptions, LuaHost};
 
 use crate::base::{self, Step};
@@ -101,7 +101,7 @@ fn invoke(
         (prev, c.layers.len())
     };
     let (prev_proto, layer_pos) = prev_proto;
-    let (tvb, tree) = lua_api::call_objects(lua, ctx, r, parent)?;
+    let (tvb, tree) = lua_api::call_objects(ctx, r, parent);
     let pinfo = lua_api::pinfo_ud(lua)?;
     let result = func.call::<LuaValue>((tvb, pinfo, tree));
     let mut c = ctx.borrow_mut();
@@ -725,9 +725,9 @@ fn add_reassembly_tree(c: &mut Ctx, pend: &Pending, _tcp_node: NodeId) {
 /// dissect_func, [desegment])`.
 pub fn dissect_tcp_pdus(
     lua: &Lua,
-    (tvb, tree, min, get_len, dissect, deseg): (
-        AnyUserData,
-        AnyUserData,
+    (tvb_v, tree, min, get_len, dissect, deseg): (
+        LuaValue,
+        LuaValue,
         u32,
         Function,
         Function,
@@ -735,13 +735,11 @@ pub fn dissect_tcp_pdus(
     ),
 ) -> mlua::Result<u32> {
     let ctx = lua_api::shared(lua)?;
-    let r = tvb
-        .borrow::<Tvb>()
-        .map_err(|_| lerr(lua, "dissect_tcp_pdus: expected a Tvb"))?
-        .r;
-    let node = tree
-        .borrow::<TreeItem>()
-        .map_err(|_| lerr(lua, "dissect_tcp_pdus: expected a TreeItem"))?
+    let tvb = crate::plain::from_value::<Tvb>(lua, &tvb_v)
+        .ok_or_else(|| lerr(lua, "dissect_tcp_pdus: expected a Tvb"))?;
+    let r = tvb.r;
+    let node = crate::plain::from_value::<TreeItem>(lua, &tree)
+        .ok_or_else(|| lerr(lua, "dissect_tcp_pdus: expected a TreeItem"))?
         .node;
     let desegment = deseg.unwrap_or(true) && ctx.borrow().pinfo.can_desegment;
     let pinfo = lua_api::pinfo_ud(lua)?;
@@ -757,7 +755,7 @@ pub fn dissect_tcp_pdus(
             }
             break;
         }
-        let pdu: i64 = get_len.call((tvb.clone(), pinfo.clone(), offset))?;
+        let pdu: i64 = get_len.call((tvb_v.clone(), pinfo.clone(), offset))?;
         if pdu <= 0 {
             break;
         }
@@ -776,7 +774,7 @@ pub fn dissect_tcp_pdus(
             reported: pdu,
             epoch: r.epoch,
         };
-        let (t, tr) = lua_api::call_objects(lua, &ctx, sub, node)?;
+        let (t, tr) = lua_api::call_objects(&ctx, sub, node);
         let _: LuaValue = dissect.call((t, pinfo.clone(), tr))?;
         offset += take;
     }
@@ -809,6 +807,7 @@ impl Engine {
     /// Builds the interpreter, installs the API and loads the scripts.
     pub fn new(opts: &EngineOptions) -> Result<Engine, DissectError> {
         let host = LuaHost::new(opts.host.unwrap_or_default())?;
+        crate::plain::note_memory_cap(host.options().max_memory);
         let ctx: Shared = Rc::new(std::cell::RefCell::new(Ctx::new()));
         {
             let mut c = ctx.borrow_mut();
@@ -969,7 +968,11 @@ impl Engine {
                 c.first_errors.push(format!("frame {n}: {msg}"));
             }
         }
-        base::finish_columns(&mut c);
+        // Source and destination columns are only read by the output (the
+        // dissectors have run): not formatted in a pass that prints nothing.
+        if c.build_tree || c.want_cols {
+            base::finish_columns(&mut c);
+        }
         if build_tree {
             let protos = c.layers.join(":");
             let f = c.base.frame_protocols;

@@ -9,12 +9,14 @@ mod base;
 mod ctx;
 mod engine;
 mod error;
+mod fast;
 mod fields;
 mod filter;
 mod lua_api;
 mod lua_tvb;
 mod output;
 pub mod pcap;
+mod plain;
 pub mod synth;
 mod tree;
 

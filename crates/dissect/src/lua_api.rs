@@ -19,7 +19,9 @@ use crate::fields::{FType, FieldDef, FieldId, FieldKind, Value, ValueStrings, ba
 use crate::lua_tvb::{
     Address, ByteArray, Tvb, TvbRange, TvbRef, bytearray_new, bytes_to_string, lerr, parse_addr,
 };
+use crate::plain::{self, CtxRef, Methods, Plain, conversion_error_of, from_value};
 use crate::tree::{Expert, NO_NODE, NodeId, group, severity};
+use lua::mlua::{FromLua, IntoLua, ffi, state::RawLua};
 
 /// Handles every Lua callback needs, kept in the interpreter's app data.
 pub struct Handles {
@@ -27,8 +29,6 @@ pub struct Handles {
     pub ctx: Shared,
     /// The one `Pinfo` object (it always shows the current packet).
     pub pinfo: AnyUserData,
-    /// The one `Columns` object.
-    pub columns: AnyUserData,
     /// One `Column` object per column.
     pub column_objs: Vec<AnyUserData>,
 }
@@ -57,10 +57,13 @@ pub struct Proto {
 }
 
 /// `ProtoField`.
+#[derive(Clone, Copy)]
 pub struct ProtoField {
     /// Registered field id.
     pub id: FieldId,
 }
+
+plain::plain_class!(ProtoField, "ProtoField");
 
 /// `ProtoExpert`.
 #[derive(Clone)]
@@ -202,7 +205,8 @@ impl UserData for Proto {
                                 let v = v?;
                                 let ok = match &v {
                                     LuaValue::UserData(u) => {
-                                        u.is::<ProtoField>() || u.is::<ProtoExpert>()
+                                        u.is::<ProtoExpert>()
+                                            || from_value::<ProtoField>(lua, &v).is_some()
                                     }
                                     _ => false,
                                 };
@@ -242,8 +246,9 @@ impl UserData for Proto {
     }
 }
 
-impl UserData for ProtoField {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+impl ProtoField {
+    /// The methods of `ProtoField`.
+    fn add_methods(m: &mut Methods<'_, Self>) {
         m.add_meta_method(MetaMethod::ToString, |lua, this, ()| {
             let ctx = shared(lua)?;
             let c = ctx.borrow();
@@ -498,10 +503,150 @@ fn field_new(lua: &Lua, args: Variadic<LuaValue>) -> mlua::Result<ProtoField> {
 // ---------------------------------------------------------------- TreeItem
 
 /// `TreeItem`.
+#[derive(Clone, Copy)]
 pub struct TreeItem {
-    pub(crate) ctx: Shared,
+    pub(crate) ctx: CtxRef,
     pub(crate) node: NodeId,
     pub(crate) epoch: u32,
+}
+
+impl Plain for TreeItem {
+    const NAME: &'static str = "TreeItem";
+    fn key() -> *const std::ffi::c_void {
+        static KEY: u8 = 0;
+        &KEY as *const u8 as *const std::ffi::c_void
+    }
+}
+
+impl FromLua for TreeItem {
+    fn from_lua(v: LuaValue, lua: &Lua) -> mlua::Result<Self> {
+        from_value::<TreeItem>(lua, &v)
+            .ok_or_else(|| conversion_error_of::<TreeItem>(v.type_name()))
+    }
+    unsafe fn from_stack(idx: std::ffi::c_int, lua: &RawLua) -> mlua::Result<Self> {
+        unsafe { plain::from_stack::<TreeItem>(idx, lua) }
+    }
+}
+
+/// Registry key of the shared null item.
+static NULL_ITEM: u8 = 0;
+
+fn null_item_key() -> *const std::ffi::c_void {
+    &NULL_ITEM as *const u8 as *const std::ffi::c_void
+}
+
+impl IntoLua for TreeItem {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<LuaValue> {
+        plain::to_value(lua, self)
+    }
+    unsafe fn push_into_stack(self, lua: &RawLua) -> mlua::Result<()> {
+        let state = lua.state();
+        if self.node != NO_NODE {
+            return unsafe { plain::push(state, self) };
+        }
+        unsafe { push_null_item(state, self) }
+    }
+}
+
+/// Pushes a null item of `item`'s packet. All null items of a packet
+/// behave the same, so adding to the null tree hands out one shared object
+/// per packet instead of new garbage (it expires with its packet, as
+/// every TreeItem does).
+///
+/// # Safety
+/// `state` is a valid Lua state.
+pub unsafe fn push_null_item(state: *mut ffi::lua_State, item: TreeItem) -> mlua::Result<()> {
+    unsafe {
+        if ffi::lua_checkstack(state, 4) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, null_item_key());
+        if plain::test::<TreeItem>(state, -1).is_some_and(|n| n.epoch == item.epoch) {
+            return Ok(());
+        }
+        ffi::lua_pop(state, 1);
+        let null = TreeItem {
+            node: NO_NODE,
+            ..item
+        };
+        plain::push(state, null)?;
+        // The key exists (set by `install`): storing allocates nothing.
+        ffi::lua_pushvalue(state, -1);
+        ffi::lua_rawsetp(state, ffi::LUA_REGISTRYINDEX, null_item_key());
+        Ok(())
+    }
+}
+
+/// An argument of `TreeItem:add`: Tvb and TvbRange objects are told apart
+/// on the stack, without making a Lua value reference for them.
+enum AddArg {
+    Range(TvbRange),
+    Tvb(Tvb),
+    Field(FieldId),
+    Value(LuaValue),
+}
+
+impl AddArg {
+    fn is_nil(&self) -> bool {
+        matches!(self, AddArg::Value(LuaValue::Nil))
+    }
+
+    /// The argument as a Lua value (plain objects are remade).
+    fn value(&self, lua: &Lua) -> mlua::Result<LuaValue> {
+        match self {
+            AddArg::Range(r) => plain::to_value(lua, *r),
+            AddArg::Tvb(t) => plain::to_value(lua, *t),
+            AddArg::Field(id) => plain::to_value(lua, ProtoField { id: *id }),
+            AddArg::Value(v) => Ok(v.clone()),
+        }
+    }
+
+    fn label(&self) -> Option<String> {
+        match self {
+            AddArg::Value(v) => label_arg(v),
+            _ => None,
+        }
+    }
+}
+
+impl FromLua for AddArg {
+    fn from_lua(v: LuaValue, lua: &Lua) -> mlua::Result<Self> {
+        if let Some(r) = from_value::<TvbRange>(lua, &v) {
+            return Ok(AddArg::Range(r));
+        }
+        if let Some(t) = from_value::<Tvb>(lua, &v) {
+            return Ok(AddArg::Tvb(t));
+        }
+        if let Some(f) = from_value::<ProtoField>(lua, &v) {
+            return Ok(AddArg::Field(f.id));
+        }
+        Ok(AddArg::Value(v))
+    }
+    unsafe fn from_stack(idx: std::ffi::c_int, lua: &RawLua) -> mlua::Result<Self> {
+        let state = lua.state();
+        unsafe {
+            // One metatable lookup tells the plain classes apart.
+            let class = plain::class_of(state, idx);
+            if !class.is_null() {
+                if std::ptr::eq(class, TvbRange::key())
+                    && let Some(r) = plain::read::<TvbRange>(state, idx)
+                {
+                    return Ok(AddArg::Range(r));
+                }
+                if std::ptr::eq(class, ProtoField::key())
+                    && let Some(f) = plain::read::<ProtoField>(state, idx)
+                {
+                    return Ok(AddArg::Field(f.id));
+                }
+                if std::ptr::eq(class, Tvb::key())
+                    && let Some(t) = plain::read::<Tvb>(state, idx)
+                {
+                    return Ok(AddArg::Tvb(t));
+                }
+            }
+            Ok(AddArg::Value(LuaValue::from_stack(idx, lua)?))
+        }
+    }
 }
 
 /// Decodes a field value from bytes, as `proto_tree_add_item` does.
@@ -742,6 +887,17 @@ fn value_from_lua(lua: &Lua, def: &FieldDef, v: &LuaValue) -> mlua::Result<(Valu
     })
 }
 
+/// Runs `f` on a label argument's text, borrowing Lua strings instead of
+/// copying them (column writes happen for every packet).
+fn with_label<R>(v: &LuaValue, f: impl FnOnce(&str) -> R) -> R {
+    if let LuaValue::String(s) = v
+        && let Ok(b) = s.to_str()
+    {
+        return f(&b);
+    }
+    f(&label_arg(v).unwrap_or_default())
+}
+
 fn label_arg(v: &LuaValue) -> Option<String> {
     match v {
         LuaValue::String(s) => Some(s.to_string_lossy()),
@@ -759,7 +915,7 @@ enum AddTarget {
 
 impl TreeItem {
     fn check(&self, lua: &Lua) -> mlua::Result<()> {
-        if self.node != NO_NODE && self.ctx.borrow().epoch != self.epoch {
+        if self.ctx.borrow().epoch != self.epoch {
             return Err(lerr(lua, "expired TreeItem"));
         }
         Ok(())
@@ -767,21 +923,21 @@ impl TreeItem {
 
     fn child(&self, node: NodeId) -> TreeItem {
         TreeItem {
-            ctx: Rc::clone(&self.ctx),
+            ctx: self.ctx,
             node,
             epoch: self.epoch,
         }
     }
 
-    fn add_any(&self, lua: &Lua, args: &[LuaValue], le: bool) -> mlua::Result<TreeItem> {
+    fn add_any(&self, lua: &Lua, args: &[AddArg], le: bool) -> mlua::Result<TreeItem> {
         self.check(lua)?;
         let mut i = 0;
         let target = match args.first() {
-            Some(LuaValue::UserData(u)) if u.is::<ProtoField>() => {
+            Some(AddArg::Field(f)) => {
                 i = 1;
-                AddTarget::Field(u.borrow::<ProtoField>()?.id)
+                AddTarget::Field(*f)
             }
-            Some(LuaValue::UserData(u)) if u.is::<Proto>() => {
+            Some(AddArg::Value(LuaValue::UserData(u))) if u.is::<Proto>() => {
                 i = 1;
                 let id = u.borrow::<Proto>()?.id;
                 AddTarget::Proto(self.ctx.borrow().protos[id as usize].field)
@@ -789,16 +945,15 @@ impl TreeItem {
             _ => AddTarget::Text,
         };
         let range = match args.get(i) {
-            Some(LuaValue::UserData(u)) if u.is::<TvbRange>() => {
+            Some(AddArg::Range(r)) => {
                 i += 1;
-                let r = u.borrow::<TvbRange>()?;
                 if r.tvb.epoch != self.ctx.borrow().epoch {
                     return Err(lerr(lua, "expired TvbRange"));
                 }
                 // Where the bytes are; read only if a tree item is built.
                 Some((r.len, r.tvb.buf, r.tvb.off + r.off))
             }
-            Some(LuaValue::UserData(u)) if u.is::<Tvb>() => {
+            Some(AddArg::Tvb(_)) => {
                 return Err(lerr(
                     lua,
                     "TreeItem:add(): expected a TvbRange, got a Tvb (use tvb())",
@@ -813,8 +968,9 @@ impl TreeItem {
             if let AddTarget::Field(f) = target
                 && let Some(v) = rest.first()
             {
+                let v = v.value(lua)?;
                 let c = self.ctx.borrow();
-                value_from_lua(lua, c.reg.get(f), v)?;
+                value_from_lua(lua, c.reg.get(f), &v)?;
             }
             return Ok(self.child(NO_NODE));
         }
@@ -830,10 +986,14 @@ impl TreeItem {
             }
             AddTarget::Field(f) => {
                 // The registry borrow is not held across any call into Lua.
+                let first = match rest.first() {
+                    Some(v) => Some(v.value(lua)?),
+                    None => None,
+                };
                 let (value, raw, labels) = {
                     let c = self.ctx.borrow();
                     let def = c.reg.get(f);
-                    if let Some(v) = rest.first() {
+                    if let Some(v) = &first {
                         let (val, raw) = value_from_lua(lua, def, v)?;
                         (val, raw, &rest[1..])
                     } else if let Some((rlen, buf, start)) = range {
@@ -855,7 +1015,7 @@ impl TreeItem {
                 (n, labels)
             }
             AddTarget::Text => {
-                let text = rest.first().and_then(label_arg).unwrap_or_default();
+                let text = rest.first().and_then(AddArg::label).unwrap_or_default();
                 let n = self.ctx.borrow_mut().tree.add_text(self.node, text, len);
                 (n, if rest.is_empty() { rest } else { &rest[1..] })
             }
@@ -863,7 +1023,7 @@ impl TreeItem {
         let mut c = self.ctx.borrow_mut();
         let mut first = matches!(target, AddTarget::Field(_) | AddTarget::Proto(_));
         for l in labels {
-            let Some(s) = label_arg(l) else { continue };
+            let Some(s) = l.label() else { continue };
             if first {
                 if let Some(n) = c.tree.node_mut(node) {
                     n.text = Some(s);
@@ -900,66 +1060,55 @@ fn severity_abbrev(sev: u32) -> &'static str {
 
 /// `TreeItem:add` arguments: the usual four taken one by one, so a call
 /// allocates nothing; more go to the (then allocated) rest.
-type AddArgs = (
-    AnyUserData,
-    LuaValue,
-    LuaValue,
-    LuaValue,
-    LuaValue,
-    Variadic<LuaValue>,
-);
+type AddArgs = (TreeItem, AddArg, AddArg, AddArg, AddArg, Variadic<LuaValue>);
 
 fn add_fn(
     lua: &Lua,
-    ud: AnyUserData,
-    first: [LuaValue; 4],
+    this: TreeItem,
+    first: [AddArg; 4],
     rest: Variadic<LuaValue>,
     le: bool,
-) -> mlua::Result<AnyUserData> {
-    let item = if rest.is_empty() {
+) -> mlua::Result<TreeItem> {
+    if rest.is_empty() {
         // Trailing nils are absent arguments.
         let n = first.iter().rposition(|v| !v.is_nil()).map_or(0, |i| i + 1);
-        ud.borrow::<TreeItem>()?.add_any(lua, &first[..n], le)?
+        this.add_any(lua, &first[..n], le)
     } else {
-        let mut all: Vec<LuaValue> = first.into_iter().collect();
-        all.extend(rest);
-        ud.borrow::<TreeItem>()?.add_any(lua, &all, le)?
-    };
-    // Adding to the null tree hands back the same object instead of a new
-    // one: no garbage for the common no-output case.
-    if item.node == NO_NODE {
-        return Ok(ud);
+        let mut all: Vec<AddArg> = first.into_iter().collect();
+        all.extend(rest.into_iter().map(AddArg::Value));
+        this.add_any(lua, &all, le)
     }
-    lua.create_userdata(item)
 }
 
-impl UserData for TreeItem {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        // Adding to the null tree hands back the same object instead of a
-        // new one: no garbage for the common no-output case.
-        m.add_function("add", |lua, (ud, a, b, c, d, rest): AddArgs| {
-            add_fn(lua, ud, [a, b, c, d], rest, false)
+impl TreeItem {
+    /// The methods of `TreeItem`.
+    pub(crate) fn add_methods(m: &mut Methods<'_, Self>) {
+        m.add_function("add", |lua, (this, a, b, c, d, rest): AddArgs| {
+            add_fn(lua, this, [a, b, c, d], rest, false)
         });
-        m.add_function("add_le", |lua, (ud, a, b, c, d, rest): AddArgs| {
-            add_fn(lua, ud, [a, b, c, d], rest, true)
+        m.add_function("add_le", |lua, (this, a, b, c, d, rest): AddArgs| {
+            add_fn(lua, this, [a, b, c, d], rest, true)
         });
         m.add_method("add_packet_field", |lua, this, args: Variadic<LuaValue>| {
             // (field, [tvbrange], encoding, [label...]) -> item, value, next offset
-            let mut a: Vec<LuaValue> = args.into_iter().collect();
+            let mut a: Vec<AddArg> = args
+                .into_iter()
+                .map(|v| AddArg::from_lua(v, lua))
+                .collect::<mlua::Result<_>>()?;
             let (enc_pos, range_info) = match a.get(1) {
-                Some(LuaValue::UserData(u)) if u.is::<TvbRange>() => {
-                    let r = u.borrow::<TvbRange>()?;
-                    (2, Some((r.off + r.len, r.to_vec())))
-                }
+                Some(AddArg::Range(r)) => (2, Some((r.off + r.len, r.bytes_vec()))),
                 _ => (1, None),
             };
-            let enc = a.get(enc_pos).and_then(|v| opt_int(Some(v))).unwrap_or(0);
+            let enc = match a.get(enc_pos) {
+                Some(AddArg::Value(v)) => opt_int(Some(v)).unwrap_or(0),
+                _ => 0,
+            };
             if enc_pos < a.len() {
                 a.remove(enc_pos);
             }
             let le = enc & 0x8000_0000 != 0;
             let field = match a.first() {
-                Some(LuaValue::UserData(u)) if u.is::<ProtoField>() => u.borrow::<ProtoField>()?.id,
+                Some(AddArg::Field(f)) => *f,
                 _ => {
                     return Err(lerr(
                         lua,
@@ -989,7 +1138,7 @@ impl UserData for TreeItem {
                     severity: sev,
                     group: g.unwrap_or(group::DEBUG),
                 });
-                Ok(this.child(this.node))
+                Ok(*this)
             },
         );
         m.add_method(
@@ -1008,7 +1157,7 @@ impl UserData for TreeItem {
                     severity: e.severity,
                     group: e.group,
                 });
-                Ok(this.child(this.node))
+                Ok(*this)
             },
         );
         m.add_method(
@@ -1027,7 +1176,7 @@ impl UserData for TreeItem {
                     severity: e.severity,
                     group: e.group,
                 });
-                Ok(this.child(this.node))
+                Ok(*this)
             },
         );
         m.add_method("set_text", |lua, this, s: String| {
@@ -1035,7 +1184,7 @@ impl UserData for TreeItem {
             if let Some(n) = this.ctx.borrow_mut().tree.node_mut(this.node) {
                 n.text = Some(s);
             }
-            Ok(this.child(this.node))
+            Ok(*this)
         });
         m.add_method("append_text", |lua, this, s: LuaValue| {
             this.check(lua)?;
@@ -1043,7 +1192,7 @@ impl UserData for TreeItem {
             let mut c = this.ctx.borrow_mut();
             let c = &mut *c;
             c.tree.append_text(&c.reg, this.node, &s);
-            Ok(this.child(this.node))
+            Ok(*this)
         });
         m.add_method("prepend_text", |lua, this, s: LuaValue| {
             this.check(lua)?;
@@ -1051,7 +1200,7 @@ impl UserData for TreeItem {
             let mut c = this.ctx.borrow_mut();
             let c = &mut *c;
             c.tree.prepend_text(&c.reg, this.node, &s);
-            Ok(this.child(this.node))
+            Ok(*this)
         });
         m.add_method("get_text", |lua, this, ()| {
             this.check(lua)?;
@@ -1067,32 +1216,23 @@ impl UserData for TreeItem {
             if let Some(n) = this.ctx.borrow_mut().tree.node_mut(this.node) {
                 n.len = len;
             }
-            Ok(this.child(this.node))
+            Ok(*this)
         });
         m.add_method("set_generated", |lua, this, b: Option<bool>| {
             this.check(lua)?;
             if let Some(n) = this.ctx.borrow_mut().tree.node_mut(this.node) {
                 n.generated = b.unwrap_or(true);
             }
-            Ok(this.child(this.node))
+            Ok(*this)
         });
         m.add_method("set_hidden", |lua, this, b: Option<bool>| {
             this.check(lua)?;
             if let Some(n) = this.ctx.borrow_mut().tree.node_mut(this.node) {
                 n.hidden = b.unwrap_or(true);
             }
-            Ok(this.child(this.node))
+            Ok(*this)
         });
         m.add_method("referenced", |_, _this, _f: LuaValue| Ok(true));
-        m.add_meta_method(
-            MetaMethod::Index,
-            |lua, _this, key: String| -> mlua::Result<()> {
-                Err(lerr(
-                    lua,
-                    format!("TreeItem:{key}() is not supported by moonwire"),
-                ))
-            },
-        );
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("TreeItem: {}", this.node))
         });
@@ -1159,14 +1299,61 @@ fn addr_value(lua: &Lua, a: Addr) -> mlua::Result<LuaValue> {
     Ok(LuaValue::UserData(lua.create_userdata(Address(a))?))
 }
 
+/// Registry key of the `Columns` object.
+static COLUMNS_KEY: u8 = 0;
+
+fn columns_key() -> *const std::ffi::c_void {
+    &COLUMNS_KEY as *const u8 as *const std::ffi::c_void
+}
+
+/// What `pinfo.<key>` gives: a value, or the one `Columns` object.
+enum PinfoValue {
+    Value(LuaValue),
+    Columns,
+}
+
+impl IntoLua for PinfoValue {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<LuaValue> {
+        match self {
+            PinfoValue::Value(v) => Ok(v),
+            PinfoValue::Columns => {
+                // SAFETY: replaces the pushed nil by one registry value.
+                unsafe {
+                    lua.exec_raw(LuaValue::Nil, |state| {
+                        ffi::lua_pop(state, 1);
+                        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, columns_key());
+                    })
+                }
+            }
+        }
+    }
+    unsafe fn push_into_stack(self, lua: &RawLua) -> mlua::Result<()> {
+        match self {
+            PinfoValue::Value(v) => unsafe { lua.push_value(&v) },
+            PinfoValue::Columns => unsafe {
+                let state = lua.state();
+                if ffi::lua_checkstack(state, 1) == 0 {
+                    return Err(mlua::Error::StackError);
+                }
+                ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, columns_key());
+                Ok(())
+            },
+        }
+    }
+}
+
 impl UserData for Pinfo {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(MetaMethod::Index, |lua, this, key: mlua::LuaString| {
             // Borrowed key: no allocation per attribute read.
             let key = key.to_str()?;
+            if matches!(&*key, "cols" | "columns") {
+                // Pushed straight from the registry: read for every packet.
+                return Ok(PinfoValue::Columns);
+            }
             let c = this.ctx.borrow();
             let p = &c.pinfo;
-            Ok(match &*key {
+            Ok(PinfoValue::Value(match &*key {
                 "number" => LuaValue::Integer(p.number as i64),
                 "len" => LuaValue::Integer(p.len as i64),
                 "caplen" => LuaValue::Integer(p.caplen as i64),
@@ -1196,11 +1383,6 @@ impl UserData for Pinfo {
                 "can_desegment" => LuaValue::Integer(p.can_desegment as i64),
                 "fragmented" | "in_error_pkt" => LuaValue::Boolean(false),
                 "p2p_dir" => LuaValue::Integer(-1),
-                "cols" | "columns" => LuaValue::UserData(
-                    lua.app_data_ref::<Handles>()
-                        .map(|h| h.columns.clone())
-                        .ok_or_else(|| lerr(lua, "moonwire: columns missing"))?,
-                ),
                 "private" => LuaValue::UserData(lua.create_userdata(PrivateTable {
                     ctx: Rc::clone(&this.ctx),
                 })?),
@@ -1218,7 +1400,7 @@ impl UserData for Pinfo {
                         format!("Pinfo.{other} is not supported by moonwire"),
                     ));
                 }
-            })
+            }))
         });
         m.add_meta_method(
             MetaMethod::NewIndex,
@@ -1282,14 +1464,15 @@ impl UserData for Columns {
             MetaMethod::NewIndex,
             |lua, this, (key, val): (mlua::LuaString, LuaValue)| {
                 let idx = column_index(lua, &key.to_str()?)?;
-                let s = match &val {
-                    LuaValue::UserData(u) if u.is::<Column>() => {
-                        let o = u.borrow::<Column>()?;
-                        this.ctx.borrow().cols[o.idx].text.clone()
-                    }
-                    v => label_arg(v).unwrap_or_default(),
-                };
-                this.ctx.borrow_mut().cols[idx].set(&s);
+                if let LuaValue::UserData(u) = &val
+                    && u.is::<Column>()
+                {
+                    let o = u.borrow::<Column>()?;
+                    let s = this.ctx.borrow().cols[o.idx].text.clone();
+                    this.ctx.borrow_mut().cols[idx].set(&s);
+                    return Ok(());
+                }
+                with_label(&val, |s| this.ctx.borrow_mut().cols[idx].set(s));
                 Ok(())
             },
         );
@@ -1299,15 +1482,15 @@ impl UserData for Columns {
 impl UserData for Column {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("set", |_, this, s: LuaValue| {
-            this.ctx.borrow_mut().cols[this.idx].set(&label_arg(&s).unwrap_or_default());
+            with_label(&s, |t| this.ctx.borrow_mut().cols[this.idx].set(t));
             Ok(())
         });
         m.add_method("append", |_, this, s: LuaValue| {
-            this.ctx.borrow_mut().cols[this.idx].append(&label_arg(&s).unwrap_or_default());
+            with_label(&s, |t| this.ctx.borrow_mut().cols[this.idx].append(t));
             Ok(())
         });
         m.add_method("prepend", |_, this, s: LuaValue| {
-            this.ctx.borrow_mut().cols[this.idx].prepend(&label_arg(&s).unwrap_or_default());
+            with_label(&s, |t| this.ctx.borrow_mut().cols[this.idx].prepend(t));
             Ok(())
         });
         m.add_method("clear", |_, this, ()| {
@@ -1497,23 +1680,34 @@ impl UserData for DissectorTable {
             };
             Ok(h.map(|handle| Dissector { handle }))
         });
-        m.add_method("try", |lua, this, (p, tvb, _pinfo, tree): (LuaValue, AnyUserData, AnyUserData, AnyUserData)| {
-            let h = match this.keys(lua, &p)? {
-                Ok(keys) => keys.first().and_then(|k| this.with(|t| t.uints.get(k).copied())),
-                Err(s) => this.with(|t| t.strings.get(&s).copied()),
-            };
-            let r = tvb.borrow::<Tvb>()?.r;
-            let node = tree.borrow::<TreeItem>()?.node;
-            // Like Wireshark, bytes no dissector takes go to "data".
-            let n = match h {
-                Some(h) => crate::engine::call_handle(lua, &this.ctx, h, r, node)?,
-                None => 0,
-            };
-            if n == 0 {
-                return crate::engine::call_handle(lua, &this.ctx, Handle::Builtin(crate::ctx::Builtin::Data), r, node);
-            }
-            Ok(n)
-        });
+        m.add_method(
+            "try",
+            |lua, this, (p, tvb, _pinfo, tree): (LuaValue, Tvb, LuaValue, TreeItem)| {
+                let h = match this.keys(lua, &p)? {
+                    Ok(keys) => keys
+                        .first()
+                        .and_then(|k| this.with(|t| t.uints.get(k).copied())),
+                    Err(s) => this.with(|t| t.strings.get(&s).copied()),
+                };
+                let r = tvb.r;
+                let node = tree.node;
+                // Like Wireshark, bytes no dissector takes go to "data".
+                let n = match h {
+                    Some(h) => crate::engine::call_handle(lua, &this.ctx, h, r, node)?,
+                    None => 0,
+                };
+                if n == 0 {
+                    return crate::engine::call_handle(
+                        lua,
+                        &this.ctx,
+                        Handle::Builtin(crate::ctx::Builtin::Data),
+                        r,
+                        node,
+                    );
+                }
+                Ok(n)
+            },
+        );
         m.add_method("add_for_decode_as", |_, _this, _h: LuaValue| Ok(()));
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("DissectorTable: {}", this.name))
@@ -1525,25 +1719,23 @@ impl UserData for Dissector {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method(
             "call",
-            |lua, this, (tvb, _pinfo, tree): (AnyUserData, AnyUserData, AnyUserData)| {
+            |lua, this, (tvb, _pinfo, tree): (LuaValue, LuaValue, LuaValue)| {
                 let ctx = shared(lua)?;
-                let r = tvb
-                    .borrow::<Tvb>()
-                    .map_err(|_| lerr(lua, "Dissector:call(): expected a Tvb"))?
+                let r = from_value::<Tvb>(lua, &tvb)
+                    .ok_or_else(|| lerr(lua, "Dissector:call(): expected a Tvb"))?
                     .r;
-                let node = tree
-                    .borrow::<TreeItem>()
-                    .map_err(|_| lerr(lua, "Dissector:call(): expected a TreeItem"))?
+                let node = from_value::<TreeItem>(lua, &tree)
+                    .ok_or_else(|| lerr(lua, "Dissector:call(): expected a TreeItem"))?
                     .node;
                 crate::engine::call_handle(lua, &ctx, this.handle, r, node)
             },
         );
         m.add_meta_method(
             MetaMethod::Call,
-            |lua, this, (tvb, _pinfo, tree): (AnyUserData, AnyUserData, AnyUserData)| {
+            |lua, this, (tvb, _pinfo, tree): (Tvb, LuaValue, TreeItem)| {
                 let ctx = shared(lua)?;
-                let r = tvb.borrow::<Tvb>()?.r;
-                let node = tree.borrow::<TreeItem>()?.node;
+                let r = tvb.r;
+                let node = tree.node;
                 crate::engine::call_handle(lua, &ctx, this.handle, r, node)
             },
         );
@@ -1742,6 +1934,17 @@ fn proto_arg(lua: &Lua, v: &LuaValue) -> mlua::Result<u32> {
 
 /// Installs the whole API into an interpreter.
 pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
+    plain::install::<Tvb>(lua, Tvb::add_methods)?;
+    plain::install::<TvbRange>(lua, TvbRange::add_methods)?;
+    plain::install::<TreeItem>(lua, TreeItem::add_methods)?;
+    plain::install::<ProtoField>(lua, ProtoField::add_methods)?;
+    let null_item = TreeItem {
+        ctx: CtxRef::of(ctx),
+        node: NO_NODE,
+        epoch: 0,
+    };
+    plain::set_registry(lua, null_item_key(), plain::to_value(lua, null_item)?)?;
+    crate::fast::install(lua)?;
     let pinfo = lua.create_userdata(Pinfo {
         ctx: Rc::clone(ctx),
     })?;
@@ -1756,10 +1959,10 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
             })
         })
         .collect::<mlua::Result<Vec<_>>>()?;
+    plain::set_registry(lua, columns_key(), &columns)?;
     lua.set_app_data(Handles {
         ctx: Rc::clone(ctx),
         pinfo,
-        columns,
         column_objs,
     });
     let g = lua.globals();
@@ -2120,21 +2323,15 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Creates the Lua objects for one dissector call.
-pub fn call_objects(
-    lua: &Lua,
-    ctx: &Shared,
-    r: TvbRef,
-    node: NodeId,
-) -> mlua::Result<(AnyUserData, AnyUserData)> {
-    let tvb = lua.create_userdata(Tvb {
-        ctx: Rc::clone(ctx),
-        r,
-    })?;
-    let tree = lua.create_userdata(TreeItem {
-        ctx: Rc::clone(ctx),
-        node,
-        epoch: r.epoch,
-    })?;
-    Ok((tvb, tree))
+/// The Lua objects for one dissector call (pushed as arguments).
+pub fn call_objects(ctx: &Shared, r: TvbRef, node: NodeId) -> (Tvb, TreeItem) {
+    let ctx = CtxRef::of(ctx);
+    (
+        Tvb { ctx, r },
+        TreeItem {
+            ctx,
+            node,
+            epoch: r.epoch,
+        },
+    )
 }

@@ -3,19 +3,25 @@
 //! data, created data) by index plus a window; objects kept past their
 //! packet are expired instead of reading stale bytes.
 
-use std::rc::Rc;
+use std::cell::RefCell;
 
 use lua::mlua::{
     self, AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue, Variadic,
 };
 
-use crate::ctx::{Addr, Shared};
+use crate::ctx::{Addr, Ctx};
 use crate::fields::hex_string;
+use crate::plain::{CtxRef, Methods, plain_class};
 
 /// Builds a Lua runtime error carrying the caller's `file:line: ` prefix,
 /// as `luaL_error` does.
 pub fn lerr(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Error {
-    let pos = lua.inspect_stack(1, |d| {
+    // Called through a C fast path (fast.rs), the caller is one level up.
+    let level = match lua.inspect_stack(1, |d| crate::fast::is_fast(d.function().to_pointer())) {
+        Some(true) => 2,
+        _ => 1,
+    };
+    let pos = lua.inspect_stack(level, |d| {
         let src = d.source().short_src.map(|s| s.to_string());
         (src, d.current_line())
     });
@@ -51,20 +57,26 @@ pub struct TvbRef {
 }
 
 /// `Tvb`.
+#[derive(Clone, Copy)]
 pub struct Tvb {
-    pub(crate) ctx: Shared,
+    pub(crate) ctx: CtxRef,
     pub(crate) r: TvbRef,
 }
 
+plain_class!(Tvb, "Tvb");
+
 /// `TvbRange`: `off`/`len` are relative to the Tvb.
+#[derive(Clone, Copy)]
 pub struct TvbRange {
-    pub(crate) ctx: Shared,
+    pub(crate) ctx: CtxRef,
     pub(crate) tvb: TvbRef,
     pub(crate) off: u32,
     pub(crate) len: u32,
 }
 
-fn check_gen(lua: &Lua, ctx: &Shared, epoch: u32, what: &str) -> mlua::Result<()> {
+plain_class!(TvbRange, "TvbRange");
+
+fn check_gen(lua: &Lua, ctx: &RefCell<Ctx>, epoch: u32, what: &str) -> mlua::Result<()> {
     if ctx.borrow().epoch != epoch {
         return Err(lerr(lua, format!("expired {what}")));
     }
@@ -74,12 +86,12 @@ fn check_gen(lua: &Lua, ctx: &Shared, epoch: u32, what: &str) -> mlua::Result<()
 /// Makes a range of a Tvb, with Wireshark's bounds rules (`len` -1 = rest).
 pub fn make_range(
     lua: &Lua,
-    ctx: &Shared,
+    ctx: CtxRef,
     tvb: TvbRef,
     offset: Option<i64>,
     len: Option<i64>,
 ) -> mlua::Result<TvbRange> {
-    check_gen(lua, ctx, tvb.epoch, "Tvb")?;
+    check_gen(lua, &ctx, tvb.epoch, "Tvb")?;
     let offset = offset.unwrap_or(0);
     let total = tvb.len as i64;
     if offset < 0 || offset > total {
@@ -94,7 +106,7 @@ pub fn make_range(
         return Err(lerr(lua, "Range is out of bounds"));
     }
     Ok(TvbRange {
-        ctx: Rc::clone(ctx),
+        ctx,
         tvb,
         off: offset as u32,
         len: len as u32,
@@ -116,7 +128,7 @@ impl TvbRange {
     }
 
     /// Copies the bytes out.
-    pub fn to_vec(&self) -> Vec<u8> {
+    pub fn bytes_vec(&self) -> Vec<u8> {
         self.with_bytes(|b| b.to_vec())
     }
 
@@ -211,8 +223,9 @@ fn float_of(lua: &Lua, r: &TvbRange, le: bool) -> mlua::Result<f64> {
     }
 }
 
-impl UserData for TvbRange {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+impl TvbRange {
+    /// The methods of `TvbRange`.
+    pub(crate) fn add_methods(m: &mut Methods<'_, Self>) {
         m.add_method("uint", |lua, this, ()| {
             this.uint_be(lua, 4, "uint").map(|v| v as i64)
         });
@@ -292,7 +305,7 @@ impl UserData for TvbRange {
         });
         m.add_method("bytes", |lua, this, _enc: Option<u32>| {
             this.checked(lua)?;
-            Ok(ByteArray(this.to_vec()))
+            Ok(ByteArray(this.bytes_vec()))
         });
         m.add_method(
             "raw",
@@ -331,7 +344,7 @@ impl UserData for TvbRange {
         m.add_method("tvb", |lua, this, ()| {
             this.checked(lua)?;
             Ok(Tvb {
-                ctx: Rc::clone(&this.ctx),
+                ctx: this.ctx,
                 r: TvbRef {
                     buf: this.tvb.buf,
                     off: this.tvb.off + this.off,
@@ -352,7 +365,7 @@ impl UserData for TvbRange {
                     reported: this.len,
                     epoch: this.tvb.epoch,
                 };
-                let r = make_range(lua, &this.ctx, sub, off, len)?;
+                let r = make_range(lua, this.ctx, sub, off, len)?;
                 Ok(TvbRange {
                     ctx: r.ctx,
                     tvb: this.tvb,
@@ -384,22 +397,13 @@ impl UserData for TvbRange {
                     reported: this.len,
                     epoch: this.tvb.epoch,
                 };
-                let r = make_range(lua, &this.ctx, sub, off, len)?;
+                let r = make_range(lua, this.ctx, sub, off, len)?;
                 Ok(TvbRange {
                     ctx: r.ctx,
                     tvb: this.tvb,
                     off: this.off + r.off,
                     len: r.len,
                 })
-            },
-        );
-        m.add_meta_method(
-            MetaMethod::Index,
-            |lua, _this, key: String| -> mlua::Result<()> {
-                Err(lerr(
-                    lua,
-                    format!("TvbRange:{key}() is not supported by moonwire"),
-                ))
             },
         );
     }
@@ -441,8 +445,9 @@ impl TvbRange {
     }
 }
 
-impl UserData for Tvb {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+impl Tvb {
+    /// The methods of `Tvb`.
+    pub(crate) fn add_methods(m: &mut Methods<'_, Self>) {
         m.add_method("len", |lua, this, ()| {
             check_gen(lua, &this.ctx, this.r.epoch, "Tvb")?;
             Ok(this.r.len)
@@ -461,47 +466,38 @@ impl UserData for Tvb {
         m.add_method(
             "range",
             |lua, this, (off, len): (Option<i64>, Option<i64>)| {
-                make_range(lua, &this.ctx, this.r, off, len)
+                make_range(lua, this.ctx, this.r, off, len)
             },
         );
         m.add_method(
             "bytes",
             |lua, this, (off, len): (Option<i64>, Option<i64>)| {
-                let r = make_range(lua, &this.ctx, this.r, off, len)?;
-                Ok(ByteArray(r.to_vec()))
+                let r = make_range(lua, this.ctx, this.r, off, len)?;
+                Ok(ByteArray(r.bytes_vec()))
             },
         );
         m.add_method(
             "raw",
             |lua, this, (off, len): (Option<i64>, Option<i64>)| {
-                let r = make_range(lua, &this.ctx, this.r, off, len)?;
+                let r = make_range(lua, this.ctx, this.r, off, len)?;
                 r.with_bytes(|b| lua_bytes(lua, b))
             },
         );
         m.add_meta_method(
             MetaMethod::Call,
             |lua, this, (off, len): (Option<i64>, Option<i64>)| {
-                make_range(lua, &this.ctx, this.r, off, len)
+                make_range(lua, this.ctx, this.r, off, len)
             },
         );
         m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.r.len));
         m.add_meta_method(MetaMethod::ToString, |lua, this, ()| {
-            let r = make_range(lua, &this.ctx, this.r, None, None)?;
+            let r = make_range(lua, this.ctx, this.r, None, None)?;
             Ok(format!(
                 "TVB({}) : {}",
                 this.r.len,
                 r.with_bytes(|b| hex_string(b, None))
             ))
         });
-        m.add_meta_method(
-            MetaMethod::Index,
-            |lua, _this, key: String| -> mlua::Result<()> {
-                Err(lerr(
-                    lua,
-                    format!("Tvb:{key}() is not supported by moonwire"),
-                ))
-            },
-        );
     }
 }
 
@@ -592,7 +588,7 @@ impl UserData for ByteArray {
             };
             let len = this.0.len() as u32;
             Ok(Tvb {
-                ctx,
+                ctx: CtxRef::of(&ctx),
                 r: TvbRef {
                     buf,
                     off: 0,

@@ -76,13 +76,39 @@ do
     if x >= 0x80000000 then x = x - 0x100000000 end
     return x
   end
-  local function u(x) return math.floor(x) & 0xffffffff end
+  local floor, select = math.floor, select
+  local function u(x) return floor(x) & 0xffffffff end
+  -- Folds op over u(x) and the extra arguments up to the first nil, as
+  -- ipairs would, without building a table for them.
+  local function fold(op, r, ...)
+    for i = 1, select("#", ...) do
+      local v = (select(i, ...))
+      if v == nil then break end
+      r = op(r, u(v))
+    end
+    return r
+  end
+  local function band(p, q) return p & q end
+  local function bor(p, q) return p | q end
+  local function bxor(p, q) return p ~ q end
   local b = {}
   b.tobit = tobit
   function b.bnot(x) return tobit(~u(x)) end
-  function b.band(x, ...) local r = u(x) for _, v in ipairs({...}) do r = r & u(v) end return tobit(r) end
-  function b.bor(x, ...) local r = u(x) for _, v in ipairs({...}) do r = r | u(v) end return tobit(r) end
-  function b.bxor(x, ...) local r = u(x) for _, v in ipairs({...}) do r = r ~ u(v) end return tobit(r) end
+  function b.band(x, y, ...)
+    if y == nil then return tobit(u(x)) end
+    if ... == nil then return tobit(u(x) & u(y)) end
+    return tobit(fold(band, u(x) & u(y), ...))
+  end
+  function b.bor(x, y, ...)
+    if y == nil then return tobit(u(x)) end
+    if ... == nil then return tobit(u(x) | u(y)) end
+    return tobit(fold(bor, u(x) | u(y), ...))
+  end
+  function b.bxor(x, y, ...)
+    if y == nil then return tobit(u(x)) end
+    if ... == nil then return tobit(u(x) ~ u(y)) end
+    return tobit(fold(bxor, u(x) ~ u(y), ...))
+  end
   function b.lshift(x, n) return tobit(u(x) << (n & 31)) end
   function b.rshift(x, n) return tobit(u(x) >> (n & 31)) end
   function b.arshift(x, n) return tobit(tobit(x) >> (n & 31) | ((tobit(x) < 0 and (n & 31) > 0) and (0xffffffff << (32 - (n & 31))) or 0)) end
@@ -104,12 +130,35 @@ end
 
 -- Lua 5.2 "bit32": results are unsigned 32-bit numbers.
 do
-  local function u(x) return math.floor(x) & 0xffffffff end
+  local floor, select = math.floor, select
+  local function u(x) return floor(x) & 0xffffffff end
+  -- Folds op over the arguments up to the first nil, as ipairs would,
+  -- without building a table for them.
+  local function fold(op, r, ...)
+    for i = 1, select("#", ...) do
+      local v = (select(i, ...))
+      if v == nil then break end
+      r = op(r, u(v))
+    end
+    return r
+  end
+  local function band(p, q) return p & q end
+  local function bor(p, q) return p | q end
+  local function bxor(p, q) return p ~ q end
   local b = {}
   function b.bnot(x) return u(~u(x)) end
-  function b.band(...) local r = 0xffffffff for _, v in ipairs({...}) do r = r & u(v) end return r end
-  function b.bor(...) local r = 0 for _, v in ipairs({...}) do r = r | u(v) end return r end
-  function b.bxor(...) local r = 0 for _, v in ipairs({...}) do r = r ~ u(v) end return r end
+  function b.band(x, y, ...)
+    if x ~= nil and y ~= nil and ... == nil then return u(x) & u(y) end
+    return fold(band, 0xffffffff, x, y, ...)
+  end
+  function b.bor(x, y, ...)
+    if x ~= nil and y ~= nil and ... == nil then return u(x) | u(y) end
+    return fold(bor, 0, x, y, ...)
+  end
+  function b.bxor(x, y, ...)
+    if x ~= nil and y ~= nil and ... == nil then return u(x) ~ u(y) end
+    return fold(bxor, 0, x, y, ...)
+  end
   function b.btest(...) return b.band(...) ~= 0 end
   function b.lshift(x, n) if n >= 32 or n <= -32 then return 0 end
     if n < 0 then return u(x) >> -n end return u(u(x) << n) end

@@ -124,6 +124,14 @@ function p.dissector(tvb, pinfo, tree)
   assert(bit32.lshift(1, 31) == 0x80000000 and bit32.bnot(0) == 0xffffffff)
   assert(bit32.extract(0xf0, 4, 4) == 15 and bit32.replace(0, 3, 8, 2) == 0x300)
   assert(bit32.arshift(0x80000000, 4) == 0xf8000000 and bit32.btest(2, 3))
+  -- One, two and more arguments; like ipairs, a nil ends the list.
+  assert(bit.band(-1) == -1 and bit.band(0xff, 0x3c, 0x0f) == 0x0c)
+  assert(bit.bor(1, 2, nil, 8) == 3 and bit.bxor(7, 1, 2) == 4)
+  assert(bit32.band() == 0xffffffff and bit32.band(-1) == 0xffffffff)
+  assert(bit32.band(0x1ff, 0xf0) == 0xf0 and bit32.band(0xff, 0x3c, 0x0f) == 0x0c)
+  assert(bit32.band(nil, 5) == 0xffffffff and bit32.bor(1, nil, 4) == 1)
+  assert(bit32.bor(1, 2, 4, 8) == 15 and bit32.bxor(7, 1, 2) == 4 and bit32.bor() == 0)
+  assert(bit32.band(7.9, 3) == 3 and bit.band(2^32 + 5, 4) == 4)
   local t = tree:add(p, tvb())
   report(t, "bits ok")
 end
@@ -179,6 +187,102 @@ end
         "{all}"
     );
     assert!(all.contains("Listener.new is not supported"), "{all}");
+}
+
+#[test]
+fn packet_objects_types_expiry_and_misuse() {
+    // Tvb, TvbRange and TreeItem are plain userdata: they keep their class
+    // names, refuse other objects in their place, and expire with their
+    // packet.
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+local kept_range, kept_tvb, kept_item
+function p.dissector(tvb, pinfo, tree)
+  local t = tree:add(p, tvb())
+  assert(typeof(tvb) == "Tvb" and typeof(tvb(0, 1)) == "TvbRange", typeof(tvb))
+  assert(typeof(t) == "TreeItem" and typeof(tree) == "TreeItem")
+  assert(typeof(f_s) == "ProtoField" and tostring(f_s):find("apit.s", 1, true), tostring(f_s))
+  local ok, err = pcall(function() return t:add_packet_field(f_s, tvb(6, 2), ENC_ASCII) end)
+  assert(ok, tostring(err))
+  assert(#tvb == 10 and #tvb(2, 3) == 3)
+  assert(tostring(tvb(0, 2)) == "0102", tostring(tvb(0, 2)))
+  -- A method called with another object than its own class.
+  ok, err = pcall(function() return tvb(0, 1).uint(tvb) end)
+  assert(not ok and tostring(err):find("TvbRange"), tostring(err))
+  ok, err = pcall(function() return t:add(p, tvb) end)
+  assert(not ok and tostring(err):find("got a Tvb"), tostring(err))
+  ok, err = pcall(function() return tvb:frobnicate() end)
+  assert(not ok and tostring(err):find("Tvb:frobnicate%(%) is not supported by moonwire"), tostring(err))
+  ok, err = pcall(function() return tvb(0, 1):frobnicate() end)
+  assert(not ok and tostring(err):find("TvbRange:frobnicate%(%) is not supported"), tostring(err))
+  if pinfo.number == 1 then
+    kept_range, kept_tvb, kept_item = tvb(0, 2), tvb, t
+  else
+    ok, err = pcall(function() return kept_range:uint() end)
+    assert(not ok and tostring(err):find("expired TvbRange"), tostring(err))
+    ok, err = pcall(function() return kept_tvb:len() end)
+    assert(not ok and tostring(err):find("expired Tvb"), tostring(err))
+    ok, err = pcall(function() return t:add(f_s, kept_range) end)
+    assert(not ok and tostring(err):find("expired TvbRange"), tostring(err))
+    -- A built item expires; without a tree every item is the null item.
+    ok, err = pcall(function() return kept_item:append_text("x") end)
+    assert(ok or tostring(err):find("expired TreeItem"), tostring(err))
+    report(t, ok and "item null" or "item expired")
+  end
+  t:append_text(" (checked)")
+  pinfo.cols.info = "objects " .. pinfo.number
+  report(t, "objects ok")
+end
+"#
+    );
+    let (out, stats) = verbose(&script);
+    assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+    assert_eq!(out.matches("    S: objects ok\n").count(), 2, "{out}");
+    assert_eq!(out.matches("API Test (checked)\n").count(), 2, "{out}");
+    assert!(out.contains("    S: item expired\n"), "{out}");
+    // Without a tree (summary output, and the first pass of -2) the same
+    // script runs on null items.
+    for two_pass in [false, true] {
+        let (out, stats) = run_script(&script, OutputFormat::Summary, two_pass, vec![], vec![]);
+        assert_eq!(stats.lua_errors, 0, "{:?}", stats.first_errors);
+        assert!(
+            out.contains("objects 1\n") && out.contains("objects 2\n"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn errors_name_the_script_line_with_and_without_a_tree() {
+    // The hottest methods have C fast paths that hand unusual calls to
+    // their general versions; either way an error names the script line.
+    let script = format!(
+        "{HEAD}{}",
+        r#"
+function p.dissector(tvb, pinfo, tree)
+  local t = tree:add(p, tvb())
+  if pinfo.number == 1 then
+    local x = tvb(0, 5):uint()
+  else
+    t:add(f_s, tvb)
+  end
+end
+"#
+    );
+    for format in [OutputFormat::Summary, OutputFormat::Verbose] {
+        let (_out, stats) = run_script(&script, format, false, vec![], vec![]);
+        let all = stats.first_errors.join("\n");
+        assert_eq!(stats.lua_errors, 2, "{all}");
+        assert!(
+            all.contains("s.lua:11: TvbRange:uint() does not handle 5 byte integers"),
+            "{all}"
+        );
+        assert!(
+            all.contains("s.lua:13: TreeItem:add(): expected a TvbRange, got a Tvb"),
+            "{all}"
+        );
+    }
 }
 
 #[test]

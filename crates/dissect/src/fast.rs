@@ -1,0 +1,472 @@
+//! C functions for the methods a dissector calls most (`tvb(o, l)`,
+//! `range:uint()`, `tvb:len()`, `tree:add(...)` on the null tree), in
+//! front of their mlua versions.
+//!
+//! They skip mlua's callback machinery, which was a third of a dissector's
+//! time. Each handles the common case only; anything else (unexpected
+//! argument types, a tree being built) is handed to the mlua version with
+//! the same arguments, so results and messages stay the same. Errors they
+//! raise themselves go through a small mlua function, so they reach the
+//! engine exactly as an mlua callback's error would.
+//!
+//! No Rust value that needs dropping is alive when these functions call
+//! back into Lua (which may raise, i.e. jump over their frames).
+
+use std::ffi::{c_char, c_int, c_void};
+
+use lua::mlua::{self, Function, Lua, Table, Value as LuaValue, ffi};
+
+use crate::lua_api::TreeItem;
+use crate::lua_tvb::{Tvb, TvbRange};
+use crate::plain::{self, Plain};
+use crate::tree::NO_NODE;
+
+type State = *mut ffi::lua_State;
+
+/// Registry keys (addresses of statics) of the mlua versions and helpers.
+macro_rules! key {
+    ($name:ident) => {
+        fn $name() -> *const c_void {
+            static K: u8 = 0;
+            &K as *const u8 as *const c_void
+        }
+    };
+}
+key!(raise_key);
+key!(tvb_call_slow);
+key!(tvb_range_slow);
+key!(tvb_len_slow);
+key!(range_call_slow);
+key!(range_range_slow);
+key!(range_len_slow);
+key!(range_uint_slow);
+key!(range_le_uint_slow);
+key!(add_slow);
+key!(add_le_slow);
+key!(append_text_slow);
+
+/// Calls the mlua version stored under `key` with this call's arguments
+/// and returns its results.
+unsafe fn slow(state: State, key: *const c_void) -> c_int {
+    unsafe {
+        let n = ffi::lua_gettop(state);
+        if ffi::lua_checkstack(state, 2) == 0 {
+            return raise(state, "stack overflow");
+        }
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key);
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, n, ffi::LUA_MULTRET);
+        ffi::lua_gettop(state)
+    }
+}
+
+/// Raises `file:line: msg` (position of the Lua caller) as an mlua
+/// callback error, as `lerr` in a callback does.
+unsafe fn raise(state: State, msg: &'static str) -> c_int {
+    unsafe {
+        ffi::lua_settop(state, 0);
+        ffi::lua_pushlstring(state, msg.as_ptr() as *const c_char, msg.len());
+        raise_top(state)
+    }
+}
+
+/// [`raise`] for a built message: it is copied to Lua and dropped before
+/// anything can jump.
+unsafe fn raise_owned(state: State, msg: String) -> c_int {
+    unsafe {
+        ffi::lua_settop(state, 0);
+        if ffi::lua_checkstack(state, 4) == 0 {
+            return raise(state, "stack overflow");
+        }
+        ffi::lua_pushlstring(state, msg.as_ptr() as *const c_char, msg.len());
+        drop(msg);
+        raise_top(state)
+    }
+}
+
+/// Raises the message on top of an otherwise empty stack.
+unsafe fn raise_top(state: State) -> c_int {
+    unsafe {
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, raise_key());
+        ffi::luaL_where(state, 1);
+        ffi::lua_rotate(state, 1, -1);
+        // stack: raise, where, msg
+        ffi::lua_concat(state, 2);
+        ffi::lua_call(state, 1, 0);
+        0
+    }
+}
+
+/// An optional integer argument: `Err(())` for anything but none, nil or
+/// an integer (left to the mlua version).
+unsafe fn opt_int(state: State, idx: c_int) -> Result<Option<i64>, ()> {
+    unsafe {
+        match ffi::lua_type(state, idx) {
+            ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(state, idx) != 0 => {
+                Ok(Some(ffi::lua_tointeger(state, idx)))
+            }
+            _ => Err(()),
+        }
+    }
+}
+
+/// The epoch of the current packet, or None while the context is busy.
+fn epoch_of(ctx: crate::plain::CtxRef) -> Option<u32> {
+    ctx.try_borrow().ok().map(|c| c.epoch)
+}
+
+/// Wireshark's range rules (`len` -1 = to the end) on a window of `total`.
+fn window(total: u32, off: Option<i64>, len: Option<i64>) -> Option<(u32, u32)> {
+    let total = total as i64;
+    let off = off.unwrap_or(0);
+    if off < 0 || off > total {
+        return None;
+    }
+    let len = match len {
+        None | Some(-1) => total - off,
+        Some(l) if l < -1 => return None,
+        Some(l) => l,
+    };
+    if off + len > total {
+        return None;
+    }
+    Some((off as u32, len as u32))
+}
+
+unsafe fn push_range(state: State, r: TvbRange) -> c_int {
+    unsafe {
+        match plain::push(state, r) {
+            Ok(()) => 1,
+            Err(e) => raise_owned(state, e.to_string()),
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn tvb_call(state: State) -> c_int {
+    unsafe { tvb_range_impl(state, tvb_call_slow()) }
+}
+
+unsafe extern "C-unwind" fn tvb_range(state: State) -> c_int {
+    unsafe { tvb_range_impl(state, tvb_range_slow()) }
+}
+
+/// `tvb(off, len)` / `tvb:range(off, len)`.
+unsafe fn tvb_range_impl(state: State, slow_key: *const c_void) -> c_int {
+    unsafe {
+        let (Some(t), Ok(off), Ok(len)) = (
+            plain::test::<Tvb>(state, 1),
+            opt_int(state, 2),
+            opt_int(state, 3),
+        ) else {
+            return slow(state, slow_key);
+        };
+        let Some(epoch) = epoch_of(t.ctx) else {
+            return slow(state, slow_key);
+        };
+        if epoch != t.r.epoch {
+            return raise(state, "expired Tvb");
+        }
+        match window(t.r.len, off, len) {
+            Some((off, len)) => push_range(
+                state,
+                TvbRange {
+                    ctx: t.ctx,
+                    tvb: t.r,
+                    off,
+                    len,
+                },
+            ),
+            None => raise(state, "Range is out of bounds"),
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn range_call(state: State) -> c_int {
+    unsafe { range_range_impl(state, range_call_slow()) }
+}
+
+unsafe extern "C-unwind" fn range_range(state: State) -> c_int {
+    unsafe { range_range_impl(state, range_range_slow()) }
+}
+
+/// `range(off, len)` / `range:range(off, len)`.
+unsafe fn range_range_impl(state: State, slow_key: *const c_void) -> c_int {
+    unsafe {
+        let (Some(r), Ok(off), Ok(len)) = (
+            plain::test::<TvbRange>(state, 1),
+            opt_int(state, 2),
+            opt_int(state, 3),
+        ) else {
+            return slow(state, slow_key);
+        };
+        let Some(epoch) = epoch_of(r.ctx) else {
+            return slow(state, slow_key);
+        };
+        if epoch != r.tvb.epoch {
+            return raise(state, "expired TvbRange");
+        }
+        match window(r.len, off, len) {
+            Some((o, l)) => push_range(
+                state,
+                TvbRange {
+                    ctx: r.ctx,
+                    tvb: r.tvb,
+                    off: r.off + o,
+                    len: l,
+                },
+            ),
+            None => raise(state, "Range is out of bounds"),
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn tvb_len(state: State) -> c_int {
+    unsafe {
+        let Some(t) = plain::test::<Tvb>(state, 1) else {
+            return slow(state, tvb_len_slow());
+        };
+        match epoch_of(t.ctx) {
+            Some(e) if e == t.r.epoch => {
+                ffi::lua_pushinteger(state, t.r.len as i64);
+                1
+            }
+            Some(_) => raise(state, "expired Tvb"),
+            None => slow(state, tvb_len_slow()),
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn range_len(state: State) -> c_int {
+    unsafe {
+        let Some(r) = plain::test::<TvbRange>(state, 1) else {
+            return slow(state, range_len_slow());
+        };
+        ffi::lua_pushinteger(state, r.len as i64);
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn range_uint(state: State) -> c_int {
+    unsafe { range_uint_impl(state, false) }
+}
+
+unsafe extern "C-unwind" fn range_le_uint(state: State) -> c_int {
+    unsafe { range_uint_impl(state, true) }
+}
+
+/// `range:uint()` / `range:le_uint()` (1 to 4 bytes).
+unsafe fn range_uint_impl(state: State, le: bool) -> c_int {
+    unsafe {
+        let slow_key = if le {
+            range_le_uint_slow()
+        } else {
+            range_uint_slow()
+        };
+        let Some(r) = plain::test::<TvbRange>(state, 1) else {
+            return slow(state, slow_key);
+        };
+        let value = {
+            let Ok(c) = r.ctx.try_borrow() else {
+                return slow(state, slow_key);
+            };
+            if c.epoch != r.tvb.epoch {
+                None
+            } else if r.len == 0 || r.len > 4 {
+                Some(None)
+            } else {
+                // As TvbRange::with_bytes: clamped to the buffer.
+                let buf = c.bufs.get(r.tvb.buf as usize).map_or(&[][..], |b| &b[..]);
+                let start = (r.tvb.off + r.off) as usize;
+                let end = (start + r.len as usize).min(buf.len());
+                let b = &buf[start.min(end)..end];
+                Some(Some(if le {
+                    b.iter().rev().fold(0i64, |a, x| (a << 8) | *x as i64)
+                } else {
+                    b.iter().fold(0i64, |a, x| (a << 8) | *x as i64)
+                }))
+            }
+        };
+        match value {
+            None => raise(state, "expired TvbRange"),
+            Some(Some(v)) => {
+                ffi::lua_pushinteger(state, v);
+                1
+            }
+            Some(None) => raise_owned(
+                state,
+                format!(
+                    "TvbRange:{}() does not handle {} byte integers",
+                    if le { "le_uint" } else { "uint" },
+                    r.len
+                ),
+            ),
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn add(state: State) -> c_int {
+    unsafe { add_impl(state, add_slow()) }
+}
+
+unsafe extern "C-unwind" fn add_le(state: State) -> c_int {
+    unsafe { add_impl(state, add_le_slow()) }
+}
+
+/// The item at 1 when it is null (no tree is built under it) and of this
+/// packet.
+unsafe fn null_item_at(state: State) -> Option<TreeItem> {
+    unsafe {
+        let item = plain::test::<TreeItem>(state, 1)?;
+        let c = item.ctx.try_borrow().ok()?;
+        if c.epoch != item.epoch {
+            return None; // expired: the mlua version says so
+        }
+        (item.node == NO_NODE || !c.build_tree).then_some(item)
+    }
+}
+
+unsafe fn push_null(state: State, item: TreeItem) -> c_int {
+    unsafe {
+        match crate::lua_api::push_null_item(state, item) {
+            Ok(()) => 1,
+            Err(e) => raise_owned(state, e.to_string()),
+        }
+    }
+}
+
+/// `tree:add(field, range)`, `tree:add(field)` or `tree:add(range)` on the
+/// null tree: nothing to build or check beyond the objects' types and
+/// packet, so it returns the null item.
+unsafe fn add_impl(state: State, slow_key: *const c_void) -> c_int {
+    unsafe {
+        let Some(item) = null_item_at(state) else {
+            return slow(state, slow_key);
+        };
+        let epoch = item.epoch;
+        let mut n = ffi::lua_gettop(state);
+        while n > 1 && ffi::lua_type(state, n) == ffi::LUA_TNIL {
+            n -= 1;
+        }
+        let live_range =
+            |idx: c_int| plain::test::<TvbRange>(state, idx).is_some_and(|r| r.tvb.epoch == epoch);
+        let ok = match n {
+            2 => plain::test::<crate::lua_api::ProtoField>(state, 2).is_some() || live_range(2),
+            3 => plain::test::<crate::lua_api::ProtoField>(state, 2).is_some() && live_range(3),
+            _ => false,
+        };
+        if !ok {
+            return slow(state, slow_key);
+        }
+        push_null(state, item)
+    }
+}
+
+/// `item:append_text(s)` on the null item.
+unsafe extern "C-unwind" fn append_text(state: State) -> c_int {
+    unsafe {
+        match null_item_at(state) {
+            Some(item) if item.node == NO_NODE => push_null(state, item),
+            _ => slow(state, append_text_slow()),
+        }
+    }
+}
+
+/// Whether `f` (a function's `lua_topointer`) is one of these C
+/// functions: errors raised by the mlua version they hand a call to take
+/// their position from the Lua code above them.
+pub fn is_fast(f: *const c_void) -> bool {
+    const FNS: [ffi::lua_CFunction; 11] = [
+        tvb_call,
+        tvb_range,
+        tvb_len,
+        range_call,
+        range_range,
+        range_len,
+        range_uint,
+        range_le_uint,
+        add,
+        add_le,
+        append_text,
+    ];
+    FNS.iter().any(|g| std::ptr::eq(*g as *const c_void, f))
+}
+
+/// The metatable of a plain class.
+fn metatable<T: Plain>(lua: &Lua) -> mlua::Result<Table> {
+    // SAFETY: replaces the pushed nil by one registry value.
+    unsafe {
+        lua.exec_raw(LuaValue::Nil, |state| {
+            ffi::lua_pop(state, 1);
+            ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, T::key());
+        })
+    }
+}
+
+/// Puts `f` in front of the function at `t[name]`, which is kept under
+/// `key` for the cases `f` hands on.
+fn front(
+    lua: &Lua,
+    t: &Table,
+    name: &str,
+    key: *const c_void,
+    f: ffi::lua_CFunction,
+) -> mlua::Result<()> {
+    let old: Function = t.raw_get(name)?;
+    plain::set_registry(lua, key, old)?;
+    // SAFETY: the C functions above follow the Lua C API rules.
+    let func = unsafe { lua.create_c_function(f)? };
+    t.raw_set(name, func)
+}
+
+/// Installs the C functions in front of the mlua methods (after the plain
+/// classes are installed).
+pub fn install(lua: &Lua) -> mlua::Result<()> {
+    plain::set_registry(
+        lua,
+        raise_key(),
+        lua.create_function(|_, msg: String| -> mlua::Result<()> {
+            Err(mlua::Error::RuntimeError(msg))
+        })?,
+    )?;
+    let tvb = metatable::<Tvb>(lua)?;
+    let tvb_m: Table = tvb.raw_get("__index")?;
+    front(lua, &tvb, "__call", tvb_call_slow(), tvb_call)?;
+    front(lua, &tvb_m, "range", tvb_range_slow(), tvb_range)?;
+    front(lua, &tvb_m, "len", tvb_len_slow(), tvb_len)?;
+    let range = metatable::<TvbRange>(lua)?;
+    let range_m: Table = range.raw_get("__index")?;
+    front(lua, &range, "__call", range_call_slow(), range_call)?;
+    front(lua, &range_m, "range", range_range_slow(), range_range)?;
+    front(lua, &range_m, "len", range_len_slow(), range_len)?;
+    front(lua, &range_m, "uint", range_uint_slow(), range_uint)?;
+    front(
+        lua,
+        &range_m,
+        "le_uint",
+        range_le_uint_slow(),
+        range_le_uint,
+    )?;
+    let item = metatable::<TreeItem>(lua)?;
+    let item_m: Table = item.raw_get("__index")?;
+    front(lua, &item_m, "add", add_slow(), add)?;
+    front(lua, &item_m, "add_le", add_le_slow(), add_le)?;
+    front(lua, &item_m, "append_text", append_text_slow(), append_text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn windows_follow_wireshark_rules() {
+        assert_eq!(window(10, None, None), Some((0, 10)));
+        assert_eq!(window(10, Some(4), Some(-1)), Some((4, 6)));
+        assert_eq!(window(10, Some(10), None), Some((10, 0)));
+        assert_eq!(window(10, Some(8), Some(3)), None);
+        assert_eq!(window(10, Some(-1), None), None);
+        assert_eq!(window(10, Some(2), Some(-2)), None);
+        assert_eq!(window(10, Some(11), None), None);
+    }
+}
