@@ -132,6 +132,9 @@ fn http_on_body_feed_and_data_api() {
     // callback returned -1 after the first one and was not called again.
     assert!(t.contains(&"body-pieces-1".to_string()), "{t:?}");
     assert!(t.contains(&"feed-pieces-4".to_string()), "{t:?}");
+    // Both body feeds got one handle per piece; handles of earlier pieces
+    // had expired.
+    assert!(t.contains(&"shared-4-stale-3".to_string()), "{t:?}");
     assert!(t.contains(&"copy-kept".to_string()), "{t:?}");
 }
 

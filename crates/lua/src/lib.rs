@@ -11,6 +11,8 @@ mod errors;
 mod libs;
 mod limits;
 mod pattern;
+#[cfg(target_os = "linux")]
+mod watchdog;
 
 pub use errors::{ErrorLog, ErrorSite};
 pub use libs::{LibSet, LibSetError};

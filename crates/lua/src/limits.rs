@@ -7,6 +7,8 @@ use mlua::{HookTriggers, Lua, VmState};
 use thiserror::Error;
 
 use crate::libs::LibSet;
+#[cfg(target_os = "linux")]
+use crate::watchdog;
 
 /// How often (in VM instructions) the budget hook runs. Small enough to stop
 /// a runaway loop promptly, large enough to cost nothing measurable.
@@ -62,18 +64,43 @@ impl Default for HostOptions {
 
 /// The per-callback instruction budget of one interpreter.
 ///
-/// [`Budget::arm`] before each callback; the hook interrupts the callback
-/// with a Lua error once the budget is spent, and counts it.
+/// [`Budget::arm`] before each callback. The budget counts VM instructions
+/// with Lua's count hook, in steps of 1000, and interrupts the
+/// callback with a Lua error once `max_instructions` are spent, counting it
+/// ([`Budget::exceeded`]).
+///
+/// Lua 5.4 slows every instruction down while any hook is set, so on Linux
+/// the main state runs without a hook: a watchdog thread installs the count
+/// hook only once a callback has run for 5 to 10 ms of wall-clock time, and
+/// the next `arm` removes it again. Instructions are counted from that
+/// moment, so a callback is never interrupted before it has run
+/// `max_instructions` instructions, and a runaway one is interrupted after
+/// at most 10 ms plus `max_instructions` instructions. Coroutines (made by
+/// `coroutine.create`/`wrap` or by the host) carry the count hook from their
+/// first instruction.
 #[derive(Debug, Clone, Default)]
 pub struct Budget {
     inner: Rc<BudgetState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct BudgetState {
     steps_per_call: Cell<u64>,
     remaining: Cell<u64>,
     exceeded: Cell<u64>,
+    /// The watchdog's registration of the interpreter, while it lives.
+    #[cfg(target_os = "linux")]
+    watch: Cell<Option<&'static watchdog::Registration>>,
+}
+
+impl std::fmt::Debug for BudgetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetState")
+            .field("steps_per_call", &self.steps_per_call)
+            .field("remaining", &self.remaining)
+            .field("exceeded", &self.exceeded)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Budget {
@@ -81,6 +108,10 @@ impl Budget {
     #[inline]
     pub fn arm(&self) {
         self.inner.remaining.set(self.inner.steps_per_call.get());
+        #[cfg(target_os = "linux")]
+        if let Some(w) = self.inner.watch.get() {
+            w.callback_starts();
+        }
     }
 
     /// How many callbacks were interrupted for running too long.
@@ -94,9 +125,23 @@ impl Budget {
 /// Not `Send`: each thread builds its own (scripts never share state across
 /// threads).
 pub struct LuaHost {
+    /// The watchdog's registration (boxed: the budget points at it), freed
+    /// before the interpreter.
+    #[cfg(target_os = "linux")]
+    watch: Option<Box<watchdog::Registration>>,
     lua: Lua,
     budget: Budget,
     options: HostOptions,
+}
+
+impl Drop for LuaHost {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            self.budget.inner.watch.set(None);
+            self.watch = None;
+        }
+    }
 }
 
 impl LuaHost {
@@ -118,6 +163,8 @@ impl LuaHost {
                 .map_err(LuaHostError::Create)?;
         }
         let budget = Budget::default();
+        #[cfg(target_os = "linux")]
+        let mut watch = None;
         if options.max_instructions > 0 {
             let steps = options.max_instructions.div_ceil(HOOK_STEP as u64).max(1);
             budget.inner.steps_per_call.set(steps);
@@ -141,8 +188,21 @@ impl LuaHost {
                 },
             )
             .map_err(LuaHostError::Create)?;
+            #[cfg(target_os = "linux")]
+            {
+                watch = watchdog::watch(&lua, HOOK_STEP as i32).map_err(LuaHostError::Create)?;
+                if let Some(w) = &watch {
+                    // SAFETY: the box's contents stay put until `drop`,
+                    // which clears this reference first.
+                    let r: &'static watchdog::Registration =
+                        unsafe { &*(w.as_ref() as *const watchdog::Registration) };
+                    budget.inner.watch.set(Some(r));
+                }
+            }
         }
         Ok(LuaHost {
+            #[cfg(target_os = "linux")]
+            watch,
             lua,
             budget,
             options,
@@ -185,6 +245,28 @@ impl LuaHost {
                 path: name.to_string(),
                 source,
             })
+    }
+
+    /// Whether the main state has a hook now (tests).
+    #[cfg(all(test, target_os = "linux"))]
+    fn main_hooked(&self) -> bool {
+        let mut hooked = false;
+        // SAFETY: reads the main state's hook, stack unchanged.
+        unsafe {
+            self.lua
+                .exec_raw::<()>((), |l| {
+                    mlua::ffi::lua_rawgeti(
+                        l,
+                        mlua::ffi::LUA_REGISTRYINDEX,
+                        mlua::ffi::LUA_RIDX_MAINTHREAD,
+                    );
+                    let main = mlua::ffi::lua_tothread(l, -1);
+                    hooked = mlua::ffi::lua_gethook(main).is_some();
+                    mlua::ffi::lua_pop(l, 1);
+                })
+                .unwrap();
+        }
+        hooked
     }
 
     /// Bytes of memory the interpreter uses now.
@@ -257,6 +339,167 @@ mod tests {
             err.to_string().contains("instruction budget exceeded"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn coroutine_made_in_an_earlier_callback_is_interrupted() {
+        let host = LuaHost::new(HostOptions {
+            max_instructions: 100_000,
+            ..HostOptions::default()
+        })
+        .unwrap();
+        host.budget().arm();
+        host.lua()
+            .load("co = coroutine.create(function() while true do end end)")
+            .exec()
+            .unwrap();
+        host.budget().arm();
+        let (ok, msg): (bool, String) = host
+            .lua()
+            .load("local ok, e = coroutine.resume(co) return ok, tostring(e)")
+            .eval()
+            .unwrap();
+        assert!(!ok);
+        assert!(msg.contains("instruction budget exceeded"), "{msg}");
+        assert_eq!(host.budget().exceeded(), 1);
+    }
+
+    /// The main state of a host (tests).
+    #[cfg(target_os = "linux")]
+    fn main_state(host: &LuaHost) -> usize {
+        let mut main = 0usize;
+        // SAFETY: reads the registry's main-thread entry, stack unchanged.
+        unsafe {
+            host.lua()
+                .exec_raw::<()>((), |l| {
+                    mlua::ffi::lua_rawgeti(
+                        l,
+                        mlua::ffi::LUA_REGISTRYINDEX,
+                        mlua::ffi::LUA_RIDX_MAINTHREAD,
+                    );
+                    main = mlua::ffi::lua_tothread(l, -1) as usize;
+                    mlua::ffi::lua_pop(l, 1);
+                })
+                .unwrap();
+        }
+        main
+    }
+
+    /// Sleeps until `hooked()` says yes (at most 10 s, for a very loaded
+    /// machine).
+    #[cfg(target_os = "linux")]
+    fn wait_for_hook(hooked: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while !hooked() && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(watchdog::TICK);
+        }
+    }
+
+    /// A host with a `pause()` function that sleeps until the watchdog has
+    /// hooked the callback calling it.
+    #[cfg(target_os = "linux")]
+    fn host_with_pause(max_instructions: u64) -> LuaHost {
+        let host = LuaHost::new(HostOptions {
+            max_instructions,
+            ..HostOptions::default()
+        })
+        .unwrap();
+        let main = main_state(&host);
+        let pause = host
+            .lua()
+            .create_function(move |_, ()| {
+                // SAFETY: reading the hook of this thread's own main state.
+                wait_for_hook(|| unsafe {
+                    mlua::ffi::lua_gethook(main as *mut mlua::ffi::lua_State).is_some()
+                });
+                Ok(())
+            })
+            .unwrap();
+        host.lua().globals().set("pause", pause).unwrap();
+        host
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn short_callbacks_run_without_a_hook() {
+        let host = host_with_pause(1_000_000);
+        assert!(!host.main_hooked());
+        host.budget().arm();
+        let v: i64 = host.lua().load("return 1 + 1").eval().unwrap();
+        assert_eq!(v, 2);
+        assert!(!host.main_hooked());
+        // A callback still running after a tick gets the count hook...
+        host.budget().arm();
+        host.lua().load("pause()").exec().unwrap();
+        assert!(host.main_hooked());
+        // ...and the next callback starts without it again.
+        host.budget().arm();
+        assert!(!host.main_hooked());
+        assert_eq!(host.budget().exceeded(), 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn long_callback_is_counted_from_when_the_watchdog_hooks_it() {
+        let host = host_with_pause(1_000_000);
+        // Under the budget once hooked: runs to the end.
+        host.budget().arm();
+        let n: i64 = host
+            .lua()
+            .load("pause() local n = 0 for i = 1, 200000 do n = n + 1 end return n")
+            .eval()
+            .unwrap();
+        assert_eq!(n, 200_000);
+        assert_eq!(host.budget().exceeded(), 0);
+        // Over it: interrupted, counted.
+        host.budget().arm();
+        let err = host
+            .lua()
+            .load("pause() local n = 0 for i = 1, 10000000 do n = n + 1 end return n")
+            .exec()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("instruction budget exceeded"),
+            "{err}"
+        );
+        assert_eq!(host.budget().exceeded(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn idle_interpreter_is_unhooked_by_its_next_callback() {
+        let host = host_with_pause(1_000_000);
+        host.budget().arm();
+        wait_for_hook(|| host.main_hooked());
+        assert!(host.main_hooked(), "an idle interpreter looks stuck");
+        host.budget().arm();
+        assert!(!host.main_hooked());
+    }
+
+    #[test]
+    fn hooked_coroutine_functions_keep_their_behaviour() {
+        let host = LuaHost::new(HostOptions::default()).unwrap();
+        host.budget().arm();
+        let (a, b, c, err): (i64, i64, String, String) = host
+            .lua()
+            .load(
+                r#"
+                local g = coroutine.wrap(function(x)
+                  local y = coroutine.yield(x + 1)
+                  return y * 2
+                end)
+                local co = coroutine.create(function(x) return coroutine.yield(x) + 1 end)
+                local _, first = coroutine.resume(co, 10)
+                local _, second = coroutine.resume(co, first)
+                local ok, e = pcall(coroutine.wrap(function() error("boom") end))
+                return g(1), g(5), coroutine.status(co) .. second, tostring(e)
+                "#,
+            )
+            .eval()
+            .unwrap();
+        assert_eq!((a, b), (2, 10));
+        assert_eq!(c, "dead11");
+        assert!(err.contains("boom") && err.contains(":"), "{err}");
     }
 
     #[test]

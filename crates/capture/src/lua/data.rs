@@ -1,10 +1,11 @@
 //! `MolochData` / `ArkimeData`: a handle over bytes the engine owns, handed
 //! to HTTP and body-feed callbacks without copying.
 //!
-//! A borrowed handle carries the *generation* it was made in; the
-//! generation moves on after every callback that received data, so a
-//! handle kept past its callback (in a table, an upvalue) no longer matches
-//! and every use raises a Lua error instead of reading freed memory.
+//! One borrowed handle is made per piece of data and handed to every
+//! callback registered for it. It carries the *generation* it was made in;
+//! the generation moves on once those callbacks are done, so a handle kept
+//! past them (in a table, an upvalue) no longer matches and every use
+//! raises a Lua error instead of reading freed memory.
 //! `data:copy()` and `MolochData.new(str)` make owned handles that stay
 //! valid.
 
@@ -21,7 +22,7 @@ thread_local! {
 }
 
 /// Invalidates every borrowed handle made so far on this thread. Called
-/// after each callback that may have received borrowed data.
+/// after the callbacks that received a piece of borrowed data.
 #[inline]
 pub(crate) fn end_callback() {
     GENERATION.with(|g| g.set(g.get() + 1));

@@ -195,7 +195,9 @@ impl LuaScripts {
     }
 
     /// Runs one callback with the budget re-armed, with `session` bound
-    /// when given; failures are counted and yield `None`.
+    /// when given; failures are counted and yield `None`. A caller that
+    /// passed borrowed [`LuaData`] calls [`data::end_callback`] once its
+    /// callbacks for those bytes are done.
     fn call(
         &mut self,
         session: Option<(u64, &mut ScriptSession<'_>)>,
@@ -208,7 +210,6 @@ impl LuaScripts {
             Some((serial, s)) => self.shared.bind(serial, s, || f.call::<Value>(args)),
             None => f.call::<Value>(args),
         };
-        data::end_callback();
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -440,6 +441,8 @@ impl LuaScripts {
             return;
         };
         let d = dir.index() as i64;
+        // One handle for every callback of this event (made on first use).
+        let mut handle: Option<Value> = None;
         for i in 0..n {
             if Self::lua_state(session).is_some_and(|st| st.http_off[at] & (1 << i) != 0) {
                 continue;
@@ -448,15 +451,21 @@ impl LuaScripts {
             let Some(f) = self.resolve(&cb) else {
                 continue;
             };
-            let arg = match data {
-                Some(bytes) => match self.host.lua().create_userdata(LuaData::borrowed(bytes)) {
-                    Ok(u) => Value::UserData(u),
-                    Err(e) => {
-                        self.record(&e, Some(&f));
-                        continue;
+            let arg = match (&handle, data) {
+                (Some(h), _) => h.clone(),
+                (None, None) => Value::Nil,
+                (None, Some(bytes)) => {
+                    match self.host.lua().create_userdata(LuaData::borrowed(bytes)) {
+                        Ok(u) => {
+                            handle = Some(Value::UserData(u.clone()));
+                            Value::UserData(u)
+                        }
+                        Err(e) => {
+                            self.record(&e, Some(&f));
+                            continue;
+                        }
                     }
-                },
-                None => Value::Nil,
+                }
             };
             let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), arg, d));
             if r.as_ref().is_some_and(is_stop)
@@ -465,6 +474,7 @@ impl LuaScripts {
                 st.http_off[at] |= 1 << i;
             }
         }
+        data::end_callback();
     }
 
     fn body_hook(&mut self, session: &mut ScriptSession<'_>, kind: &str, data: &[u8]) {
@@ -478,6 +488,8 @@ impl LuaScripts {
         let Some((serial, obj)) = self.ensure_state(session) else {
             return;
         };
+        // One handle for every callback of this piece (made on first use).
+        let mut handle: Option<AnyUserData> = None;
         for i in 0..n {
             let off = Self::lua_state(session)
                 .is_some_and(|st| st.body_off.get(at).is_some_and(|m| m & (1 << i) != 0));
@@ -488,12 +500,18 @@ impl LuaScripts {
             let Some(f) = self.resolve(&cb) else {
                 continue;
             };
-            let ud = match self.host.lua().create_userdata(LuaData::borrowed(data)) {
-                Ok(u) => u,
-                Err(e) => {
-                    self.record(&e, Some(&f));
-                    continue;
-                }
+            let ud = match &handle {
+                Some(u) => u.clone(),
+                None => match self.host.lua().create_userdata(LuaData::borrowed(data)) {
+                    Ok(u) => {
+                        handle = Some(u.clone());
+                        u
+                    }
+                    Err(e) => {
+                        self.record(&e, Some(&f));
+                        continue;
+                    }
+                },
             };
             let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), ud));
             if r.as_ref().is_some_and(is_stop)
@@ -505,6 +523,7 @@ impl LuaScripts {
                 st.body_off[at] |= 1 << i;
             }
         }
+        data::end_callback();
     }
 
     /// `register_pre_save` callbacks.

@@ -492,7 +492,9 @@ fn got_to_lua(lua: &Lua, g: Got) -> mlua::Result<Value> {
 /// does) or as a function value.
 #[derive(Clone)]
 pub(crate) enum Callback {
-    Name(String),
+    /// A global function's name, looked up at every call as Arkime does
+    /// (the Lua string is kept so the lookup allocates nothing).
+    Name(mlua::LuaString),
     Func(Function),
 }
 
@@ -500,7 +502,7 @@ impl Callback {
     pub fn from_value(v: Value, what: &str) -> mlua::Result<Callback> {
         match v {
             Value::Function(f) => Ok(Callback::Func(f)),
-            Value::String(s) => Ok(Callback::Name(s.to_str()?.to_string())),
+            Value::String(s) => Ok(Callback::Name(s)),
             other => Err(mlua::Error::runtime(format!(
                 "{what}: expected a function or a function name, got {}",
                 other.type_name()
@@ -512,10 +514,11 @@ impl Callback {
     pub fn resolve(&self, lua: &Lua) -> mlua::Result<Function> {
         match self {
             Callback::Func(f) => Ok(f.clone()),
-            Callback::Name(n) => match lua.globals().raw_get::<Value>(n.as_str())? {
+            Callback::Name(n) => match lua.globals().raw_get::<Value>(n)? {
                 Value::Function(f) => Ok(f),
                 _ => Err(mlua::Error::runtime(format!(
-                    "callback function '{n}' is not defined"
+                    "callback function '{}' is not defined",
+                    n.to_string_lossy()
                 ))),
             },
         }

@@ -37,6 +37,7 @@ local glob = MolochData.pattern_create("*abcdefgh*")
 
 function feed(session, data)
   local t = session:table()
+  t.current = data
   t.feedPieces = (t.feedPieces or 0) + 1
   t.feedBytes = (t.feedBytes or 0) + #data:get()
   if t.feedPieces == 1 then
@@ -51,10 +52,24 @@ function feed(session, data)
 end
 MolochSession.register_body_feed("http", "feed")
 
+-- A second feed gets the same handle as the first for the same piece; the
+-- handle it kept from the previous piece no longer reads.
+MolochSession.register_body_feed("http", function(session, data)
+  local t = session:table()
+  if rawequal(t.current, data) and #data:get() > 0 then
+    t.shared = (t.shared or 0) + 1
+  end
+  if t.previous and not pcall(t.previous.get, t.previous) then
+    t.stale = (t.stale or 0) + 1
+  end
+  t.previous = data
+end)
+
 MolochSession.register_save(function(session, final)
   local t = session:table()
   session:add_tag("body-pieces-" .. tostring(t.bodyPieces))
   session:add_tag("feed-pieces-" .. tostring(t.feedPieces))
+  session:add_tag("shared-" .. tostring(t.shared) .. "-stale-" .. tostring(t.stale))
   session:add_string("lua.text", "body:" .. tostring(t.feedBytes))
   local stale = pcall(function() return t.original:get() end)
   if #t.copy:get() > 0 and not stale then

@@ -22,11 +22,13 @@ local function luhn(digits)
 end
 
 function ccBody(session, data)
+  -- Most pieces have no run of digits at all: scan the handle itself, and
+  -- copy the text into Lua only when there is something to look at.
+  local matched, match = data:pcre_match(fast)
+  if not matched then return end
   local t = session:table()
   local text = data:get()
-  while #text > 0 do
-    local matched, match = MolochData.new(text):pcre_match(fast)
-    if not matched then break end
+  while matched do
     local digits = match:gsub("[ -]", "")
     if luhn(digits) and MolochData.new(digits):pcre_ismatch(exact) then
       t.cards = (t.cards or 0) + 1
@@ -38,6 +40,7 @@ function ccBody(session, data)
     end
     local at = text:find(match, 1, true)
     text = text:sub(at + #match)
+    matched, match = MolochData.new(text):pcre_match(fast)
   end
 end
 
