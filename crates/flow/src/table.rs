@@ -15,6 +15,21 @@ use ahash::AHashMap;
 use crate::SessionKey;
 
 const NIL: u32 = u32::MAX;
+/// Cache lines of a slot to prefetch.
+const PREFETCH_LINES: usize = 4;
+
+#[inline]
+fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, even on an
+    // address that is not mapped, and reads nothing into the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Slots per slab chunk (a power of two).
 const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -85,6 +100,35 @@ impl<T> SessionTable<T> {
     /// Finds a session by key.
     pub fn find(&self, key: &SessionKey) -> Option<SessionId> {
         self.map.get(key).map(|&i| SessionId(i))
+    }
+
+    /// Finds a session by key, trying `hint` first: a handle found earlier
+    /// for the same key (e.g. for a whole batch at once, so that the
+    /// lookups' cache misses overlap), still used if its slot holds that
+    /// key.
+    pub fn find_hinted(&self, key: &SessionKey, hint: Option<SessionId>) -> Option<SessionId> {
+        if let Some(id) = hint
+            && let Some(slot) = self.slots.get(id.0 as usize)
+            && slot.value.is_some()
+            && slot.key == *key
+        {
+            return Some(id);
+        }
+        self.find(key)
+    }
+
+    /// Asks the CPU to start loading a session's state, which the caller
+    /// will touch soon (a hint only: no effect on results).
+    #[inline]
+    pub fn prefetch(&self, id: SessionId) {
+        if let Some(slot) = self.slots.get(id.0 as usize) {
+            let p = (slot as *const Slot<T>).cast::<u8>();
+            // The slot header, the session's counters and its first
+            // vectors: the lines every packet touches.
+            for line in 0..PREFETCH_LINES {
+                prefetch_line(p.wrapping_add(line * 64));
+            }
+        }
     }
 
     /// Adds a session on idle list `list`. The key must not be present.
@@ -331,6 +375,25 @@ mod tests {
             assert_eq!(t.remove(id), Some((key(i), i)));
         }
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn hints_are_checked_against_the_key() {
+        let mut t: SessionTable<&str> = SessionTable::new(1);
+        let a = t.insert(key(1), "a", 0, 0);
+        let b = t.insert(key(2), "b", 0, 0);
+        assert_eq!(t.find_hinted(&key(1), Some(a)), Some(a));
+        // A hint for another key is ignored.
+        assert_eq!(t.find_hinted(&key(1), Some(b)), Some(a));
+        // A stale hint (session gone, slot reused) is ignored.
+        t.remove(a);
+        assert_eq!(t.find_hinted(&key(1), Some(a)), None);
+        let c = t.insert(key(3), "c", 0, 0);
+        assert_eq!(c, a);
+        assert_eq!(t.find_hinted(&key(1), Some(c)), None);
+        assert_eq!(t.find_hinted(&key(3), None), Some(c));
+        t.prefetch(c);
+        t.prefetch(SessionId(9999));
     }
 
     #[test]
