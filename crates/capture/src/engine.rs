@@ -150,15 +150,14 @@ pub(crate) struct FinishedSession {
 }
 
 /// Writes documents; shared settings resolved once.
-#[derive(Clone)]
 pub(crate) struct DocumentBuilder {
-    pub registry: Arc<protocols::fields::FieldRegistry>,
-    pub node: String,
-    pub prefix: String,
-    pub rotation: IndexRotation,
-    pub enable_packet_len: bool,
+    registry: Arc<protocols::fields::FieldRegistry>,
+    node: String,
+    prefix: String,
+    rotation: IndexRotation,
+    enable_packet_len: bool,
     /// The last index name, with its hour.
-    pub index_cache: std::cell::RefCell<Option<(i64, String)>>,
+    index_cache: std::cell::RefCell<Option<(i64, String)>>,
 }
 
 impl DocumentBuilder {

@@ -69,17 +69,12 @@ function register_postdissector(proto, _all_fields)
   error("moonwire: register_postdissector is not supported", 2)
 end
 
--- BitOp ("bit"): results are signed 32-bit numbers.
+-- "bit" (BitOp) and "bit32", sharing their helpers.
 do
-  local function tobit(x)
-    x = math.floor(x) & 0xffffffff
-    if x >= 0x80000000 then x = x - 0x100000000 end
-    return x
-  end
   local floor, select = math.floor, select
   local function u(x) return floor(x) & 0xffffffff end
-  -- Folds op over u(x) and the extra arguments up to the first nil, as
-  -- ipairs would, without building a table for them.
+  -- Folds op over u() of the arguments up to the first nil, as ipairs
+  -- would, without building a table for them.
   local function fold(op, r, ...)
     for i = 1, select("#", ...) do
       local v = (select(i, ...))
@@ -91,91 +86,85 @@ do
   local function band(p, q) return p & q end
   local function bor(p, q) return p | q end
   local function bxor(p, q) return p ~ q end
-  local b = {}
-  b.tobit = tobit
-  function b.bnot(x) return tobit(~u(x)) end
-  function b.band(x, y, ...)
-    if y == nil then return tobit(u(x)) end
-    if ... == nil then return tobit(u(x) & u(y)) end
-    return tobit(fold(band, u(x) & u(y), ...))
-  end
-  function b.bor(x, y, ...)
-    if y == nil then return tobit(u(x)) end
-    if ... == nil then return tobit(u(x) | u(y)) end
-    return tobit(fold(bor, u(x) | u(y), ...))
-  end
-  function b.bxor(x, y, ...)
-    if y == nil then return tobit(u(x)) end
-    if ... == nil then return tobit(u(x) ~ u(y)) end
-    return tobit(fold(bxor, u(x) ~ u(y), ...))
-  end
-  function b.lshift(x, n) return tobit(u(x) << (n & 31)) end
-  function b.rshift(x, n) return tobit(u(x) >> (n & 31)) end
-  function b.arshift(x, n) return tobit(tobit(x) >> (n & 31) | ((tobit(x) < 0 and (n & 31) > 0) and (0xffffffff << (32 - (n & 31))) or 0)) end
-  function b.rol(x, n) n = n & 31 x = u(x) return tobit((x << n) | (x >> (32 - n))) end
-  function b.ror(x, n) n = n & 31 x = u(x) return tobit((x >> n) | (x << (32 - n))) end
-  function b.bswap(x) x = u(x)
-    return tobit(((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >> 8) & 0xff00) | (x >> 24)) end
-  function b.tohex(x, n)
-    n = n or 8
-    local upper = n < 0
-    if upper then n = -n end
-    local s = string.format(upper and "%08X" or "%08x", u(x))
-    return s:sub(-n)
-  end
-  bit = b
-  package = package or {}
-  if package.loaded then package.loaded.bit = b end
-end
 
--- Lua 5.2 "bit32": results are unsigned 32-bit numbers.
-do
-  local floor, select = math.floor, select
-  local function u(x) return floor(x) & 0xffffffff end
-  -- Folds op over the arguments up to the first nil, as ipairs would,
-  -- without building a table for them.
-  local function fold(op, r, ...)
-    for i = 1, select("#", ...) do
-      local v = (select(i, ...))
-      if v == nil then break end
-      r = op(r, u(v))
+  -- BitOp ("bit"): results are signed 32-bit numbers.
+  do
+    local function tobit(x)
+      x = math.floor(x) & 0xffffffff
+      if x >= 0x80000000 then x = x - 0x100000000 end
+      return x
     end
-    return r
+    local b = {}
+    b.tobit = tobit
+    function b.bnot(x) return tobit(~u(x)) end
+    function b.band(x, y, ...)
+      if y == nil then return tobit(u(x)) end
+      if ... == nil then return tobit(u(x) & u(y)) end
+      return tobit(fold(band, u(x) & u(y), ...))
+    end
+    function b.bor(x, y, ...)
+      if y == nil then return tobit(u(x)) end
+      if ... == nil then return tobit(u(x) | u(y)) end
+      return tobit(fold(bor, u(x) | u(y), ...))
+    end
+    function b.bxor(x, y, ...)
+      if y == nil then return tobit(u(x)) end
+      if ... == nil then return tobit(u(x) ~ u(y)) end
+      return tobit(fold(bxor, u(x) ~ u(y), ...))
+    end
+    function b.lshift(x, n) return tobit(u(x) << (n & 31)) end
+    function b.rshift(x, n) return tobit(u(x) >> (n & 31)) end
+    function b.arshift(x, n) return tobit(tobit(x) >> (n & 31) | ((tobit(x) < 0 and (n & 31) > 0) and (0xffffffff << (32 - (n & 31))) or 0)) end
+    function b.rol(x, n) n = n & 31 x = u(x) return tobit((x << n) | (x >> (32 - n))) end
+    function b.ror(x, n) n = n & 31 x = u(x) return tobit((x >> n) | (x << (32 - n))) end
+    function b.bswap(x) x = u(x)
+      return tobit(((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >> 8) & 0xff00) | (x >> 24)) end
+    function b.tohex(x, n)
+      n = n or 8
+      local upper = n < 0
+      if upper then n = -n end
+      local s = string.format(upper and "%08X" or "%08x", u(x))
+      return s:sub(-n)
+    end
+    bit = b
+    package = package or {}
+    if package.loaded then package.loaded.bit = b end
   end
-  local function band(p, q) return p & q end
-  local function bor(p, q) return p | q end
-  local function bxor(p, q) return p ~ q end
-  local b = {}
-  function b.bnot(x) return u(~u(x)) end
-  function b.band(x, y, ...)
-    if x ~= nil and y ~= nil and ... == nil then return u(x) & u(y) end
-    return fold(band, 0xffffffff, x, y, ...)
+
+  -- Lua 5.2 "bit32": results are unsigned 32-bit numbers.
+  do
+    local b = {}
+    function b.bnot(x) return u(~u(x)) end
+    function b.band(x, y, ...)
+      if x ~= nil and y ~= nil and ... == nil then return u(x) & u(y) end
+      return fold(band, 0xffffffff, x, y, ...)
+    end
+    function b.bor(x, y, ...)
+      if x ~= nil and y ~= nil and ... == nil then return u(x) | u(y) end
+      return fold(bor, 0, x, y, ...)
+    end
+    function b.bxor(x, y, ...)
+      if x ~= nil and y ~= nil and ... == nil then return u(x) ~ u(y) end
+      return fold(bxor, 0, x, y, ...)
+    end
+    function b.btest(...) return b.band(...) ~= 0 end
+    function b.lshift(x, n) if n >= 32 or n <= -32 then return 0 end
+      if n < 0 then return u(x) >> -n end return u(u(x) << n) end
+    function b.rshift(x, n) if n >= 32 or n <= -32 then return 0 end
+      if n < 0 then return u(u(x) << -n) end return u(x) >> n end
+    function b.arshift(x, n) x = u(x)
+      if n <= 0 then return b.lshift(x, -n) end
+      if x & 0x80000000 == 0 then return b.rshift(x, n) end
+      if n >= 32 then return 0xffffffff end
+      return u((x >> n) | (0xffffffff << (32 - n))) end
+    function b.lrotate(x, n) n = n % 32 x = u(x) return u((x << n) | (x >> (32 - n))) end
+    function b.rrotate(x, n) n = n % 32 x = u(x) return u((x >> n) | (x << (32 - n))) end
+    function b.extract(x, f, w) w = w or 1 return (u(x) >> f) & ((1 << w) - 1) end
+    function b.replace(x, v, f, w) w = w or 1 local m = ((1 << w) - 1) << f
+      return u((u(x) & ~m) | ((u(v) << f) & m)) end
+    bit32 = b
+    if package and package.loaded then package.loaded.bit32 = b end
   end
-  function b.bor(x, y, ...)
-    if x ~= nil and y ~= nil and ... == nil then return u(x) | u(y) end
-    return fold(bor, 0, x, y, ...)
-  end
-  function b.bxor(x, y, ...)
-    if x ~= nil and y ~= nil and ... == nil then return u(x) ~ u(y) end
-    return fold(bxor, 0, x, y, ...)
-  end
-  function b.btest(...) return b.band(...) ~= 0 end
-  function b.lshift(x, n) if n >= 32 or n <= -32 then return 0 end
-    if n < 0 then return u(x) >> -n end return u(u(x) << n) end
-  function b.rshift(x, n) if n >= 32 or n <= -32 then return 0 end
-    if n < 0 then return u(u(x) << -n) end return u(x) >> n end
-  function b.arshift(x, n) x = u(x)
-    if n <= 0 then return b.lshift(x, -n) end
-    if x & 0x80000000 == 0 then return b.rshift(x, n) end
-    if n >= 32 then return 0xffffffff end
-    return u((x >> n) | (0xffffffff << (32 - n))) end
-  function b.lrotate(x, n) n = n % 32 x = u(x) return u((x << n) | (x >> (32 - n))) end
-  function b.rrotate(x, n) n = n % 32 x = u(x) return u((x >> n) | (x << (32 - n))) end
-  function b.extract(x, f, w) w = w or 1 return (u(x) >> f) & ((1 << w) - 1) end
-  function b.replace(x, v, f, w) w = w or 1 local m = ((1 << w) - 1) << f
-    return u((u(x) & ~m) | ((u(v) << f) & m)) end
-  bit32 = b
-  if package and package.loaded then package.loaded.bit32 = b end
 end
 
 -- Parts of Wireshark's API moonwire does not provide fail with a clear
