@@ -190,7 +190,12 @@ impl DocumentBuilder {
         fields: &protocols::SessionFields,
         files: Vec<u32>,
     ) -> SessionDocument {
-        let mut json = String::with_capacity(1024);
+        // Sized for the usual document so that it is not regrown (and
+        // copied) while written: ~1 KB of generic fields, ~16 bytes per
+        // packet position (and length), more when parsers added fields.
+        let per_packet = if self.enable_packet_len { 24 } else { 12 };
+        let app = if fields.is_empty() { 0 } else { 1024 };
+        let mut json = String::with_capacity(1024 + app + per_packet * s.packet_pos.len());
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)

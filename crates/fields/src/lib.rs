@@ -335,6 +335,9 @@ pub struct FieldRegistry {
     defs: Vec<FieldDef>,
     by_expr: AHashMap<String, FieldId>,
     by_db: AHashMap<String, FieldId>,
+    /// Each field's place in document order (see [`FieldRegistry::db_rank`]),
+    /// computed on first use after the last insertion.
+    db_rank: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl Default for FieldRegistry {
@@ -351,6 +354,7 @@ impl FieldRegistry {
             defs: Vec::with_capacity(table::BUILTIN.len() * 2),
             by_expr: AHashMap::with_capacity(table::BUILTIN.len() * 2),
             by_db: AHashMap::with_capacity(table::BUILTIN.len() * 2),
+            db_rank: std::sync::OnceLock::new(),
         };
         for def in table::BUILTIN {
             reg.insert(def.clone());
@@ -374,6 +378,7 @@ impl FieldRegistry {
     /// Adds a definition and, when it has one, its count field. Returns
     /// the id of the definition.
     fn insert(&mut self, def: FieldDef) -> FieldId {
+        self.db_rank = std::sync::OnceLock::new();
         let id = FieldId(self.defs.len() as u32);
         let count = def.count_db().map(|db| FieldDef {
             expr: Cow::Owned(format!("{}.cnt", def.expr)),
@@ -403,6 +408,27 @@ impl FieldRegistry {
             self.defs.push(count);
         }
         id
+    }
+
+    /// The field's place when document members are ordered by database
+    /// name segment by segment (byte order, with `.` below every other
+    /// byte), so that a parent's members come out next to each other.
+    /// Sorting by rank is one integer compare instead of a string walk.
+    pub fn db_rank(&self, id: FieldId) -> u32 {
+        let ranks = self.db_rank.get_or_init(|| {
+            let dot_first = |b: u8| if b == b'.' { 0 } else { b };
+            let mut ids: Vec<usize> = (0..self.defs.len()).collect();
+            ids.sort_by(|&a, &b| {
+                let (a, b) = (&self.defs[a].db, &self.defs[b].db);
+                a.bytes().map(dot_first).cmp(b.bytes().map(dot_first))
+            });
+            let mut ranks = vec![0u32; ids.len()];
+            for (rank, id) in ids.into_iter().enumerate() {
+                ranks[id] = rank as u32;
+            }
+            ranks
+        });
+        ranks.get(id.index()).copied().unwrap_or(u32::MAX)
     }
 
     /// The field with this expression name (exact match first, then

@@ -334,20 +334,19 @@ impl SessionFields {
     ///
     /// [`write_json`]: SessionFields::write_json
     pub fn write_json_members(&self, reg: &FieldRegistry, buf: &mut String) {
-        let mut order: Vec<(&str, usize)> = Vec::with_capacity(self.values.len());
+        let mut order: Vec<(u32, &str, usize)> = Vec::with_capacity(self.values.len());
         for (i, (id, value)) in self.values.iter().enumerate() {
             if value.items() > 0 || matches!(value, Value::Scalar(_)) {
-                order.push((reg.def(*id).db.as_ref(), i));
+                order.push((reg.db_rank(*id), reg.def(*id).db.as_ref(), i));
             }
         }
-        // Segment by segment, which is byte order with '.' below every
-        // other byte: a parent's members end up next to each other.
-        let dot_first = |b: u8| if b == b'.' { 0 } else { b };
-        order.sort_by(|a, b| a.0.bytes().map(dot_first).cmp(b.0.bytes().map(dot_first)));
+        // Segment by segment, so a parent's members end up next to each
+        // other (the registry's rank encodes that order).
+        order.sort_unstable_by_key(|o| o.0);
         // A path that is also another path's parent (or appears twice) is
         // resolved by the tree builder's last-one-wins rule.
         let clash = order.windows(2).any(|w| {
-            let (a, b) = (w[0].0, w[1].0);
+            let (a, b) = (w[0].1, w[1].1);
             a == b || (b.len() > a.len() && b.starts_with(a) && b.as_bytes()[a.len()] == b'.')
         });
         if clash {
@@ -363,7 +362,7 @@ impl SessionFields {
         }
         // Open nested objects, outermost first, with "a member was written".
         let mut open: Vec<(&str, bool)> = Vec::new();
-        for (path, i) in order {
+        for (_, path, i) in order {
             let (id, value) = &self.values[i];
             let (parents, leaf) = match path.rsplit_once('.') {
                 Some((p, l)) => (Some(p), l),
