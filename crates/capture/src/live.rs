@@ -253,6 +253,10 @@ pub(crate) fn capture(
             }
         }
         if !any {
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_micros() as i64);
+            d.idle_tick(now_us);
             // SAFETY: fds is a valid array of pollfd.
             unsafe {
                 libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100);

@@ -119,6 +119,8 @@ impl<W: Write + Send> DocumentSink for JsonLinesSink<W> {
             self.out.write_all(d.json.as_bytes())?;
             self.out.write_all(b"\n")?;
         }
+        // A live capture's documents reach `jq` as they are saved.
+        self.out.flush()?;
         Ok(())
     }
 

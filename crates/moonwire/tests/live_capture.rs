@@ -36,6 +36,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 fn setup(tag: &str) -> Result<Namespaces, String> {
+    // Each test has its own pair (tests run in parallel in one process).
     let ns = Namespaces {
         a: format!("mwA{tag}"),
         b: format!("mwB{tag}"),
@@ -98,7 +99,7 @@ fn live_capture_between_namespaces() {
         eprintln!("skipped: live capture test: {why}");
         return;
     }
-    let tag = format!("{}", std::process::id() % 100_000);
+    let tag = format!("{}a", std::process::id() % 100_000);
     let ns = match setup(&tag) {
         Ok(ns) => ns,
         Err(e) => {
@@ -168,4 +169,92 @@ fn live_capture_between_namespaces() {
     assert_eq!(udp["client"]["bytes"], "question".len());
     assert_eq!(udp["server"]["bytes"], "answer".len());
     assert!(stderr.contains("packets read"), "summary missing: {stderr}");
+}
+
+/// On a quiet link the reader still hands packets over and moves the
+/// packet threads' clocks, so an idle session is saved when its timeout
+/// passes, while the capture goes on (not only when it stops).
+#[test]
+fn live_capture_saves_idle_sessions_while_running() {
+    use std::io::BufRead;
+    if let Some(why) = cannot_run() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "live capture test cannot run in CI: {why}"
+        );
+        eprintln!("skipped: live capture test: {why}");
+        return;
+    }
+    let tag = format!("{}b", std::process::id() % 100_000);
+    let ns = match setup(&tag) {
+        Ok(ns) => ns,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cannot create namespaces: {e}"
+            );
+            eprintln!("skipped: live capture test: cannot create namespaces: {e}");
+            return;
+        }
+    };
+    let mut capture = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.b,
+            env!("CARGO_BIN_EXE_moonwire"),
+            "capture",
+            "-i",
+        ])
+        .arg(format!("mwb{tag}"))
+        .args(["--json", "--duration", "30", "-o", "udpTimeout=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moonwire");
+    let stdout = capture.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let lines = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let sent = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.a,
+            "python3",
+            "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'quiet', ('10.231.7.2', 5353))",
+        ])
+        .status()
+        .expect("send datagram");
+    assert!(sent.success());
+    // One datagram and then silence: its session must come out within
+    // a few seconds (timeout 1 s), long before the 30 s capture ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut found = None;
+    while found.is_none() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            break;
+        };
+        let doc: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+        if doc["ipProtocol"] == 17 && doc["destination"]["port"] == 5353 {
+            found = Some(doc);
+        }
+    }
+    let still_running = capture.try_wait().expect("poll moonwire").is_none();
+    let _ = capture.kill();
+    let _ = capture.wait();
+    let _ = lines.join();
+    let doc = found.expect("the idle UDP session was not saved while the capture ran");
+    assert!(still_running, "saved only when the capture ended");
+    assert_eq!(doc["source"]["ip"], "10.231.7.1");
+    assert_eq!(doc["client"]["bytes"], "quiet".len());
 }
