@@ -83,9 +83,7 @@ impl SessionKey {
     ) -> SessionKey {
         let a = ip_bytes(src);
         let b = ip_bytes(dst);
-        // Big-endian integers order like the byte arrays, in two compares
-        // instead of a byte-wise memcmp.
-        let src_first = (u128::from_be_bytes(a), src_port) <= (u128::from_be_bytes(b), dst_port);
+        let src_first = (a, src_port) <= (b, dst_port);
         let (addr_a, port_a, addr_b, port_b) = if src_first {
             (a, src_port, b, dst_port)
         } else {
