@@ -73,6 +73,11 @@ impl SessionFields {
         let at = match self.values.iter().position(|(f, _)| *f == id) {
             Some(i) => i,
             None => {
+                if self.values.capacity() == 0 {
+                    // A parsed session usually has a dozen or more fields:
+                    // one allocation instead of growing 4, 8, 16.
+                    self.values.reserve(16);
+                }
                 self.values.push((id, empty()));
                 self.values.len() - 1
             }
