@@ -126,6 +126,8 @@ pub(crate) struct PacketThread {
     stats: Arc<Stats>,
     lua: Option<lua_glue::LuaThread>,
     idle_marks: IdleMarks,
+    /// The second of the last [`PacketThread::expire`] run.
+    expired_sec: i64,
 }
 
 const DOC_BATCH: usize = 64;
@@ -259,6 +261,7 @@ impl PacketThread {
             stats,
             lua,
             idle_marks: IdleMarks::default(),
+            expired_sec: i64::MIN,
         }
     }
 
@@ -457,7 +460,16 @@ impl PacketThread {
     /// Saves sessions idle past their timeout. Times compare in whole
     /// seconds, as Arkime's do: last.sec + timeout < now.sec.
     fn expire(&mut self, now_us: i64) {
-        let now_sec_start = now_us.div_euclid(1_000_000) * 1_000_000;
+        // Cutoffs move in whole seconds. Every packet runs this with its
+        // own time, so if the last run was in this same second, every
+        // session since has been touched in this second too and none can
+        // be past the cutoff that run already applied.
+        let now_sec = now_us.div_euclid(1_000_000);
+        if now_sec == self.expired_sec {
+            return;
+        }
+        self.expired_sec = now_sec;
+        let now_sec_start = now_sec * 1_000_000;
         for list in 0..LISTS {
             let timeout = self.timeouts_us[list];
             if timeout == i64::MAX {
