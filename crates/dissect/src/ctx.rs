@@ -293,6 +293,12 @@ pub mod convtype {
     pub const UDP: u32 = 3;
 }
 
+/// Slots of the range cache (a power of two).
+pub const RANGE_SLOTS: usize = 32;
+
+/// A cached `TvbRange`: its Tvb window, offset and length.
+pub type RangeKey = (crate::lua_tvb::TvbRef, u32, u32);
+
 /// Everything Lua objects reach.
 pub struct Ctx {
     /// Packet generation: Tvb and TreeItem objects from older packets are
@@ -309,6 +315,9 @@ pub struct Ctx {
     pub build_tree: bool,
     /// Whether columns are needed (summary output).
     pub want_cols: bool,
+    /// What each slot of the fast path's range cache holds (see
+    /// `fast::push_range`).
+    pub range_cache: [Option<RangeKey>; RANGE_SLOTS],
     /// Packet info.
     pub pinfo: PInfo,
     /// Columns.
@@ -381,6 +390,7 @@ impl Ctx {
             tree,
             build_tree: false,
             want_cols: false,
+            range_cache: [None; RANGE_SLOTS],
             pinfo: PInfo::default(),
             cols: vec![Column::default(); COLUMN_NAMES.len()],
             reg,

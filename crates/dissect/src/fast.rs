@@ -22,7 +22,7 @@ use std::ffi::{c_char, c_int, c_void};
 
 use lua::mlua::{self, AnyUserData, Function, Lua, MultiValue, Table, Value as LuaValue, ffi};
 
-use crate::ctx::{COL_INFO, COL_PROTOCOL, Ctx, Shared};
+use crate::ctx::{COL_INFO, COL_PROTOCOL, Ctx, RANGE_SLOTS, Shared};
 
 use crate::lua_api::TreeItem;
 use crate::lua_tvb::{Tvb, TvbRange};
@@ -147,15 +147,50 @@ fn window(total: u32, off: Option<i64>, len: Option<i64>) -> Option<(u32, u32)> 
     Some((off as u32, len as u32))
 }
 
-/// Pushes a new `TvbRange`; upvalue 1 is its metatable.
+/// Pushes `r`. Upvalue 1 is the TvbRange metatable, upvalue 2 a table
+/// of [`RANGE_SLOTS`] recent ranges whose keys `Ctx::range_cache` holds:
+/// a dissector asks for the same few ranges again and again (`tvb(1, 2)`
+/// for a flags word and each of its bits), and a range is a value that
+/// nothing can change, so a repeated one is the object made before
+/// instead of new garbage.
 unsafe fn push_range(state: State, r: TvbRange) -> c_int {
     unsafe {
-        if ffi::lua_checkstack(state, 2) == 0 {
+        if ffi::lua_checkstack(state, 3) == 0 {
             return raise(state, "stack overflow");
         }
+        let key = (r.tvb, r.off, r.len);
+        let slot = ((r.off as usize).wrapping_mul(7)
+            ^ (r.len as usize).wrapping_mul(13)
+            ^ r.tvb.off as usize)
+            & (RANGE_SLOTS - 1);
+        let cache = ffi::lua_upvalueindex(2);
+        // None: the context is busy, so nothing is cached.
+        let hit = r
+            .ctx
+            .try_borrow()
+            .ok()
+            .map(|c| c.range_cache[slot] == Some(key));
+        if hit == Some(true) {
+            ffi::lua_rawgeti(state, cache, slot as ffi::lua_Integer + 1);
+            return 1;
+        }
+        // May run a collection step, i.e. finalizers, i.e. this function.
         plain::new_block(state, r);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
         ffi::lua_setmetatable(state, -2);
+        // The key is cleared before the slot changes, so the two never
+        // disagree; no Lua code runs between here and the end.
+        if let Ok(mut c) = r.ctx.try_borrow_mut() {
+            c.range_cache[slot] = None;
+            drop(c);
+            ffi::lua_pushvalue(state, -1);
+            // The slot exists (filled at install): storing allocates
+            // nothing.
+            ffi::lua_rawseti(state, cache, slot as ffi::lua_Integer + 1);
+            if let Ok(mut c) = r.ctx.try_borrow_mut() {
+                c.range_cache[slot] = Some(key);
+            }
+        }
         1
     }
 }
@@ -586,7 +621,16 @@ pub fn install(
     )?;
     let none = MultiValue::new;
     let range = metatable::<TvbRange>(lua)?;
-    let with_range = || MultiValue::from_iter([LuaValue::Table(range.clone())]);
+    let cache = lua.create_table_with_capacity(RANGE_SLOTS, 0)?;
+    for i in 1..=RANGE_SLOTS {
+        cache.raw_set(i, false)?;
+    }
+    let with_range = || {
+        MultiValue::from_iter([
+            LuaValue::Table(range.clone()),
+            LuaValue::Table(cache.clone()),
+        ])
+    };
     let tvb = metatable::<Tvb>(lua)?;
     let tvb_m: Table = tvb.raw_get("__index")?;
     front(lua, &tvb, "__call", tvb_call_slow(), tvb_call, with_range())?;
