@@ -29,12 +29,37 @@ pub enum Addr {
     V6([u8; 16]),
 }
 
+/// Writes the dotted-quad text of an IPv4 address without the integer
+/// formatting machinery (the source and destination columns are written
+/// for every packet).
+fn write_ipv4(f: &mut std::fmt::Formatter<'_>, a: &[u8; 4]) -> std::fmt::Result {
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, &b) in a.iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if b >= 100 {
+            buf[n] = b'0' + b / 100;
+            n += 1;
+        }
+        if b >= 10 {
+            buf[n] = b'0' + b / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + b % 10;
+        n += 1;
+    }
+    f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+}
+
 impl std::fmt::Display for Addr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Addr::None => Ok(()),
             Addr::Ether(a) => f.write_str(&crate::fields::ether_string(a)),
-            Addr::V4(a) => write!(f, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]),
+            Addr::V4(a) => write_ipv4(f, a),
             Addr::V6(a) => f.write_str(&crate::fields::ipv6_string(a)),
         }
     }
@@ -293,6 +318,12 @@ pub mod convtype {
     pub const UDP: u32 = 3;
 }
 
+/// Slots of the range cache (a power of two).
+pub const RANGE_SLOTS: usize = 32;
+
+/// A cached `TvbRange`: its Tvb window, offset and length.
+pub type RangeKey = (crate::lua_tvb::TvbRef, u32, u32);
+
 /// Everything Lua objects reach.
 pub struct Ctx {
     /// Packet generation: Tvb and TreeItem objects from older packets are
@@ -309,6 +340,9 @@ pub struct Ctx {
     pub build_tree: bool,
     /// Whether columns are needed (summary output).
     pub want_cols: bool,
+    /// What each slot of the fast path's range cache holds (see
+    /// `fast::push_range`).
+    pub range_cache: [Option<RangeKey>; RANGE_SLOTS],
     /// Packet info.
     pub pinfo: PInfo,
     /// Columns.
@@ -381,6 +415,7 @@ impl Ctx {
             tree,
             build_tree: false,
             want_cols: false,
+            range_cache: [None; RANGE_SLOTS],
             pinfo: PInfo::default(),
             cols: vec![Column::default(); COLUMN_NAMES.len()],
             reg,
@@ -489,4 +524,22 @@ pub fn builtin_by_name(name: &str) -> Option<Builtin> {
         "ipv6" => Builtin::Ipv6,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Addr;
+
+    #[test]
+    fn ipv4_text_is_dotted_decimal() {
+        for a in [
+            [0, 0, 0, 0],
+            [10, 0, 0, 1],
+            [192, 168, 100, 255],
+            [9, 99, 100, 199],
+        ] {
+            let want = format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
+            assert_eq!(Addr::V4(a).to_string(), want);
+        }
+    }
 }

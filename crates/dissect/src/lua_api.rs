@@ -1944,7 +1944,6 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
         epoch: 0,
     };
     plain::set_registry(lua, null_item_key(), plain::to_value(lua, null_item)?)?;
-    crate::fast::install(lua)?;
     let pinfo = lua.create_userdata(Pinfo {
         ctx: Rc::clone(ctx),
     })?;
@@ -1960,6 +1959,12 @@ pub fn install(lua: &Lua, ctx: &Shared) -> mlua::Result<()> {
         })
         .collect::<mlua::Result<Vec<_>>>()?;
     plain::set_registry(lua, columns_key(), &columns)?;
+    // A Proto that names no protocol, for the type's metatable.
+    let any_proto = lua.create_userdata(Proto {
+        id: u32::MAX,
+        ctx: Rc::clone(ctx),
+    })?;
+    crate::fast::install(lua, ctx, &any_proto, &pinfo, &columns)?;
     lua.set_app_data(Handles {
         ctx: Rc::clone(ctx),
         pinfo,

@@ -17,7 +17,7 @@ use crate::plain::{CtxRef, Methods, plain_class};
 /// as `luaL_error` does.
 pub fn lerr(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Error {
     // Called through a C fast path (fast.rs), the caller is one level up.
-    let level = match lua.inspect_stack(1, |d| crate::fast::is_fast(d.function().to_pointer())) {
+    let level = match lua.inspect_stack(1, |d| crate::fast::is_fast(lua, &d.function())) {
         Some(true) => 2,
         _ => 1,
     };

@@ -92,23 +92,34 @@ unsafe fn can_allocate(state: *mut ffi::lua_State) -> bool {
     kb >= 0 && (kb as usize) * 1024 + HEADROOM < cap
 }
 
+/// The memory block of a plain object: its class key, then its value.
+/// Checking the key read from the block costs two API calls, where the
+/// metatable took five.
+#[repr(C)]
+struct Block<T> {
+    key: *const c_void,
+    value: T,
+}
+
 /// The class key of the plain object at `idx` (null for anything else).
 ///
 /// # Safety
 /// `state` is a valid Lua state with `idx` acceptable.
 pub unsafe fn class_of(state: *mut ffi::lua_State, idx: c_int) -> *const c_void {
     unsafe {
-        if ffi::lua_type(state, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(state, idx) == 0
+        // Full userdata only: a light userdata has no block to read.
+        if ffi::lua_type(state, idx) != ffi::LUA_TUSERDATA
+            || ffi::lua_rawlen(state, idx) < std::mem::size_of::<*const c_void>()
         {
             return std::ptr::null();
         }
-        // The class's metatable holds its key at [1] (an array slot: no
-        // hashing). Only C code (or the debug library, an explicit opt-in)
-        // can give a userdata a metatable.
-        ffi::lua_rawgeti(state, -1, 1);
-        let key = ffi::lua_touserdata(state, -1) as *const c_void;
-        ffi::lua_pop(state, 2);
-        key
+        // Only C code can make a full userdata, and only ours stores a
+        // pointer to one of our statics in its first word.
+        let p = ffi::lua_touserdata(state, idx) as *const *const c_void;
+        if p.is_null() {
+            return std::ptr::null();
+        }
+        std::ptr::read_unaligned(p)
     }
 }
 
@@ -118,11 +129,11 @@ pub unsafe fn class_of(state: *mut ffi::lua_State, idx: c_int) -> *const c_void 
 /// As [`class_of`].
 pub unsafe fn read<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T> {
     unsafe {
-        if ffi::lua_rawlen(state, idx) != std::mem::size_of::<T>() {
+        if ffi::lua_rawlen(state, idx) != std::mem::size_of::<Block<T>>() {
             return None;
         }
-        let p = ffi::lua_touserdata(state, idx) as *const T;
-        (!p.is_null()).then(|| std::ptr::read_unaligned(p))
+        let p = ffi::lua_touserdata(state, idx) as *const Block<T>;
+        (!p.is_null()).then(|| std::ptr::read_unaligned(&raw const (*p).value))
     }
 }
 
@@ -130,20 +141,45 @@ pub unsafe fn read<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T
 ///
 /// # Safety
 /// `state` is a valid Lua state with `idx` acceptable.
+#[inline]
 pub unsafe fn test<T: Plain>(state: *mut ffi::lua_State, idx: c_int) -> Option<T> {
     unsafe {
-        if std::ptr::eq(class_of(state, idx), T::key()) {
-            read::<T>(state, idx)
-        } else {
-            None
+        // A string or table of that length has no userdata pointer, a
+        // light userdata has length 0: a block of the right size at a
+        // non-null pointer is a full userdata.
+        if ffi::lua_rawlen(state, idx) != std::mem::size_of::<Block<T>>() {
+            return None;
         }
+        let p = ffi::lua_touserdata(state, idx) as *const Block<T>;
+        if p.is_null() || !std::ptr::eq(std::ptr::read_unaligned(&raw const (*p).key), T::key()) {
+            return None;
+        }
+        Some(std::ptr::read_unaligned(&raw const (*p).value))
+    }
+}
+
+/// Makes the userdata of `v` (without its metatable) on top of the stack.
+///
+/// # Safety
+/// `state` is a valid Lua state with room for one value; may raise a
+/// memory error.
+#[inline]
+pub unsafe fn new_block<T: Plain>(state: *mut ffi::lua_State, v: T) {
+    unsafe {
+        let p = ffi::lua_newuserdatauv(state, std::mem::size_of::<Block<T>>(), 0) as *mut Block<T>;
+        std::ptr::write_unaligned(
+            p,
+            Block {
+                key: T::key(),
+                value: v,
+            },
+        );
     }
 }
 
 unsafe fn write_new<T: Plain>(state: *mut ffi::lua_State, v: T) {
     unsafe {
-        let p = ffi::lua_newuserdatauv(state, std::mem::size_of::<T>(), 0) as *mut T;
-        std::ptr::write_unaligned(p, v);
+        new_block(state, v);
         ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, T::key());
         ffi::lua_setmetatable(state, -2);
     }
@@ -465,13 +501,10 @@ pub fn install<T: Plain + FromLua>(
     let mut m = Methods {
         lua,
         methods: lua.create_table()?,
-        // [1] is the class key, in the array part for a cheap check.
-        meta: lua.create_table_with_capacity(1, 8)?,
+        meta: lua.create_table_with_capacity(0, 8)?,
         error: None,
         _t: PhantomData,
     };
-    m.meta
-        .raw_set(1, mlua::LightUserData(T::key() as *mut c_void))?;
     add(&mut m);
     if let Some(e) = m.error {
         return Err(e);

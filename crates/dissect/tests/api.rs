@@ -207,6 +207,20 @@ function p.dissector(tvb, pinfo, tree)
   assert(ok, tostring(err))
   assert(#tvb == 10 and #tvb(2, 3) == 3)
   assert(tostring(tvb(0, 2)) == "0102", tostring(tvb(0, 2)))
+  -- Ranges asked for again and again (cached by the fast path) read the
+  -- bytes they name, whatever was asked for in between.
+  local ba = tvb():bytes()
+  for round = 1, 3 do
+    for off = 0, 8 do
+      for len = 1, 2 do
+        local want = ba:get_index(off)
+        if len == 2 then want = want * 256 + ba:get_index(off + 1) end
+        local r = (round == 2) and tvb:range(off, len) or tvb(off, len)
+        assert(r:len() == len and r:uint() == want, off .. "/" .. len)
+        assert(tvb()(off, len):uint() == want, "sub " .. off .. "/" .. len)
+      end
+    end
+  end
   -- A method called with another object than its own class.
   ok, err = pcall(function() return tvb(0, 1).uint(tvb) end)
   assert(not ok and tostring(err):find("TvbRange"), tostring(err))
