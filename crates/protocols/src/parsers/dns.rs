@@ -101,7 +101,7 @@ pub fn name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(&util::text(label));
+                out.push_str(&util::text_cow(label));
                 if out.len() > 1024 {
                     return None;
                 }
@@ -180,6 +180,10 @@ fn unpuny(host: &str) -> (String, bool) {
     if !host.contains("xn--") {
         return (host.to_string(), false);
     }
+    unpuny_labels(host)
+}
+
+fn unpuny_labels(host: &str) -> (String, bool) {
     let mut any = false;
     let labels: Vec<String> = host
         .split('.')
@@ -194,8 +198,8 @@ fn unpuny(host: &str) -> (String, bool) {
     (labels.join("."), any)
 }
 
-fn type_name(t: u16) -> String {
-    match t {
+fn type_name(t: u16) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(match t {
         1 => "A",
         2 => "NS",
         5 => "CNAME",
@@ -222,20 +226,19 @@ fn type_name(t: u16) -> String {
         252 => "AXFR",
         255 => "ANY",
         257 => "CAA",
-        _ => return t.to_string(),
-    }
-    .to_string()
+        _ => return t.to_string().into(),
+    })
 }
 
-fn class_name(c: u16) -> String {
-    match c & 0x7fff {
-        1 => "IN".into(),
-        3 => "CH".into(),
-        4 => "HS".into(),
-        254 => "NONE".into(),
-        255 => "ANY".into(),
-        c => c.to_string(),
-    }
+fn class_name(c: u16) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(match c & 0x7fff {
+        1 => "IN",
+        3 => "CH",
+        4 => "HS",
+        254 => "NONE",
+        255 => "ANY",
+        c => return c.to_string().into(),
+    })
 }
 
 fn opcode_name(o: u8) -> &'static str {
@@ -286,7 +289,7 @@ fn bitmap(mut b: &[u8]) -> Vec<String> {
         for (i, byte) in bits.iter().enumerate() {
             for bit in 0..8 {
                 if byte & (0x80 >> bit) != 0 {
-                    out.push(type_name(win * 256 + (i as u16) * 8 + bit));
+                    out.push(type_name(win * 256 + (i as u16) * 8 + bit).into_owned());
                 }
             }
         }
@@ -372,21 +375,29 @@ struct Txn {
 }
 
 impl Txn {
-    fn add_host(&mut self, h: &str) {
-        if h.is_empty() {
+    /// Adds a host name (already lower-cased, `xn--` labels decoded; the
+    /// encoded name goes to `puny`).
+    fn add_lower_host(&mut self, lower: &str) {
+        if lower.is_empty() {
             return;
         }
-        let (u, was) = unpuny(&h.to_lowercase());
-        if was && !self.puny.contains(&h.to_lowercase()) {
-            self.puny.push(h.to_lowercase());
+        if !lower.contains("xn--") {
+            if !self.hosts.iter().any(|h| h == lower) {
+                self.hosts.push(lower.to_string());
+            }
+            return;
+        }
+        let (u, was) = unpuny(lower);
+        if was && !self.puny.iter().any(|p| p == lower) {
+            self.puny.push(lower.to_string());
         }
         if !self.hosts.contains(&u) {
             self.hosts.push(u);
         }
     }
 
-    fn json(&self) -> Json {
-        let mut o = self.obj.clone();
+    fn into_json(self) -> Json {
+        let mut o = self.obj;
         let mut list = |k: &str, v: &Vec<String>| {
             if !v.is_empty() {
                 o.insert(format!("{k}Cnt"), json!(v.len()));
@@ -402,7 +413,7 @@ impl Txn {
         if self.responded {
             o.insert("answersCnt".into(), json!(self.answers.len()));
             if !self.answers.is_empty() {
-                o.insert("answers".into(), Json::Array(self.answers.clone()));
+                o.insert("answers".into(), Json::Array(self.answers));
             }
         }
         Json::Object(o)
@@ -461,7 +472,7 @@ impl Dns {
                 qclass = c;
             }
         }
-        let key_name = qname.clone().unwrap_or_default().to_lowercase();
+        let key_name = qname.as_deref().unwrap_or_default().to_lowercase();
         let idx = match self
             .txns
             .iter()
@@ -488,12 +499,13 @@ impl Dns {
                 };
                 t.obj.insert("opcode".into(), json!(opcode_name(opcode)));
                 match &qname {
-                    Some(q) => {
-                        let (u, _) = unpuny(&q.to_lowercase());
+                    Some(_) => {
+                        // key_name is the query name lower-cased.
+                        let (u, _) = unpuny(&key_name);
                         t.obj.insert("queryHost".into(), json!(root(u)));
                         t.obj.insert("qt".into(), json!(type_name(qtype)));
                         t.obj.insert("qc".into(), json!(class_name(qclass)));
-                        t.add_host(q);
+                        t.add_lower_host(&key_name);
                     }
                     None => {
                         t.obj.insert("queryHost".into(), json!("<root>"));
@@ -545,16 +557,23 @@ impl Dns {
             if rtype == 41 {
                 continue;
             }
-            let (uname, _) = unpuny(&rname.to_lowercase());
+            // The answer object is built only when answers are output;
+            // the transaction's host and ip lists are kept either way.
+            let answers = self.answers;
             let mut a = Map::new();
-            a.insert("class".into(), json!(class_name(rclass)));
-            a.insert("name".into(), json!(root(uname)));
-            a.insert("ttl".into(), json!(ttl));
-            a.insert("type".into(), json!(type_name(rtype)));
+            if answers {
+                let (uname, _) = unpuny(&rname.to_lowercase());
+                a.insert("class".into(), json!(class_name(rclass)));
+                a.insert("name".into(), json!(root(uname)));
+                a.insert("ttl".into(), json!(ttl));
+                a.insert("type".into(), json!(type_name(rtype)));
+            }
             match rtype {
                 1 if rd.len() == 4 => {
                     let ip = IpAddr::V4([rd[0], rd[1], rd[2], rd[3]].into());
-                    a.insert("ip".into(), json!(ip.to_string()));
+                    if answers {
+                        a.insert("ip".into(), json!(ip.to_string()));
+                    }
                     if section == 0 {
                         push_unique(&mut t.ips, ip.to_string());
                     } else if section == 2 {
@@ -564,7 +583,9 @@ impl Dns {
                 28 if rd.len() == 16 => {
                     let b: [u8; 16] = rd.try_into().unwrap_or([0; 16]);
                     let ip = IpAddr::V6(b.into());
-                    a.insert("ip".into(), json!(ip.to_string()));
+                    if answers {
+                        a.insert("ip".into(), json!(ip.to_string()));
+                    }
                     if section == 0 {
                         push_unique(&mut t.ips, expanded_v6(rd));
                     } else if section == 2 {
@@ -574,25 +595,34 @@ impl Dns {
                 2 => {
                     if let Some((n, _)) = name(m, rstart) {
                         let (u, _) = unpuny(&n.to_lowercase());
-                        a.insert("nameserver".into(), json!(u));
+                        if answers {
+                            a.insert("nameserver".into(), json!(u));
+                        }
                         push_unique(&mut t.ns_hosts, u);
                     }
                 }
                 5 => {
                     if let Some((n, _)) = name(m, rstart) {
-                        let (u, _) = unpuny(&n.to_lowercase());
-                        a.insert("cname".into(), json!(u));
-                        t.add_host(&n);
+                        let lower = n.to_lowercase();
+                        if answers {
+                            let (u, _) = unpuny(&lower);
+                            a.insert("cname".into(), json!(u));
+                        }
+                        t.add_lower_host(&lower);
                     }
                 }
                 15 => {
                     if let (Some(p), Some((n, _))) = (be16(rd, 0), name(m, rstart + 2)) {
                         let (u, _) = unpuny(&n.to_lowercase());
-                        a.insert("mx".into(), json!(u));
-                        a.insert("priority".into(), json!(p));
+                        if answers {
+                            a.insert("mx".into(), json!(u));
+                            a.insert("priority".into(), json!(p));
+                        }
                         push_unique(&mut t.mx_hosts, u);
                     }
                 }
+                // The rest only describe the answer.
+                _ if !answers => {}
                 16 => {
                     let mut parts = Vec::new();
                     let mut p = 0;
@@ -672,7 +702,7 @@ impl Dns {
                 }
                 _ => {}
             }
-            if self.answers {
+            if answers {
                 t.answers.push(Json::Object(a));
             }
         }
@@ -711,7 +741,7 @@ impl Parser for Dns {
         let _ = cx.meta.transport == Transport::Tcp;
         let mut o = super::out(cx);
         for t in std::mem::take(&mut self.txns) {
-            o.object("dns", t.json());
+            o.object("dns", t.into_json());
         }
     }
 }
