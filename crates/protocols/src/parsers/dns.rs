@@ -76,7 +76,7 @@ fn classify_tcp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
 /// Reads a possibly compressed name at `at`; returns it (dotted, without
 /// the final dot, empty for the root) and the offset after it.
 pub fn name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(64);
     let mut end = None;
     let mut jumps = 0;
     loop {
@@ -521,7 +521,8 @@ impl Dns {
         let t = &mut self.txns[idx];
         t.responded = true;
         t.obj.insert("status".into(), json!(rcode_name(rcode)));
-        let mut hf = Vec::new();
+        let mut hf = [""; 6];
+        let mut nf = 0;
         for (bit, n) in [
             (0x0400, "AA"),
             (0x0200, "TC"),
@@ -531,11 +532,12 @@ impl Dns {
             (0x0010, "CD"),
         ] {
             if flags & bit != 0 {
-                hf.push(n);
+                hf[nf] = n;
+                nf += 1;
             }
         }
-        if !hf.is_empty() {
-            t.obj.insert("headerFlags".into(), json!(hf));
+        if nf > 0 {
+            t.obj.insert("headerFlags".into(), json!(&hf[..nf]));
         }
         let total = (an + ns + ar).min(MAX_RECORDS);
         for i in 0..total {

@@ -132,7 +132,7 @@ struct Message {
     /// One of [`METHODS`] (or `PRI`).
     method: &'static str,
     url: Vec<u8>,
-    version: String,
+    version: std::borrow::Cow<'static, str>,
     status: u16,
     /// Header names and values back to back (the last header's value is
     /// always at the end, so obsolete folding can extend it).
@@ -150,7 +150,7 @@ impl Message {
         self.is_request = false;
         self.method = "";
         self.url.clear();
-        self.version.clear();
+        self.version = std::borrow::Cow::Borrowed("");
         self.status = 0;
         self.clear_headers();
         self.in_body = false;
@@ -165,6 +165,11 @@ impl Message {
     }
 
     fn push_header(&mut self, name: &[u8], value: &[u8]) {
+        if self.headers.capacity() == 0 {
+            // A typical header block, so it grows once or never.
+            self.headers.reserve(16);
+            self.hbuf.reserve(512);
+        }
         let at = |b: &Vec<u8>| b.len() as u32;
         let n0 = at(&self.hbuf);
         self.hbuf.extend_from_slice(name);
@@ -205,6 +210,15 @@ impl Message {
             .rev()
             .find(|(k, _)| k.eq_ignore_ascii_case(n))
             .map(|(_, v)| v)
+    }
+}
+
+/// An HTTP version as text, without allocating for the usual ones.
+fn version_text(v: &[u8]) -> std::borrow::Cow<'static, str> {
+    match v {
+        b"1.1" => "1.1".into(),
+        b"1.0" => "1.0".into(),
+        _ => util::text(v).into(),
     }
 }
 
@@ -284,7 +298,7 @@ impl Http {
             ws_text_samples: 0,
             req_headers: section_keys(config, "headers-http-request"),
             res_headers: section_keys(config, "headers-http-response"),
-            lname: String::new(),
+            lname: String::with_capacity(32),
         }
     }
 
@@ -342,7 +356,7 @@ impl Http {
             let mut parts = line.splitn(3, |&c| c == b' ');
             let ver = parts.next().unwrap_or(b"");
             let code = parts.next().unwrap_or(b"");
-            msg.version.push_str(&util::text_cow(&ver[5..]));
+            msg.version = version_text(&ver[5..]);
             let Ok(status) = std::str::from_utf8(code).unwrap_or("").parse::<u16>() else {
                 self.dirs[d].state = State::Dead;
                 return;
@@ -376,8 +390,7 @@ impl Http {
             msg.is_request = true;
             msg.method = method;
             msg.url.extend_from_slice(url);
-            msg.version
-                .push_str(&util::text_cow(ver.strip_prefix(b"HTTP/").unwrap_or(ver)));
+            msg.version = version_text(ver.strip_prefix(b"HTTP/").unwrap_or(ver));
             cx.http_event(HttpEvent::MessageBegin, Some(method.as_bytes()), dir);
             cx.http_event(HttpEvent::Url, Some(url), dir);
         }
@@ -485,7 +498,7 @@ impl Http {
         o.s("http.method", msg.method);
         let upgrade = msg.iter().any(|(k, _)| k.eq_ignore_ascii_case(b"upgrade"));
         if !upgrade && let Some((_, counter)) = METHODS.iter().find(|(m, _)| *m == msg.method) {
-            o.fields.incr_expr(o.reg, counter);
+            o.incr(counter);
         }
         o.s("http.version.src", &msg.version);
         let mut host: Option<String> = None;
@@ -614,7 +627,7 @@ impl Http {
                 cx.fields.add_tag("http:password");
             }
             if let Some(m) = magic::basic(data) {
-                cx.fields.add_str_expr(cx.registry, "http.bodymagic", m);
+                super::out(cx).s("http.bodymagic", m);
             }
         }
         if let Some(h) = msg.md5.as_mut() {
@@ -807,7 +820,7 @@ fn header_config_fields(cx: &mut ParseContext<'_>, configured: &[String], msg: &
         let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
         if configured.contains(&lname) {
             let mut o = super::out(cx);
-            o.s(&format!("http.{lname}"), &util::text(value));
+            o.s_dyn(&format!("http.{lname}"), &util::text(value));
         }
     }
 }

@@ -583,6 +583,13 @@ impl Tls {
                 return used;
             }
             let ctype = rest[0];
+            if !self.dtls && !matches!(ctype, 21 | 22 | 24) {
+                // ChangeCipherSpec, application data or not TLS: nothing
+                // more to read in this direction, so no need to wait for
+                // the whole record (a DTLS datagram has it anyway).
+                self.done[d] = true;
+                return used;
+            }
             let len = usize::from(u16::from_be_bytes([rest[hdr - 2], rest[hdr - 1]]));
             if rest.len() < hdr + len {
                 return used;
@@ -630,10 +637,6 @@ impl Tls {
                     if !complete {
                         return used;
                     }
-                }
-                20 | 23 => {
-                    self.done[d] = true;
-                    return used;
                 }
                 21 | 24 => {}
                 _ => {
@@ -691,12 +694,17 @@ impl Parser for Tls {
             if self.rec[d].is_empty() {
                 // Records are read in place; what is left waits for more.
                 let used = self.records(cx, d, data);
-                self.rec[d].extend_from_slice(&data[used..]);
+                if !self.done[d] {
+                    self.rec[d].extend_from_slice(&data[used..]);
+                }
             } else {
                 let mut buf = std::mem::take(&mut self.rec[d]);
                 buf.extend_from_slice(data);
                 let used = self.records(cx, d, &buf);
                 buf.drain(..used);
+                if self.done[d] {
+                    buf = Vec::new();
+                }
                 self.rec[d] = buf;
             }
             if self.dtls {
