@@ -270,10 +270,27 @@ fn rcode_name(r: u8) -> &'static str {
 }
 
 fn expanded_v6(b: &[u8]) -> String {
-    b.chunks_exact(2)
-        .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut s = String::with_capacity(b.len() / 2 * 5);
+    for (i, c) in b.chunks_exact(2).enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        util::push_hex(&mut s, c);
+    }
+    s
+}
+
+/// Dotted decimal of an IPv4 address (as `Ipv4Addr`'s `Display`, without
+/// the formatting machinery).
+fn ipv4_text(a: [u8; 4]) -> String {
+    let mut s = String::with_capacity(15);
+    for (i, x) in a.iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        util::push_dec(&mut s, u64::from(*x));
+    }
+    s
 }
 
 fn root(n: String) -> String {
@@ -398,18 +415,22 @@ impl Txn {
 
     fn into_json(self) -> Json {
         let mut o = self.obj;
-        let mut list = |k: &str, v: &Vec<String>| {
+        // The lists move into the object (no copies of their strings).
+        let mut list = |k: &str, kc: &str, v: Vec<String>| {
             if !v.is_empty() {
-                o.insert(format!("{k}Cnt"), json!(v.len()));
-                o.insert(k.into(), json!(v));
+                o.insert(kc.into(), json!(v.len()));
+                o.insert(
+                    k.into(),
+                    Json::Array(v.into_iter().map(Json::String).collect()),
+                );
             }
         };
-        list("host", &self.hosts);
-        list("ip", &self.ips);
-        list("nameserverHost", &self.ns_hosts);
-        list("nameserverIp", &self.ns_ips);
-        list("mailserverHost", &self.mx_hosts);
-        list("puny", &self.puny);
+        list("host", "hostCnt", self.hosts);
+        list("ip", "ipCnt", self.ips);
+        list("nameserverHost", "nameserverHostCnt", self.ns_hosts);
+        list("nameserverIp", "nameserverIpCnt", self.ns_ips);
+        list("mailserverHost", "mailserverHostCnt", self.mx_hosts);
+        list("puny", "punyCnt", self.puny);
         if self.responded {
             o.insert("answersCnt".into(), json!(self.answers.len()));
             if !self.answers.is_empty() {
@@ -572,14 +593,14 @@ impl Dns {
             }
             match rtype {
                 1 if rd.len() == 4 => {
-                    let ip = IpAddr::V4([rd[0], rd[1], rd[2], rd[3]].into());
+                    let ip = ipv4_text([rd[0], rd[1], rd[2], rd[3]]);
                     if answers {
-                        a.insert("ip".into(), json!(ip.to_string()));
+                        a.insert("ip".into(), json!(ip));
                     }
                     if section == 0 {
-                        push_unique(&mut t.ips, ip.to_string());
+                        push_unique(&mut t.ips, ip);
                     } else if section == 2 {
-                        push_unique(&mut t.ns_ips, ip.to_string());
+                        push_unique(&mut t.ns_ips, ip);
                     }
                 }
                 28 if rd.len() == 16 => {
@@ -777,6 +798,14 @@ mod tests {
         assert_eq!(o["answersCnt"], json!(1));
         assert_eq!(o["headerFlags"], json!(["RD", "RA"]));
         assert_eq!(j["dnsCnt"], json!(1));
+    }
+
+    #[test]
+    fn address_text() {
+        for a in [[0, 0, 0, 0], [1, 2, 3, 4], [255, 10, 100, 9]] {
+            assert_eq!(ipv4_text(a), std::net::Ipv4Addr::from(a).to_string());
+        }
+        assert_eq!(expanded_v6(&[0, 1, 0xab, 0xcd]), "0001:abcd");
     }
 
     #[test]

@@ -167,8 +167,8 @@ impl Message {
     fn push_header(&mut self, name: &[u8], value: &[u8]) {
         if self.headers.capacity() == 0 {
             // A typical header block, so it grows once or never.
-            self.headers.reserve(16);
-            self.hbuf.reserve(512);
+            self.headers.reserve(8);
+            self.hbuf.reserve(256);
         }
         let at = |b: &Vec<u8>| b.len() as u32;
         let n0 = at(&self.hbuf);
