@@ -8,6 +8,7 @@ use std::sync::Arc;
 use fields::FieldRegistry;
 
 use crate::classify::{ClassifierSet, ClassifyAction, ClassifyContext};
+use crate::parsers::ExprIds;
 use crate::{Direction, SessionFields};
 
 /// The transport a session's data arrives on.
@@ -61,10 +62,16 @@ impl ProtocolConfig {
 
     /// A boolean setting (Arkime spelling), `default` when absent.
     pub fn get_bool(&self, key: &str, default: bool) -> bool {
-        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
-            Some("true" | "yes" | "1" | "on") => true,
-            Some("false" | "no" | "0" | "off") => false,
-            _ => default,
+        let Some(v) = self.get(key) else {
+            return default;
+        };
+        let is = |words: [&str; 4]| words.iter().any(|w| v.eq_ignore_ascii_case(w));
+        if is(["true", "yes", "1", "on"]) {
+            true
+        } else if is(["false", "no", "0", "off"]) {
+            false
+        } else {
+            default
         }
     }
 
@@ -101,6 +108,8 @@ pub struct ParseContext<'a> {
     pub(crate) script_state: &'a mut Option<Box<dyn Any>>,
     /// Set by [`ParseContext::reclassify`].
     pub(crate) reclassify: bool,
+    /// The analyzer's memo of field lookups.
+    pub(crate) ids: &'a mut ExprIds,
 }
 
 impl ParseContext<'_> {
@@ -285,6 +294,19 @@ pub struct Analyzer {
     classifiers: Arc<ClassifierSet>,
     config: Arc<ProtocolConfig>,
     scripts: Option<Box<dyn ScriptHooks>>,
+    /// Field lookups of the parsers, remembered (same registry for life).
+    ids: ExprIds,
+    /// Memory for the classifiers matching a first data (always empty
+    /// between calls).
+    found: Vec<(&'static str, ClassifyAction)>,
+}
+
+/// An empty vector of matches keeping `v`'s memory: the names borrow the
+/// classifier set only while one data is classified. (Collecting a
+/// vector's own iterator into a same-sized item reuses its allocation.)
+fn recycle<'b>(mut v: Vec<(&str, ClassifyAction)>) -> Vec<(&'b str, ClassifyAction)> {
+    v.clear();
+    v.into_iter().map(|(_, a)| ("", a)).collect()
 }
 
 impl Analyzer {
@@ -299,6 +321,8 @@ impl Analyzer {
             classifiers,
             config,
             scripts: None,
+            ids: ExprIds::default(),
+            found: Vec::new(),
         }
     }
 
@@ -320,9 +344,9 @@ impl Analyzer {
         }
         if !app.classified[dir.index()] {
             app.classified[dir.index()] = true;
-            let mut found = Vec::new();
+            let mut found = recycle(std::mem::take(&mut self.found));
             self.classifiers.matches(meta, data, &mut found);
-            for (_, action) in found {
+            for &(_, action) in &found {
                 let mut cx = ClassifyContext {
                     fields: &mut app.fields,
                     registry: &self.registry,
@@ -339,6 +363,7 @@ impl Analyzer {
                     }
                 }
             }
+            self.found = recycle(found);
         }
         if !app.parsers.is_empty() {
             let mut cx = ParseContext {
@@ -349,6 +374,7 @@ impl Analyzer {
                 scripts: self.scripts.as_deref_mut(),
                 script_state: &mut app.script_state,
                 reclassify: false,
+                ids: &mut self.ids,
             };
             app.parsers
                 .retain_mut(|p| p.parse(&mut cx, dir, data) == ParserStatus::Continue);
@@ -408,6 +434,7 @@ impl Analyzer {
             scripts: self.scripts.as_deref_mut(),
             script_state: &mut app.script_state,
             reclassify: false,
+            ids: &mut self.ids,
         };
         for p in app.parsers.iter_mut() {
             p.finish(&mut cx);
@@ -473,6 +500,23 @@ mod tests {
         a.data(&mut app, &meta, Direction::FromDestination, b"abcdef");
         assert!(app.parser_names().is_empty());
         assert_eq!(app.fields.tags(), ["ten-bytes"]);
+    }
+
+    #[test]
+    fn bool_settings_and_recycled_matches() {
+        let mut c = ProtocolConfig::default();
+        for (k, v) in [("a", "TRUE"), ("b", "Off"), ("c", "maybe")] {
+            c.settings.insert(k.into(), v.into());
+        }
+        assert!(c.get_bool("a", false));
+        assert!(!c.get_bool("b", true));
+        assert!(c.get_bool("c", true) && !c.get_bool("c", false));
+        assert!(c.get_bool("missing", true));
+        let name = String::from("x");
+        let mut v = Vec::with_capacity(8);
+        v.push((name.as_str(), ClassifyAction::Script(1)));
+        let v = recycle(v);
+        assert!(v.is_empty() && v.capacity() >= 8);
     }
 
     #[test]

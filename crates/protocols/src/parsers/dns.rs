@@ -76,7 +76,7 @@ fn classify_tcp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
 /// Reads a possibly compressed name at `at`; returns it (dotted, without
 /// the final dot, empty for the root) and the offset after it.
 pub fn name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(64);
     let mut end = None;
     let mut jumps = 0;
     loop {
@@ -101,7 +101,7 @@ pub fn name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(&util::text(label));
+                out.push_str(&util::text_cow(label));
                 if out.len() > 1024 {
                     return None;
                 }
@@ -180,6 +180,10 @@ fn unpuny(host: &str) -> (String, bool) {
     if !host.contains("xn--") {
         return (host.to_string(), false);
     }
+    unpuny_labels(host)
+}
+
+fn unpuny_labels(host: &str) -> (String, bool) {
     let mut any = false;
     let labels: Vec<String> = host
         .split('.')
@@ -194,8 +198,8 @@ fn unpuny(host: &str) -> (String, bool) {
     (labels.join("."), any)
 }
 
-fn type_name(t: u16) -> String {
-    match t {
+fn type_name(t: u16) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(match t {
         1 => "A",
         2 => "NS",
         5 => "CNAME",
@@ -222,20 +226,19 @@ fn type_name(t: u16) -> String {
         252 => "AXFR",
         255 => "ANY",
         257 => "CAA",
-        _ => return t.to_string(),
-    }
-    .to_string()
+        _ => return t.to_string().into(),
+    })
 }
 
-fn class_name(c: u16) -> String {
-    match c & 0x7fff {
-        1 => "IN".into(),
-        3 => "CH".into(),
-        4 => "HS".into(),
-        254 => "NONE".into(),
-        255 => "ANY".into(),
-        c => c.to_string(),
-    }
+fn class_name(c: u16) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(match c & 0x7fff {
+        1 => "IN",
+        3 => "CH",
+        4 => "HS",
+        254 => "NONE",
+        255 => "ANY",
+        c => return c.to_string().into(),
+    })
 }
 
 fn opcode_name(o: u8) -> &'static str {
@@ -267,10 +270,27 @@ fn rcode_name(r: u8) -> &'static str {
 }
 
 fn expanded_v6(b: &[u8]) -> String {
-    b.chunks_exact(2)
-        .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut s = String::with_capacity(b.len() / 2 * 5);
+    for (i, c) in b.chunks_exact(2).enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        util::push_hex(&mut s, c);
+    }
+    s
+}
+
+/// Dotted decimal of an IPv4 address (as `Ipv4Addr`'s `Display`, without
+/// the formatting machinery).
+fn ipv4_text(a: [u8; 4]) -> String {
+    let mut s = String::with_capacity(15);
+    for (i, x) in a.iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        util::push_dec(&mut s, u64::from(*x));
+    }
+    s
 }
 
 fn root(n: String) -> String {
@@ -286,7 +306,7 @@ fn bitmap(mut b: &[u8]) -> Vec<String> {
         for (i, byte) in bits.iter().enumerate() {
             for bit in 0..8 {
                 if byte & (0x80 >> bit) != 0 {
-                    out.push(type_name(win * 256 + (i as u16) * 8 + bit));
+                    out.push(type_name(win * 256 + (i as u16) * 8 + bit).into_owned());
                 }
             }
         }
@@ -372,37 +392,49 @@ struct Txn {
 }
 
 impl Txn {
-    fn add_host(&mut self, h: &str) {
-        if h.is_empty() {
+    /// Adds a host name (already lower-cased, `xn--` labels decoded; the
+    /// encoded name goes to `puny`).
+    fn add_lower_host(&mut self, lower: &str) {
+        if lower.is_empty() {
             return;
         }
-        let (u, was) = unpuny(&h.to_lowercase());
-        if was && !self.puny.contains(&h.to_lowercase()) {
-            self.puny.push(h.to_lowercase());
+        if !lower.contains("xn--") {
+            if !self.hosts.iter().any(|h| h == lower) {
+                self.hosts.push(lower.to_string());
+            }
+            return;
+        }
+        let (u, was) = unpuny(lower);
+        if was && !self.puny.iter().any(|p| p == lower) {
+            self.puny.push(lower.to_string());
         }
         if !self.hosts.contains(&u) {
             self.hosts.push(u);
         }
     }
 
-    fn json(&self) -> Json {
-        let mut o = self.obj.clone();
-        let mut list = |k: &str, v: &Vec<String>| {
+    fn into_json(self) -> Json {
+        let mut o = self.obj;
+        // The lists move into the object (no copies of their strings).
+        let mut list = |k: &str, kc: &str, v: Vec<String>| {
             if !v.is_empty() {
-                o.insert(format!("{k}Cnt"), json!(v.len()));
-                o.insert(k.into(), json!(v));
+                o.insert(kc.into(), json!(v.len()));
+                o.insert(
+                    k.into(),
+                    Json::Array(v.into_iter().map(Json::String).collect()),
+                );
             }
         };
-        list("host", &self.hosts);
-        list("ip", &self.ips);
-        list("nameserverHost", &self.ns_hosts);
-        list("nameserverIp", &self.ns_ips);
-        list("mailserverHost", &self.mx_hosts);
-        list("puny", &self.puny);
+        list("host", "hostCnt", self.hosts);
+        list("ip", "ipCnt", self.ips);
+        list("nameserverHost", "nameserverHostCnt", self.ns_hosts);
+        list("nameserverIp", "nameserverIpCnt", self.ns_ips);
+        list("mailserverHost", "mailserverHostCnt", self.mx_hosts);
+        list("puny", "punyCnt", self.puny);
         if self.responded {
             o.insert("answersCnt".into(), json!(self.answers.len()));
             if !self.answers.is_empty() {
-                o.insert("answers".into(), Json::Array(self.answers.clone()));
+                o.insert("answers".into(), Json::Array(self.answers));
             }
         }
         Json::Object(o)
@@ -461,7 +493,7 @@ impl Dns {
                 qclass = c;
             }
         }
-        let key_name = qname.clone().unwrap_or_default().to_lowercase();
+        let key_name = qname.as_deref().unwrap_or_default().to_lowercase();
         let idx = match self
             .txns
             .iter()
@@ -488,12 +520,13 @@ impl Dns {
                 };
                 t.obj.insert("opcode".into(), json!(opcode_name(opcode)));
                 match &qname {
-                    Some(q) => {
-                        let (u, _) = unpuny(&q.to_lowercase());
+                    Some(_) => {
+                        // key_name is the query name lower-cased.
+                        let (u, _) = unpuny(&key_name);
                         t.obj.insert("queryHost".into(), json!(root(u)));
                         t.obj.insert("qt".into(), json!(type_name(qtype)));
                         t.obj.insert("qc".into(), json!(class_name(qclass)));
-                        t.add_host(q);
+                        t.add_lower_host(&key_name);
                     }
                     None => {
                         t.obj.insert("queryHost".into(), json!("<root>"));
@@ -509,7 +542,8 @@ impl Dns {
         let t = &mut self.txns[idx];
         t.responded = true;
         t.obj.insert("status".into(), json!(rcode_name(rcode)));
-        let mut hf = Vec::new();
+        let mut hf = [""; 6];
+        let mut nf = 0;
         for (bit, n) in [
             (0x0400, "AA"),
             (0x0200, "TC"),
@@ -519,11 +553,12 @@ impl Dns {
             (0x0010, "CD"),
         ] {
             if flags & bit != 0 {
-                hf.push(n);
+                hf[nf] = n;
+                nf += 1;
             }
         }
-        if !hf.is_empty() {
-            t.obj.insert("headerFlags".into(), json!(hf));
+        if nf > 0 {
+            t.obj.insert("headerFlags".into(), json!(&hf[..nf]));
         }
         let total = (an + ns + ar).min(MAX_RECORDS);
         for i in 0..total {
@@ -545,26 +580,35 @@ impl Dns {
             if rtype == 41 {
                 continue;
             }
-            let (uname, _) = unpuny(&rname.to_lowercase());
+            // The answer object is built only when answers are output;
+            // the transaction's host and ip lists are kept either way.
+            let answers = self.answers;
             let mut a = Map::new();
-            a.insert("class".into(), json!(class_name(rclass)));
-            a.insert("name".into(), json!(root(uname)));
-            a.insert("ttl".into(), json!(ttl));
-            a.insert("type".into(), json!(type_name(rtype)));
+            if answers {
+                let (uname, _) = unpuny(&rname.to_lowercase());
+                a.insert("class".into(), json!(class_name(rclass)));
+                a.insert("name".into(), json!(root(uname)));
+                a.insert("ttl".into(), json!(ttl));
+                a.insert("type".into(), json!(type_name(rtype)));
+            }
             match rtype {
                 1 if rd.len() == 4 => {
-                    let ip = IpAddr::V4([rd[0], rd[1], rd[2], rd[3]].into());
-                    a.insert("ip".into(), json!(ip.to_string()));
+                    let ip = ipv4_text([rd[0], rd[1], rd[2], rd[3]]);
+                    if answers {
+                        a.insert("ip".into(), json!(ip));
+                    }
                     if section == 0 {
-                        push_unique(&mut t.ips, ip.to_string());
+                        push_unique(&mut t.ips, ip);
                     } else if section == 2 {
-                        push_unique(&mut t.ns_ips, ip.to_string());
+                        push_unique(&mut t.ns_ips, ip);
                     }
                 }
                 28 if rd.len() == 16 => {
                     let b: [u8; 16] = rd.try_into().unwrap_or([0; 16]);
                     let ip = IpAddr::V6(b.into());
-                    a.insert("ip".into(), json!(ip.to_string()));
+                    if answers {
+                        a.insert("ip".into(), json!(ip.to_string()));
+                    }
                     if section == 0 {
                         push_unique(&mut t.ips, expanded_v6(rd));
                     } else if section == 2 {
@@ -574,25 +618,34 @@ impl Dns {
                 2 => {
                     if let Some((n, _)) = name(m, rstart) {
                         let (u, _) = unpuny(&n.to_lowercase());
-                        a.insert("nameserver".into(), json!(u));
+                        if answers {
+                            a.insert("nameserver".into(), json!(u));
+                        }
                         push_unique(&mut t.ns_hosts, u);
                     }
                 }
                 5 => {
                     if let Some((n, _)) = name(m, rstart) {
-                        let (u, _) = unpuny(&n.to_lowercase());
-                        a.insert("cname".into(), json!(u));
-                        t.add_host(&n);
+                        let lower = n.to_lowercase();
+                        if answers {
+                            let (u, _) = unpuny(&lower);
+                            a.insert("cname".into(), json!(u));
+                        }
+                        t.add_lower_host(&lower);
                     }
                 }
                 15 => {
                     if let (Some(p), Some((n, _))) = (be16(rd, 0), name(m, rstart + 2)) {
                         let (u, _) = unpuny(&n.to_lowercase());
-                        a.insert("mx".into(), json!(u));
-                        a.insert("priority".into(), json!(p));
+                        if answers {
+                            a.insert("mx".into(), json!(u));
+                            a.insert("priority".into(), json!(p));
+                        }
                         push_unique(&mut t.mx_hosts, u);
                     }
                 }
+                // The rest only describe the answer.
+                _ if !answers => {}
                 16 => {
                     let mut parts = Vec::new();
                     let mut p = 0;
@@ -672,7 +725,7 @@ impl Dns {
                 }
                 _ => {}
             }
-            if self.answers {
+            if answers {
                 t.answers.push(Json::Object(a));
             }
         }
@@ -711,7 +764,7 @@ impl Parser for Dns {
         let _ = cx.meta.transport == Transport::Tcp;
         let mut o = super::out(cx);
         for t in std::mem::take(&mut self.txns) {
-            o.object("dns", t.json());
+            o.object("dns", t.into_json());
         }
     }
 }
@@ -745,6 +798,14 @@ mod tests {
         assert_eq!(o["answersCnt"], json!(1));
         assert_eq!(o["headerFlags"], json!(["RD", "RA"]));
         assert_eq!(j["dnsCnt"], json!(1));
+    }
+
+    #[test]
+    fn address_text() {
+        for a in [[0, 0, 0, 0], [1, 2, 3, 4], [255, 10, 100, 9]] {
+            assert_eq!(ipv4_text(a), std::net::Ipv4Addr::from(a).to_string());
+        }
+        assert_eq!(expanded_v6(&[0, 1, 0xab, 0xcd]), "0001:abcd");
     }
 
     #[test]

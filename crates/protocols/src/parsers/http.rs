@@ -22,46 +22,47 @@ const MAX_HEADERS: usize = 256;
 /// Longest URL kept (Arkime truncates `http.uri` at 4096 and tags it).
 const MAX_URL: usize = 4096;
 
-const METHODS: &[&str] = &[
-    "DELETE",
-    "GET",
-    "HEAD",
-    "POST",
-    "PUT",
-    "CONNECT",
-    "OPTIONS",
-    "TRACE",
-    "COPY",
-    "LOCK",
-    "MKCOL",
-    "MOVE",
-    "PROPFIND",
-    "PROPPATCH",
-    "SEARCH",
-    "UNLOCK",
-    "BIND",
-    "REBIND",
-    "UNBIND",
-    "ACL",
-    "REPORT",
-    "MKACTIVITY",
-    "CHECKOUT",
-    "MERGE",
-    "M-SEARCH",
-    "NOTIFY",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "PATCH",
-    "PURGE",
-    "MKCALENDAR",
-    "LINK",
-    "UNLINK",
+/// Request methods and their counter field (`http.method-<METHOD>`).
+const METHODS: &[(&str, &str)] = &[
+    ("DELETE", "http.method-DELETE"),
+    ("GET", "http.method-GET"),
+    ("HEAD", "http.method-HEAD"),
+    ("POST", "http.method-POST"),
+    ("PUT", "http.method-PUT"),
+    ("CONNECT", "http.method-CONNECT"),
+    ("OPTIONS", "http.method-OPTIONS"),
+    ("TRACE", "http.method-TRACE"),
+    ("COPY", "http.method-COPY"),
+    ("LOCK", "http.method-LOCK"),
+    ("MKCOL", "http.method-MKCOL"),
+    ("MOVE", "http.method-MOVE"),
+    ("PROPFIND", "http.method-PROPFIND"),
+    ("PROPPATCH", "http.method-PROPPATCH"),
+    ("SEARCH", "http.method-SEARCH"),
+    ("UNLOCK", "http.method-UNLOCK"),
+    ("BIND", "http.method-BIND"),
+    ("REBIND", "http.method-REBIND"),
+    ("UNBIND", "http.method-UNBIND"),
+    ("ACL", "http.method-ACL"),
+    ("REPORT", "http.method-REPORT"),
+    ("MKACTIVITY", "http.method-MKACTIVITY"),
+    ("CHECKOUT", "http.method-CHECKOUT"),
+    ("MERGE", "http.method-MERGE"),
+    ("M-SEARCH", "http.method-M-SEARCH"),
+    ("NOTIFY", "http.method-NOTIFY"),
+    ("SUBSCRIBE", "http.method-SUBSCRIBE"),
+    ("UNSUBSCRIBE", "http.method-UNSUBSCRIBE"),
+    ("PATCH", "http.method-PATCH"),
+    ("PURGE", "http.method-PURGE"),
+    ("MKCALENDAR", "http.method-MKCALENDAR"),
+    ("LINK", "http.method-LINK"),
+    ("UNLINK", "http.method-UNLINK"),
 ];
 
 /// Registers the HTTP classifiers: request methods and `HTTP/` at the
 /// start of a direction.
 pub fn register(set: &mut ClassifierSet) {
-    for m in METHODS {
+    for (m, _) in METHODS {
         set.add_tcp("http", 0, m.as_bytes(), ClassifyAction::Native(classify));
     }
     set.add_tcp("http", 0, b"HTTP/1.", ClassifyAction::Native(classify));
@@ -115,19 +116,120 @@ enum State {
     Dead,
 }
 
-/// One message being read.
+/// One header of a message: name and value as ranges of
+/// [`Message::hbuf`].
+#[derive(Clone, Copy)]
+struct Header {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// One message being read. Kept per direction and reset between messages
+/// so its buffers are reused.
 #[derive(Default)]
 struct Message {
     is_request: bool,
-    method: String,
+    /// One of [`METHODS`] (or `PRI`).
+    method: &'static str,
     url: Vec<u8>,
-    version: String,
+    version: std::borrow::Cow<'static, str>,
     status: u16,
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Header names and values back to back (the last header's value is
+    /// always at the end, so obsolete folding can extend it).
+    hbuf: Vec<u8>,
+    headers: Vec<Header>,
     in_body: bool,
     md5: Option<Md5>,
     sha256: Option<Sha256>,
     req_body: Vec<u8>,
+}
+
+impl Message {
+    /// A fresh message, keeping the buffers' memory.
+    fn reset(&mut self) {
+        self.is_request = false;
+        self.method = "";
+        self.url.clear();
+        self.version = std::borrow::Cow::Borrowed("");
+        self.status = 0;
+        self.clear_headers();
+        self.in_body = false;
+        self.md5 = None;
+        self.sha256 = None;
+        self.req_body.clear();
+    }
+
+    fn clear_headers(&mut self) {
+        self.hbuf.clear();
+        self.headers.clear();
+    }
+
+    fn push_header(&mut self, name: &[u8], value: &[u8]) {
+        if self.headers.capacity() == 0 {
+            // A typical header block, so it grows once or never.
+            self.headers.reserve(8);
+            self.hbuf.reserve(256);
+        }
+        let at = |b: &Vec<u8>| b.len() as u32;
+        let n0 = at(&self.hbuf);
+        self.hbuf.extend_from_slice(name);
+        let n1 = at(&self.hbuf);
+        self.hbuf.extend_from_slice(value);
+        let v1 = at(&self.hbuf);
+        self.headers.push(Header {
+            name: (n0, n1),
+            value: (n1, v1),
+        });
+    }
+
+    /// Continues the last header's value (obsolete line folding).
+    fn fold(&mut self, more: &[u8]) {
+        if let Some(last) = self.headers.last_mut() {
+            self.hbuf.push(b' ');
+            self.hbuf.extend_from_slice(more);
+            last.value.1 = self.hbuf.len() as u32;
+        }
+    }
+
+    fn name(&self, h: &Header) -> &[u8] {
+        &self.hbuf[h.name.0 as usize..h.name.1 as usize]
+    }
+
+    fn value(&self, h: &Header) -> &[u8] {
+        &self.hbuf[h.value.0 as usize..h.value.1 as usize]
+    }
+
+    /// Headers as (name, value) in order.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> {
+        self.headers.iter().map(|h| (self.name(h), self.value(h)))
+    }
+
+    /// The last value of a header (name compared without case).
+    fn header(&self, n: &[u8]) -> Option<&[u8]> {
+        self.iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v)
+    }
+}
+
+/// An HTTP version as text, without allocating for the usual ones.
+fn version_text(v: &[u8]) -> std::borrow::Cow<'static, str> {
+    match v {
+        b"1.1" => "1.1".into(),
+        b"1.0" => "1.0".into(),
+        _ => util::text(v).into(),
+    }
+}
+
+/// A header name as Arkime's fields hold it: lower case, into `out`.
+fn lower_name(name: &[u8], out: &mut String) {
+    out.clear();
+    match std::str::from_utf8(name) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(name)),
+    }
+    out.make_ascii_lowercase();
 }
 
 struct DirState {
@@ -158,7 +260,7 @@ pub struct Http {
     dirs: [DirState; 2],
     /// Methods of requests whose response has not been read (responses to
     /// HEAD and CONNECT have no body).
-    pending: std::collections::VecDeque<String>,
+    pending: std::collections::VecDeque<&'static str>,
     max_req_body: usize,
     sha256: bool,
     websocket: bool,
@@ -169,6 +271,8 @@ pub struct Http {
     /// Header names of `[headers-http-request]` / `[headers-http-response]`.
     req_headers: Vec<String>,
     res_headers: Vec<String>,
+    /// A reused buffer for lower-cased header names.
+    lname: String,
 }
 
 fn section_keys(config: &ProtocolConfig, name: &str) -> Vec<String> {
@@ -194,6 +298,7 @@ impl Http {
             ws_text_samples: 0,
             req_headers: section_keys(config, "headers-http-request"),
             res_headers: section_keys(config, "headers-http-response"),
+            lname: String::with_capacity(32),
         }
     }
 
@@ -214,25 +319,21 @@ impl Http {
                 let msg = &mut self.dirs[d].msg;
                 if (line[0] == b' ' || line[0] == b'\t') && !msg.headers.is_empty() {
                     // Obsolete folding continues the previous value.
-                    if let Some(last) = msg.headers.last_mut() {
-                        last.1.push(b' ');
-                        last.1.extend_from_slice(trim(line));
-                    }
+                    msg.fold(trim(line));
                     return;
                 }
-                let Some(colon) = line.iter().position(|&c| c == b':') else {
+                let Some(colon) = memchr::memchr(b':', line) else {
                     return;
                 };
                 if msg.headers.len() < MAX_HEADERS {
-                    let name = trim(&line[..colon]).to_vec();
-                    let value = trim(&line[colon + 1..]).to_vec();
-                    msg.headers.push((name, value));
+                    msg.push_header(trim(&line[..colon]), trim(&line[colon + 1..]));
                 }
             }
             State::ChunkSize => {
                 let hexpart = line.split(|&c| c == b';').next().unwrap_or(b"");
-                let s = String::from_utf8_lossy(trim(hexpart)).into_owned();
-                match u64::from_str_radix(&s, 16) {
+                // Not UTF-8 is not hexadecimal either.
+                let s = std::str::from_utf8(trim(hexpart)).unwrap_or("-");
+                match u64::from_str_radix(s, 16) {
                     Ok(0) => self.dirs[d].state = State::Trailers,
                     Ok(n) => self.dirs[d].state = State::ChunkData(n),
                     Err(_) => self.dirs[d].state = State::Dead,
@@ -249,12 +350,13 @@ impl Http {
     }
 
     fn start_line(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction, line: &[u8]) {
-        let mut msg = Message::default();
+        let msg = &mut self.dirs[d].msg;
+        msg.reset();
         if line.starts_with(b"HTTP/") {
             let mut parts = line.splitn(3, |&c| c == b' ');
             let ver = parts.next().unwrap_or(b"");
             let code = parts.next().unwrap_or(b"");
-            msg.version = util::text(&ver[5..]);
+            msg.version = version_text(&ver[5..]);
             let Ok(status) = std::str::from_utf8(code).unwrap_or("").parse::<u16>() else {
                 self.dirs[d].state = State::Dead;
                 return;
@@ -266,14 +368,15 @@ impl Http {
             let method = parts.next().unwrap_or(b"");
             let url = parts.next().unwrap_or(b"");
             let ver = parts.next().unwrap_or(b"");
-            let Ok(method) = std::str::from_utf8(method) else {
+            let Some(method) = METHODS
+                .iter()
+                .map(|(m, _)| *m)
+                .chain(["PRI"])
+                .find(|m| m.as_bytes() == method)
+            else {
                 self.dirs[d].state = State::Dead;
                 return;
             };
-            if !METHODS.contains(&method) && method != "PRI" {
-                self.dirs[d].state = State::Dead;
-                return;
-            }
             if !ver.starts_with(b"HTTP/") {
                 // A broken request line: the URL was seen before the
                 // error, nothing else.
@@ -285,31 +388,37 @@ impl Http {
                 return;
             }
             msg.is_request = true;
-            msg.method = method.to_string();
-            msg.url = url.to_vec();
-            msg.version = util::text(ver.strip_prefix(b"HTTP/").unwrap_or(ver));
+            msg.method = method;
+            msg.url.extend_from_slice(url);
+            msg.version = version_text(ver.strip_prefix(b"HTTP/").unwrap_or(ver));
             cx.http_event(HttpEvent::MessageBegin, Some(method.as_bytes()), dir);
             cx.http_event(HttpEvent::Url, Some(url), dir);
         }
-        self.dirs[d].msg = msg;
         self.dirs[d].state = State::Headers;
     }
 
     fn headers_complete(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction) {
         let msg = std::mem::take(&mut self.dirs[d].msg);
-        for (name, value) in &msg.headers {
-            let lower = name.to_ascii_lowercase();
-            cx.http_event(HttpEvent::HeaderFieldRaw, Some(name), dir);
-            cx.http_event(HttpEvent::HeaderField, Some(&lower), dir);
-            cx.http_event(HttpEvent::HeaderValue, Some(value), dir);
+        if cx.wants_http(HttpEvent::HeaderFieldRaw)
+            || cx.wants_http(HttpEvent::HeaderField)
+            || cx.wants_http(HttpEvent::HeaderValue)
+        {
+            for (name, value) in msg.iter() {
+                let lower = name.to_ascii_lowercase();
+                cx.http_event(HttpEvent::HeaderFieldRaw, Some(name), dir);
+                cx.http_event(HttpEvent::HeaderField, Some(&lower), dir);
+                cx.http_event(HttpEvent::HeaderValue, Some(value), dir);
+            }
         }
         {
             let mut o = super::out(cx);
+            let mut lname = std::mem::take(&mut self.lname);
             if msg.is_request {
-                self.request_fields(&mut o, &msg);
+                self.request_fields(&mut o, &msg, &mut lname);
             } else {
-                self.response_fields(&mut o, &msg);
+                self.response_fields(&mut o, &msg, &mut lname);
             }
+            self.lname = lname;
         }
         let configured = if msg.is_request {
             &self.req_headers
@@ -319,20 +428,14 @@ impl Http {
         header_config_fields(cx, configured, &msg);
         cx.http_event(HttpEvent::HeadersComplete, None, dir);
 
-        let header = |n: &str| {
-            msg.headers
-                .iter()
-                .rev()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n.as_bytes()))
-                .map(|(_, v)| v.as_slice())
-        };
+        let header = |n: &str| msg.header(n.as_bytes());
         let chunked =
             header("transfer-encoding").is_some_and(|v| find_nocase(v, b"chunked").is_some());
         let length = header("content-length")
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let next = if msg.is_request {
-            self.pending.push_back(msg.method.clone());
+            self.pending.push_back(msg.method);
             if chunked {
                 State::ChunkSize
             } else {
@@ -348,7 +451,7 @@ impl Http {
             } else {
                 self.pending.pop_front()
             };
-            let method = method.as_deref().unwrap_or("");
+            let method = method.unwrap_or("");
             if status == 101 {
                 let upgrade =
                     header("upgrade").is_some_and(|v| find_nocase(v, b"websocket").is_some());
@@ -382,7 +485,7 @@ impl Http {
             }
         };
         let mut msg = msg;
-        msg.headers.clear();
+        msg.clear_headers();
         self.dirs[d].msg = msg;
         self.dirs[d].state = next;
         if next == State::Start {
@@ -390,25 +493,22 @@ impl Http {
         }
     }
 
-    fn request_fields(&self, o: &mut Out<'_, '_>, msg: &Message) {
+    fn request_fields(&self, o: &mut Out<'_, '_>, msg: &Message, lname: &mut String) {
         o.protocol("http");
-        o.s("http.method", &msg.method);
-        let upgrade = msg
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(b"upgrade"));
-        if !upgrade {
-            o.fields
-                .incr_expr(o.reg, &format!("http.method-{}", msg.method));
+        o.s("http.method", msg.method);
+        let upgrade = msg.iter().any(|(k, _)| k.eq_ignore_ascii_case(b"upgrade"));
+        if !upgrade && let Some((_, counter)) = METHODS.iter().find(|(m, _)| *m == msg.method) {
+            o.incr(counter);
         }
         o.s("http.version.src", &msg.version);
         let mut host: Option<String> = None;
         let mut cookie: Vec<u8> = Vec::new();
-        for (name, value) in &msg.headers {
-            let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
-            o.s("http.hasheader.src", &lname);
-            let vtext = util::text(value);
-            match lname.as_str() {
+        for (name, value) in msg.iter() {
+            lower_name(name, lname);
+            let lname = lname.as_str();
+            o.s("http.hasheader.src", lname);
+            let vtext = util::text_cow(value);
+            match lname {
                 "host" => {
                     if host.is_none() {
                         host = Some(vtext.to_ascii_lowercase());
@@ -439,10 +539,10 @@ impl Http {
                 "authorization" => auth(o, value),
                 _ => {}
             }
-            if self.req_headers.contains(&lname) {
+            if self.req_headers.iter().any(|h| h == lname) {
                 continue;
             }
-            o.push("http.header.request.field", &lname);
+            o.push("http.header.request.field", lname);
             o.push("http.hasheader.src.value", &vtext);
         }
         cookies(o, &cookie);
@@ -467,18 +567,25 @@ impl Http {
         };
         // Path and query fields come only with a Host header.
         if host.is_some() {
-            o.s("http.uri.path", &util::text(path));
+            o.s("http.uri.path", &util::text_cow(path));
             if let Some(q) = query {
                 query_fields(o, q);
             }
         }
-        let urltext = util::text(url);
+        let urltext = util::text_cow(url);
+        let joined = |sep: &str, h: &str| {
+            let mut s = String::with_capacity(h.len() + sep.len() + urltext.len());
+            s.push_str(h);
+            s.push_str(sep);
+            s.push_str(&urltext);
+            std::borrow::Cow::Owned(s)
+        };
         let uri = match &host {
-            Some(h) if url.first() == Some(&b'/') => format!("{h}{urltext}"),
+            Some(h) if url.first() == Some(&b'/') => joined("", h),
             Some(h) => match urltext.find(h.as_str()) {
                 Some(at) if at <= 8 => urltext.clone(),
-                _ if url.is_empty() => h.clone(),
-                _ => format!("{h};{urltext}"),
+                _ if url.is_empty() => std::borrow::Cow::Borrowed(h.as_str()),
+                _ => joined(";", h),
             },
             None => urltext.clone(),
         };
@@ -487,18 +594,19 @@ impl Http {
         }
     }
 
-    fn response_fields(&self, o: &mut Out<'_, '_>, msg: &Message) {
+    fn response_fields(&self, o: &mut Out<'_, '_>, msg: &Message, lname: &mut String) {
         o.protocol("http");
         o.i("http.statuscode", i64::from(msg.status));
         o.s("http.version.dst", &msg.version);
-        for (name, value) in &msg.headers {
-            let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
-            o.s("http.hasheader.dst", &lname);
-            if self.res_headers.contains(&lname) {
+        for (name, value) in msg.iter() {
+            lower_name(name, lname);
+            let lname = lname.as_str();
+            o.s("http.hasheader.dst", lname);
+            if self.res_headers.iter().any(|h| h == lname) {
                 continue;
             }
-            o.push("http.header.response.field", &lname);
-            o.push("http.hasheader.dst.value", &util::text(value));
+            o.push("http.header.response.field", lname);
+            o.push("http.hasheader.dst.value", &util::text_cow(value));
         }
     }
 
@@ -515,14 +623,11 @@ impl Http {
             if sha {
                 msg.sha256 = Some(Sha256::new());
             }
-            if find_nocase(data, b"password=").is_some()
-                || find_nocase(data, b"passwd=").is_some()
-                || find_nocase(data, b"pass=").is_some()
-            {
+            if has_password(data) {
                 cx.fields.add_tag("http:password");
             }
             if let Some(m) = magic::basic(data) {
-                cx.fields.add_str_expr(cx.registry, "http.bodymagic", m);
+                super::out(cx).s("http.bodymagic", m);
             }
         }
         if let Some(h) = msg.md5.as_mut() {
@@ -540,19 +645,26 @@ impl Http {
     }
 
     fn message_complete(&mut self, cx: &mut ParseContext<'_>, d: usize, dir: Direction) {
-        let msg = std::mem::take(&mut self.dirs[d].msg);
+        let msg = &mut self.dirs[d].msg;
         if msg.in_body {
             let mut o = super::out(cx);
-            if let Some(h) = msg.md5 {
-                o.s("http.md5", &util::hex(&h.finalize()));
+            let mut hex = std::mem::take(&mut self.lname);
+            if let Some(h) = msg.md5.take() {
+                hex.clear();
+                util::push_hex(&mut hex, &h.finalize());
+                o.s("http.md5", &hex);
             }
-            if let Some(h) = msg.sha256 {
-                o.s("http.sha256", &util::hex(&h.finalize()));
+            if let Some(h) = msg.sha256.take() {
+                hex.clear();
+                util::push_hex(&mut hex, &h.finalize());
+                o.s("http.sha256", &hex);
             }
+            self.lname = hex;
             if !msg.req_body.is_empty() {
                 o.push("http.reqbody", &request_body_text(&msg.req_body));
             }
         }
+        msg.reset();
         cx.http_event(HttpEvent::MessageComplete, None, dir);
         if self.dirs[d].state != State::Dead && self.dirs[d].state != State::Websocket {
             self.dirs[d].state = State::Start;
@@ -701,11 +813,14 @@ fn ws_frame(b: &[u8]) -> WsFrame {
 /// Adds the values of headers listed in `[headers-http-request]` /
 /// `[headers-http-response]` to their `http.<name>` fields.
 fn header_config_fields(cx: &mut ParseContext<'_>, configured: &[String], msg: &Message) {
-    for (name, value) in &msg.headers {
+    if configured.is_empty() {
+        return;
+    }
+    for (name, value) in msg.iter() {
         let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
         if configured.contains(&lname) {
             let mut o = super::out(cx);
-            o.s(&format!("http.{lname}"), &util::text(value));
+            o.s_dyn(&format!("http.{lname}"), &util::text(value));
         }
     }
 }
@@ -819,6 +934,18 @@ fn query_fields(o: &mut Out<'_, '_>, q: &[u8]) {
             o.s("http.uri.value", &val);
         }
     }
+}
+
+/// Whether a body holds `password=`, `passwd=` or `pass=` (any case).
+/// `=` is rarer than `p`, so the scan looks for it and checks before it.
+fn has_password(data: &[u8]) -> bool {
+    memchr::memchr_iter(b'=', data).any(|e| {
+        let before = &data[..e];
+        let ends = |s: &[u8]| {
+            before.len() >= s.len() && before[before.len() - s.len()..].eq_ignore_ascii_case(s)
+        };
+        ends(b"pass") || ends(b"passwd") || ends(b"password")
+    })
 }
 
 /// Request bodies are kept as text when printable, base64 otherwise.
@@ -976,6 +1103,31 @@ mod tests {
             serde_json::json!(["5d41402abc4b2a76b9719d911017c592"])
         );
         assert_eq!(j["http"]["requestBody"], serde_json::json!(["hello"]));
+    }
+
+    #[test]
+    fn password_scan_and_folded_headers() {
+        for (body, tagged) in [
+            (&b"user=a&PassWord=x"[..], true),
+            (b"passwd=", true),
+            (b"x pass=1", true),
+            (b"pass word=1 pas=2 =pass", false),
+            (b"=", false),
+        ] {
+            assert_eq!(super::has_password(body), tagged, "{body:?}");
+        }
+        let mut h = Harness::tcp(80);
+        h.feed(
+            0,
+            b"GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: a\r\n  b\r\n\r\n",
+        );
+        h.finish();
+        let j = h.json();
+        assert_eq!(j["http"]["useragent"], serde_json::json!(["a b"]));
+        assert_eq!(
+            j["http"]["requestHeader"],
+            serde_json::json!(["host", "user-agent"])
+        );
     }
 
     #[test]

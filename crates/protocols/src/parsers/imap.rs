@@ -90,7 +90,7 @@ fn header(o: &mut super::Out<'_, '_>, line: &[u8]) {
 /// The addresses of an address-list header value: the part inside `<>`
 /// when there is one, else the text up to the next comma; a leading quoted
 /// display name is skipped.
-fn addresses(o: &mut super::Out<'_, '_>, field: &str, v: &[u8]) {
+fn addresses(o: &mut super::Out<'_, '_>, field: &'static str, v: &[u8]) {
     let end = v.len();
     let mut i = 0;
     let stop = |c: u8| matches!(c, b',' | b'\r' | b'\n');

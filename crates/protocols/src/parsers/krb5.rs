@@ -219,7 +219,7 @@ fn realm(o: &mut super::Out<'_, '_>, t: &Tlv<'_>) {
 
 /// PrincipalName: name-type [0], name-string [1] SEQUENCE OF
 /// GeneralString; one or two components (`a` or `a/b`).
-fn principal(o: &mut super::Out<'_, '_>, field: &str, data: &[u8]) {
+fn principal(o: &mut super::Out<'_, '_>, field: &'static str, data: &[u8]) {
     let seq = sequence(data, 2);
     if seq.len() < 2 || seq[1].tag & 0x1f != 1 {
         return;

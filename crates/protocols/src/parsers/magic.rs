@@ -113,7 +113,18 @@ pub fn basic(d: &[u8]) -> Option<&'static str> {
     if at_len(257, b"ustar") {
         return Some("application/x-tar");
     }
-    if contains(0, b"document.write") || contains(0, b"'use strict'") {
+    // Searched in every body not typed above: the searchers are built once.
+    static SCRIPT: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+        std::sync::LazyLock::new(|| {
+            [
+                memchr::memmem::Finder::new(b"document.write"),
+                memchr::memmem::Finder::new(b"'use strict'"),
+            ]
+        });
+    if SCRIPT
+        .iter()
+        .any(|f| d.len() > f.needle().len() && f.find(d).is_some())
+    {
         return Some("text/javascript");
     }
     None
@@ -131,6 +142,12 @@ mod tests {
         assert_eq!(super::basic(b"  <html>"), None);
         assert_eq!(super::basic(b"<?xml version"), Some("text/xml"));
         assert_eq!(super::basic(b"hello"), None);
+        assert_eq!(
+            super::basic(b"x;document.write(1)"),
+            Some("text/javascript")
+        );
+        assert_eq!(super::basic(b"'use strict'"), None);
+        assert_eq!(super::basic(b"'use strict';"), Some("text/javascript"));
         assert_eq!(super::basic(b""), None);
     }
 }

@@ -1165,7 +1165,7 @@ fn stun_address(o: &mut Out<'_, '_>, st: &State, v: &[u8], xor: Option<&[u8]>, n
     if xor.is_some() {
         port ^= (STUN_COOKIE >> 16) as u16;
     }
-    o.i(&format!("stun.{name}-port"), i64::from(port));
+    o.i_dyn(&format!("stun.{name}-port"), i64::from(port));
     let ip = match family {
         1 => {
             let mut ip = be32(v, 4).unwrap_or(0);
@@ -1190,7 +1190,7 @@ fn stun_address(o: &mut Out<'_, '_>, st: &State, v: &[u8], xor: Option<&[u8]>, n
         }
         _ => return,
     };
-    o.ip(&format!("stun.{name}-ip"), ip);
+    o.ip_dyn(&format!("stun.{name}-ip"), ip);
     if name == "xor-mapped" && !st.ips.contains(&Some(ip)) {
         o.tag("stun:nat-discovered");
     }

@@ -9,7 +9,7 @@
 use crate::SessionFields;
 use crate::analyzer::ProtocolConfig;
 use crate::classify::ClassifierSet;
-use fields::FieldRegistry;
+use fields::{FieldId, FieldRegistry};
 
 pub mod der;
 pub mod dns;
@@ -83,35 +83,104 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     set
 }
 
+/// Registry lookups of field expressions, remembered per analyzer and
+/// keyed by the address of a `'static` expression: a parser names its
+/// fields with literals, so the same address always means the same text
+/// and a hit costs a multiply and two compares instead of hashing the
+/// name. Direct-mapped; a collision only costs a fresh lookup.
+pub(crate) struct ExprIds {
+    slots: Box<[(usize, usize, Option<FieldId>)]>,
+}
+
+const EXPR_SLOTS: usize = 512;
+
+impl Default for ExprIds {
+    fn default() -> Self {
+        ExprIds {
+            slots: vec![(0, 0, None); EXPR_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+impl ExprIds {
+    /// The field of `expr` in `reg` (the registry must stay the same for
+    /// the life of this memo: an analyzer's registry does).
+    pub fn get(&mut self, reg: &FieldRegistry, expr: &'static str) -> Option<FieldId> {
+        let addr = expr.as_ptr() as usize;
+        let at = (addr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % EXPR_SLOTS;
+        let slot = &mut self.slots[at];
+        if slot.0 == addr && slot.1 == expr.len() {
+            return slot.2;
+        }
+        let id = reg.lookup_expr(expr);
+        *slot = (addr, expr.len(), id);
+        id
+    }
+}
+
 /// Field writing shared by classifiers and parsers.
 pub(crate) struct Out<'a, 'b> {
     pub fields: &'a mut SessionFields,
     pub reg: &'b FieldRegistry,
+    pub ids: &'a mut ExprIds,
 }
 
 impl Out<'_, '_> {
-    pub fn s(&mut self, expr: &str, v: &str) -> bool {
+    fn id(&mut self, expr: &'static str) -> Option<FieldId> {
+        self.ids.get(self.reg, expr)
+    }
+    pub fn s(&mut self, expr: &'static str, v: &str) -> bool {
+        match self.id(expr) {
+            Some(id) => self.fields.add_string(self.reg, id, v),
+            None => false,
+        }
+    }
+    /// [`Out::s`] for a field name built at run time.
+    pub fn s_dyn(&mut self, expr: &str, v: &str) -> bool {
         self.fields.add_str_expr(self.reg, expr, v)
     }
-    pub fn i(&mut self, expr: &str, v: i64) -> bool {
+    pub fn i(&mut self, expr: &'static str, v: i64) -> bool {
+        match self.id(expr) {
+            Some(id) => self.fields.add_int(id, v),
+            None => false,
+        }
+    }
+    /// [`Out::i`] for a field name built at run time.
+    pub fn i_dyn(&mut self, expr: &str, v: i64) -> bool {
         self.fields.add_int_expr(self.reg, expr, v)
     }
-    pub fn ip(&mut self, expr: &str, v: std::net::IpAddr) -> bool {
+    pub fn ip(&mut self, expr: &'static str, v: std::net::IpAddr) -> bool {
+        match self.id(expr) {
+            Some(id) => self.fields.add_ip(id, v),
+            None => false,
+        }
+    }
+    /// [`Out::ip`] for a field name built at run time.
+    pub fn ip_dyn(&mut self, expr: &str, v: std::net::IpAddr) -> bool {
         self.fields.add_ip_expr(self.reg, expr, v)
     }
-    pub fn scalar(&mut self, expr: &str, v: serde_json::Value) -> bool {
-        self.fields.set_scalar_expr(self.reg, expr, v)
+    pub fn scalar(&mut self, expr: &'static str, v: serde_json::Value) -> bool {
+        match self.id(expr) {
+            Some(id) => self.fields.set_scalar(id, v),
+            None => false,
+        }
     }
-    pub fn push(&mut self, expr: &str, v: &str) -> bool {
-        match self.reg.lookup_expr(expr) {
+    pub fn push(&mut self, expr: &'static str, v: &str) -> bool {
+        match self.id(expr) {
             Some(id) => self.fields.push_string(self.reg, id, v),
             None => false,
         }
     }
-    pub fn object(&mut self, expr: &str, v: serde_json::Value) -> bool {
-        match self.reg.lookup_expr(expr) {
+    pub fn object(&mut self, expr: &'static str, v: serde_json::Value) -> bool {
+        match self.id(expr) {
             Some(id) => self.fields.add_object(id, v),
             None => false,
+        }
+    }
+    /// Adds one to a counter field.
+    pub fn incr(&mut self, expr: &'static str) {
+        if let Some(id) = self.id(expr) {
+            self.fields.incr(id, 1);
         }
     }
     pub fn protocol(&mut self, p: &str) {
@@ -127,6 +196,7 @@ pub(crate) fn out<'a, 'b>(cx: &'a mut crate::ParseContext<'b>) -> Out<'a, 'b> {
     Out {
         fields: cx.fields,
         reg: cx.registry,
+        ids: cx.ids,
     }
 }
 

@@ -101,7 +101,7 @@ fn ucs2(b: &[u8]) -> Option<String> {
 
 /// Adds a string of an SMB message: UTF-16 when `unicode`, otherwise the
 /// bytes up to the first NUL.
-fn add_string(o: &mut Out<'_, '_>, field: &str, b: &[u8], unicode: bool) {
+fn add_string(o: &mut Out<'_, '_>, field: &'static str, b: &[u8], unicode: bool) {
     if b.is_empty() {
         return;
     }

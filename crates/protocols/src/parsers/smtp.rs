@@ -479,7 +479,7 @@ fn auth_plain(o: &mut Out<'_, '_>, b64: &[u8]) {
     }
 }
 
-fn addresses(o: &mut Out<'_, '_>, expr: &str, v: &[u8]) {
+fn addresses(o: &mut Out<'_, '_>, expr: &'static str, v: &[u8]) {
     let mut i = 0;
     while i < v.len() {
         while i < v.len() && v[i].is_ascii_whitespace() {

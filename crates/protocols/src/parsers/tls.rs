@@ -70,20 +70,20 @@ fn is_grease(v: u16) -> bool {
 }
 
 /// Arkime's name of a TLS version.
-pub fn version_name(v: u16) -> String {
-    match v {
-        0x0002 => "SSLv2".into(),
-        0x0300 => "SSLv3".into(),
-        0x0301 => "TLSv1".into(),
-        0x0302 => "TLSv1.1".into(),
-        0x0303 => "TLSv1.2".into(),
-        0x0304 => "TLSv1.3".into(),
-        0xfeff => "DTLSv1.0".into(),
-        0xfefd => "DTLSv1.2".into(),
-        0xfefc => "DTLSv1.3".into(),
-        v if v & 0xff00 == 0x7f00 => format!("TLSv1.3-draft-{}", v & 0xff),
-        v => format!("0x{v:04x}"),
-    }
+pub fn version_name(v: u16) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(match v {
+        0x0002 => "SSLv2",
+        0x0300 => "SSLv3",
+        0x0301 => "TLSv1",
+        0x0302 => "TLSv1.1",
+        0x0303 => "TLSv1.2",
+        0x0304 => "TLSv1.3",
+        0xfeff => "DTLSv1.0",
+        0xfefd => "DTLSv1.2",
+        0xfefc => "DTLSv1.3",
+        v if v & 0xff00 == 0x7f00 => return format!("TLSv1.3-draft-{}", v & 0xff).into(),
+        v => return format!("0x{v:04x}").into(),
+    })
 }
 
 fn ja4_version(v: u16) -> &'static str {
@@ -270,27 +270,47 @@ pub fn client_hello(b: &[u8], dtls: bool) -> Option<ClientHello<'_>> {
     Some(ch)
 }
 
-fn join<T: std::fmt::Display>(v: impl Iterator<Item = T>, sep: &str) -> String {
-    let mut s = String::new();
+/// Appends numbers in decimal, `-` between them.
+fn push_dec_list(s: &mut String, v: impl Iterator<Item = u64>) {
     for (i, x) in v.enumerate() {
         if i > 0 {
-            s.push_str(sep);
+            s.push('-');
         }
-        s.push_str(&x.to_string());
+        util::push_dec(s, x);
     }
-    s
+}
+
+/// Appends numbers as four hex digits, `,` between them.
+fn push_hex4_list(s: &mut String, v: &[u16]) {
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        util::push_hex4(s, *x);
+    }
+}
+
+/// The non-GREASE values of a list, as numbers.
+fn not_grease(v: &[u16]) -> impl Iterator<Item = u64> + '_ {
+    v.iter().filter(|c| !is_grease(**c)).map(|&c| u64::from(c))
 }
 
 /// JA3 string of a ClientHello.
 pub fn ja3_string(ch: &ClientHello<'_>) -> String {
-    format!(
-        "{},{},{},{},{}",
-        ch.version,
-        join(ch.ciphers.iter().filter(|c| !is_grease(**c)), "-"),
-        join(ch.extensions.iter().filter(|c| !is_grease(**c)), "-"),
-        join(ch.groups.iter().filter(|c| !is_grease(**c)), "-"),
-        join(ch.point_formats.iter(), "-"),
-    )
+    let mut s = String::with_capacity(
+        8 + 6 * (ch.ciphers.len() + ch.extensions.len() + ch.groups.len())
+            + 4 * ch.point_formats.len(),
+    );
+    util::push_dec(&mut s, u64::from(ch.version));
+    s.push(',');
+    push_dec_list(&mut s, not_grease(&ch.ciphers));
+    s.push(',');
+    push_dec_list(&mut s, not_grease(&ch.extensions));
+    s.push(',');
+    push_dec_list(&mut s, not_grease(&ch.groups));
+    s.push(',');
+    push_dec_list(&mut s, ch.point_formats.iter().map(|&p| u64::from(p)));
+    s
 }
 
 /// JA4 and its raw form; `proto` is `t`, `q` or `d`.
@@ -303,64 +323,76 @@ pub fn ja4(ch: &ClientHello<'_>, proto: char) -> (String, String) {
         .max()
         .unwrap_or(ch.version);
     let sni = if ch.sni.is_some() { 'd' } else { 'i' };
-    let ciphers: Vec<u16> = ch
+    // Sorting the numbers sorts their fixed-width hex forms the same way.
+    let mut cs: Vec<u16> = ch
         .ciphers
         .iter()
         .copied()
         .filter(|c| !is_grease(*c))
         .collect();
-    let exts: Vec<u16> = ch
+    let mut es: Vec<u16> = ch
         .extensions
         .iter()
         .copied()
         .filter(|c| !is_grease(*c))
         .collect();
-    let alpn = match ch.alpn.first() {
-        Some(a) if !a.is_empty() => {
-            let f = a[0];
-            let l = a[a.len() - 1];
+    let two = |s: &mut String, n: usize| {
+        let n = n.min(99) as u8;
+        s.push(char::from(b'0' + n / 10));
+        s.push(char::from(b'0' + n % 10));
+    };
+    let mut a = String::with_capacity(10);
+    a.push(proto);
+    a.push_str(ja4_version(ver));
+    a.push(sni);
+    two(&mut a, cs.len());
+    two(&mut a, es.len());
+    match ch.alpn.first() {
+        Some(x) if !x.is_empty() => {
+            let f = x[0];
+            let l = x[x.len() - 1];
             if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
-                format!("{}{}", f as char, l as char)
+                a.push(f as char);
+                a.push(l as char);
             } else {
-                let h = util::hex(&[f, l]);
-                format!("{}{}", &h[..1], &h[3..])
+                // First hex digit of the first byte, last of the last.
+                const H: &[u8; 16] = b"0123456789abcdef";
+                a.push(H[usize::from(f >> 4)] as char);
+                a.push(H[usize::from(l & 15)] as char);
             }
         }
-        _ => "00".into(),
-    };
-    let a = format!(
-        "{proto}{}{sni}{:02}{:02}{alpn}",
-        ja4_version(ver),
-        ciphers.len().min(99),
-        exts.len().min(99)
-    );
-    let mut cs: Vec<String> = ciphers.iter().map(|c| format!("{c:04x}")).collect();
-    cs.sort();
-    let mut es: Vec<String> = exts
-        .iter()
-        .filter(|e| **e != 0 && **e != 16)
-        .map(|e| format!("{e:04x}"))
-        .collect();
-    es.sort();
-    let b_raw = cs.join(",");
-    let mut c_raw = es.join(",");
-    if !ch.sig_algs.is_empty() {
-        c_raw.push('_');
-        c_raw.push_str(&join(ch.sig_algs.iter().map(|s| format!("{s:04x}")), ","));
+        _ => a.push_str("00"),
     }
-    let h12 = |s: &str, empty: bool| {
+    cs.sort_unstable();
+    es.retain(|e| *e != 0 && *e != 16);
+    es.sort_unstable();
+    let mut raw =
+        String::with_capacity(a.len() + 2 + 5 * (cs.len() + es.len() + ch.sig_algs.len()));
+    raw.push_str(&a);
+    raw.push('_');
+    let b_at = raw.len();
+    push_hex4_list(&mut raw, &cs);
+    let b_end = raw.len();
+    raw.push('_');
+    let c_at = raw.len();
+    push_hex4_list(&mut raw, &es);
+    if !ch.sig_algs.is_empty() {
+        raw.push('_');
+        push_hex4_list(&mut raw, &ch.sig_algs);
+    }
+    let mut ja4 = String::with_capacity(a.len() + 26);
+    ja4.push_str(&a);
+    for (part, empty) in [
+        (&raw[b_at..b_end], cs.is_empty()),
+        (&raw[c_at..], es.is_empty()),
+    ] {
+        ja4.push('_');
         if empty {
-            "000000000000".to_string()
+            ja4.push_str("000000000000");
         } else {
-            util::hex(&Sha256::digest(s.as_bytes()))[..12].to_string()
+            util::push_hex(&mut ja4, &Sha256::digest(part.as_bytes())[..6]);
         }
-    };
-    let ja4 = format!(
-        "{a}_{}_{}",
-        h12(&b_raw, cs.is_empty()),
-        h12(&c_raw, es.is_empty())
-    );
-    let raw = format!("{a}_{b_raw}_{c_raw}");
+    }
     (ja4, raw)
 }
 
@@ -428,10 +460,12 @@ fn server_hello(o: &mut Out<'_, '_>, b: &[u8], ja3: bool) -> Option<()> {
         o.s("tls.sessionid.dst", &util::hex(sid));
     }
     if ja3 {
-        let s = format!(
-            "{legacy},{cipher},{}",
-            join(exts.iter().filter(|e| !is_grease(**e)), "-")
-        );
+        let mut s = String::with_capacity(16 + 6 * exts.len());
+        util::push_dec(&mut s, u64::from(legacy));
+        s.push(',');
+        util::push_dec(&mut s, u64::from(cipher));
+        s.push(',');
+        push_dec_list(&mut s, not_grease(&exts));
         o.s("tls.ja3s", &util::hex(&Md5::digest(s.as_bytes())));
         o.s("tls.ja3sstring", &s);
     }
@@ -538,28 +572,38 @@ impl Tls {
         }
     }
 
-    fn records(&mut self, cx: &mut ParseContext<'_>, d: usize) {
+    /// Reads the complete records at the start of `buf` and returns how
+    /// many bytes they took.
+    fn records(&mut self, cx: &mut ParseContext<'_>, d: usize, buf: &[u8]) -> usize {
         let hdr = if self.dtls { 13 } else { 5 };
+        let mut used = 0;
         loop {
-            let buf = &self.rec[d];
-            if buf.len() < hdr {
-                return;
+            let rest = &buf[used..];
+            if rest.len() < hdr {
+                return used;
             }
-            let ctype = buf[0];
-            let len = usize::from(u16::from_be_bytes([buf[hdr - 2], buf[hdr - 1]]));
-            if buf.len() < hdr + len {
-                return;
+            let ctype = rest[0];
+            if !self.dtls && !matches!(ctype, 21 | 22 | 24) {
+                // ChangeCipherSpec, application data or not TLS: nothing
+                // more to read in this direction, so no need to wait for
+                // the whole record (a DTLS datagram has it anyway).
+                self.done[d] = true;
+                return used;
             }
-            let body: Vec<u8> = buf[hdr..hdr + len].to_vec();
-            self.rec[d].drain(..hdr + len);
+            let len = usize::from(u16::from_be_bytes([rest[hdr - 2], rest[hdr - 1]]));
+            if rest.len() < hdr + len {
+                return used;
+            }
+            let body = &rest[hdr..hdr + len];
+            used += hdr + len;
             match ctype {
                 22 => {
                     if self.dtls {
                         // DTLS handshake header is 12 bytes; fragments
                         // of the first message only.
                         let mut at = 0;
-                        while let (Some(&t), Some(l)) = (body.get(at), be24(&body, at + 1)) {
-                            let frag_len = be24(&body, at + 9).unwrap_or(0) as usize;
+                        while let (Some(&t), Some(l)) = (body.get(at), be24(body, at + 1)) {
+                            let frag_len = be24(body, at + 9).unwrap_or(0) as usize;
                             let frag = body.get(at + 12..at + 12 + frag_len).unwrap_or(&[]);
                             if frag_len as u32 == l {
                                 self.handshake(cx, t, frag);
@@ -570,37 +614,59 @@ impl Tls {
                     }
                     if self.hs[d].len() + body.len() > MAX_HANDSHAKE {
                         self.done[d] = true;
-                        return;
+                        return used;
                     }
-                    self.hs[d].extend_from_slice(&body);
-                    loop {
-                        let hs = &self.hs[d];
-                        let (Some(&t), Some(l)) = (hs.first(), be24(hs, 1)) else {
-                            break;
-                        };
-                        let l = l as usize;
-                        if l > MAX_HANDSHAKE {
-                            self.done[d] = true;
-                            return;
+                    // Whole messages are read in place; only a partial one
+                    // is kept for the next record.
+                    let complete = if self.hs[d].is_empty() {
+                        let n = self.messages(cx, d, body);
+                        if let Some(n) = n {
+                            self.hs[d].extend_from_slice(&body[n..]);
                         }
-                        if hs.len() < 4 + l {
-                            break;
+                        n.is_some()
+                    } else {
+                        let mut hs = std::mem::take(&mut self.hs[d]);
+                        hs.extend_from_slice(body);
+                        let n = self.messages(cx, d, &hs);
+                        if let Some(n) = n {
+                            hs.drain(..n);
                         }
-                        let msg: Vec<u8> = hs[4..4 + l].to_vec();
-                        self.hs[d].drain(..4 + l);
-                        self.handshake(cx, t, &msg);
+                        self.hs[d] = hs;
+                        n.is_some()
+                    };
+                    if !complete {
+                        return used;
                     }
-                }
-                20 | 23 => {
-                    self.done[d] = true;
-                    return;
                 }
                 21 | 24 => {}
                 _ => {
                     self.done[d] = true;
-                    return;
+                    return used;
                 }
             }
+        }
+    }
+
+    /// Reads the complete handshake messages at the start of `hs`: how many
+    /// bytes they took, or `None` when the direction is done (a message
+    /// too large).
+    fn messages(&mut self, cx: &mut ParseContext<'_>, d: usize, hs: &[u8]) -> Option<usize> {
+        let mut at = 0;
+        loop {
+            let rest = &hs[at..];
+            let (Some(&t), Some(l)) = (rest.first(), be24(rest, 1)) else {
+                return Some(at);
+            };
+            let l = l as usize;
+            if l > MAX_HANDSHAKE {
+                self.done[d] = true;
+                return None;
+            }
+            if rest.len() < 4 + l {
+                return Some(at);
+            }
+            self.handshake(cx, t, &rest[4..4 + l]);
+            at += 4 + l;
         }
     }
 }
@@ -625,8 +691,22 @@ impl Parser for Tls {
         if self.rec[d].len() + data.len() > MAX_HANDSHAKE {
             self.done[d] = true;
         } else {
-            self.rec[d].extend_from_slice(data);
-            self.records(cx, d);
+            if self.rec[d].is_empty() {
+                // Records are read in place; what is left waits for more.
+                let used = self.records(cx, d, data);
+                if !self.done[d] {
+                    self.rec[d].extend_from_slice(&data[used..]);
+                }
+            } else {
+                let mut buf = std::mem::take(&mut self.rec[d]);
+                buf.extend_from_slice(data);
+                let used = self.records(cx, d, &buf);
+                buf.drain(..used);
+                if self.done[d] {
+                    buf = Vec::new();
+                }
+                self.rec[d] = buf;
+            }
             if self.dtls {
                 self.rec[d].clear();
             }

@@ -11,6 +11,27 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
+/// Appends the lower-case hexadecimal of bytes to `s`.
+pub fn push_hex(s: &mut String, b: &[u8]) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    s.reserve(b.len() * 2);
+    for &x in b {
+        s.push(H[usize::from(x >> 4)] as char);
+        s.push(H[usize::from(x & 15)] as char);
+    }
+}
+
+/// Appends a value as four lower-case hexadecimal digits (`{:04x}`).
+pub fn push_hex4(s: &mut String, v: u16) {
+    push_hex(s, &v.to_be_bytes());
+}
+
+/// Appends an unsigned integer in decimal (no formatting machinery).
+pub fn push_dec(s: &mut String, v: u64) {
+    let mut b = itoa::Buffer::new();
+    s.push_str(b.format(v));
+}
+
 /// Colon-separated lower-case hexadecimal (`aa:bb:cc`).
 pub fn hex_colon(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 3);
@@ -18,7 +39,7 @@ pub fn hex_colon(b: &[u8]) -> String {
         if i > 0 {
             s.push(':');
         }
-        s.push_str(&hex(&[*x]));
+        push_hex(&mut s, &[*x]);
     }
     s
 }
@@ -29,6 +50,14 @@ pub fn text(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
         Ok(s) => s.to_string(),
         Err(_) => b.iter().map(|&c| c as char).collect(),
+    }
+}
+
+/// Bytes as text like [`text`], borrowed when they are valid UTF-8.
+pub fn text_cow(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(b.iter().map(|&c| c as char).collect()),
     }
 }
 
@@ -233,6 +262,13 @@ mod tests {
         assert_eq!(uri_unescape(b"%00"), None);
         assert_eq!(hex(&[0, 0xab]), "00ab");
         assert_eq!(hex_colon(&[1, 2]), "01:02");
+        let mut s = String::new();
+        push_hex4(&mut s, 0x0a1f);
+        push_dec(&mut s, 1234);
+        push_hex(&mut s, &[0xff]);
+        assert_eq!(s, "0a1f1234ff");
+        assert_eq!(text_cow(b"ab"), "ab");
+        assert_eq!(text_cow(b"a\xe9"), "a\u{e9}");
         assert_eq!(trim(b"  x y \r\n"), b"x y");
         assert_eq!(trim(b"   "), b"");
         assert_eq!(find_nocase(b"xxPassWord=1", b"password="), Some(2));
