@@ -263,6 +263,10 @@ pub struct Http {
     pending: std::collections::VecDeque<&'static str>,
     max_req_body: usize,
     sha256: bool,
+    /// `parseQSValue`: query-string values too (keys always).
+    qs_values: bool,
+    /// `parseCookieValue`: cookie values too (names always).
+    cookie_values: bool,
     websocket: bool,
     ws_frames: i64,
     ws_masked: i64,
@@ -291,6 +295,8 @@ impl Http {
             pending: Default::default(),
             max_req_body: config.get_int("maxReqBody", 256).clamp(0, 1 << 20) as usize,
             sha256: config.get_bool("supportSha256", false),
+            qs_values: config.get_bool("parseQSValue", false),
+            cookie_values: config.get_bool("parseCookieValue", false),
             websocket: false,
             ws_frames: 0,
             ws_masked: 0,
@@ -545,7 +551,7 @@ impl Http {
             o.push("http.header.request.field", lname);
             o.push("http.hasheader.src.value", &vtext);
         }
-        cookies(o, &cookie);
+        cookies(o, &cookie, self.cookie_values);
         let url = &msg.url[..msg.url.len().min(MAX_URL)];
         if msg.url.len() > MAX_URL {
             o.tag("http:url-truncated");
@@ -569,7 +575,7 @@ impl Http {
         if host.is_some() {
             o.s("http.uri.path", &util::text_cow(path));
             if let Some(q) = query {
-                query_fields(o, q);
+                query_fields(o, q, self.qs_values);
             }
         }
         let urltext = util::text_cow(url);
@@ -897,7 +903,7 @@ fn auth(o: &mut Out<'_, '_>, value: &[u8]) {
     }
 }
 
-fn cookies(o: &mut Out<'_, '_>, cookie: &[u8]) {
+fn cookies(o: &mut Out<'_, '_>, cookie: &[u8], values: bool) {
     for part in cookie.split(|&c| c == b';') {
         let part = trim(part);
         let Some(eq) = part.iter().position(|&c| c == b'=') else {
@@ -908,13 +914,13 @@ fn cookies(o: &mut Out<'_, '_>, cookie: &[u8]) {
             o.s("http.cookie.key", &util::text(key));
         }
         let val = trim(&part[eq + 1..]);
-        if !val.is_empty() {
+        if values && !val.is_empty() {
             o.s("http.cookie.value", &util::text(val));
         }
     }
 }
 
-fn query_fields(o: &mut Out<'_, '_>, q: &[u8]) {
+fn query_fields(o: &mut Out<'_, '_>, q: &[u8], values: bool) {
     for part in q.split(|&c| c == b'&') {
         if part.is_empty() {
             continue;
@@ -928,6 +934,7 @@ fn query_fields(o: &mut Out<'_, '_>, q: &[u8]) {
             o.s("http.uri.key", &key);
         }
         if let Some(v) = v
+            && values
             && !v.is_empty()
         {
             let val = util::uri_unescape(v).unwrap_or_else(|| util::text(v));
@@ -1084,6 +1091,26 @@ mod tests {
             serde_json::json!(["5d41402abc4b2a76b9719d911017c592"])
         );
         assert_eq!(j["http"]["method-GET"], serde_json::json!(1));
+    }
+
+    #[test]
+    fn query_and_cookie_values_only_when_asked_for() {
+        let req = b"GET /a?x=1&y=2 HTTP/1.1\r\nHost: h\r\nCookie: a=1; b=2\r\n\r\n";
+        let mut h = Harness::tcp_defaults(80);
+        h.feed(0, req);
+        h.finish();
+        let j = h.json();
+        assert_eq!(j["http"]["key"], serde_json::json!(["x", "y"]));
+        assert_eq!(j["http"]["cookieKey"], serde_json::json!(["a", "b"]));
+        assert!(j["http"].get("value").is_none(), "{j}");
+        assert!(j["http"].get("cookieValue").is_none(), "{j}");
+        // parseQSValue / parseCookieValue turn them on (Harness::tcp).
+        let mut h = Harness::tcp(80);
+        h.feed(0, req);
+        h.finish();
+        let j = h.json();
+        assert_eq!(j["http"]["value"], serde_json::json!(["1", "2"]));
+        assert_eq!(j["http"]["cookieValue"], serde_json::json!(["1", "2"]));
     }
 
     #[test]

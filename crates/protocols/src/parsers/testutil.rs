@@ -54,6 +54,11 @@ impl Harness {
         Harness::new(Transport::Tcp, port, c)
     }
 
+    /// A TCP session with none of the optional settings (Arkime's defaults).
+    pub fn tcp_defaults(port: u16) -> Harness {
+        Harness::new(Transport::Tcp, port, ProtocolConfig::default())
+    }
+
     pub fn udp(port: u16) -> Harness {
         let mut h = Harness::tcp(port);
         h.meta.transport = Transport::Udp;

@@ -396,12 +396,33 @@ pub fn ja4(ch: &ClientHello<'_>, proto: char) -> (String, String) {
     (ja4, raw)
 }
 
+/// Which fingerprints a hello adds, from the settings: JA3 (not for
+/// DTLS), the JA3/JA3S strings with `ja3Strings` and JA4's raw form with
+/// `ja4Raw` (both off by default, as in Arkime).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fingerprints {
+    pub ja3: bool,
+    pub ja3_strings: bool,
+    pub ja4_raw: bool,
+}
+
+impl Fingerprints {
+    /// The settings' choice, with JA3 on or off.
+    pub(crate) fn from_config(config: &crate::ProtocolConfig, ja3: bool) -> Fingerprints {
+        Fingerprints {
+            ja3,
+            ja3_strings: config.get_bool("ja3Strings", false),
+            ja4_raw: config.get_bool("ja4Raw", false),
+        }
+    }
+}
+
 /// Adds a ClientHello's fields.
 pub(crate) fn client_hello_fields(
     o: &mut Out<'_, '_>,
     ch: &ClientHello<'_>,
     proto: char,
-    ja3: bool,
+    fp: Fingerprints,
 ) {
     if let Some(sni) = ch.sni {
         o.s("host.http", &util::text(sni));
@@ -412,17 +433,21 @@ pub(crate) fn client_hello_fields(
     if !ch.session_id.is_empty() {
         o.s("tls.sessionid.src", &util::hex(ch.session_id));
     }
-    if ja3 {
+    if fp.ja3 {
         let s = ja3_string(ch);
         o.s("tls.ja3", &util::hex(&Md5::digest(s.as_bytes())));
-        o.s("tls.ja3string", &s);
+        if fp.ja3_strings {
+            o.s("tls.ja3string", &s);
+        }
     }
     let (j, raw) = ja4(ch, proto);
     o.s("tls.ja4", &j);
-    o.s("tls.ja4_r", &raw);
+    if fp.ja4_raw {
+        o.s("tls.ja4_r", &raw);
+    }
 }
 
-fn server_hello(o: &mut Out<'_, '_>, b: &[u8], ja3: bool) -> Option<()> {
+fn server_hello(o: &mut Out<'_, '_>, b: &[u8], fp: Fingerprints) -> Option<()> {
     let legacy = be16(b, 0)?;
     // TLS 1.3 drafts before 22 had no session id or compression method.
     let early_draft = legacy & 0xff00 == 0x7f00 && (legacy & 0xff) < 22;
@@ -459,7 +484,7 @@ fn server_hello(o: &mut Out<'_, '_>, b: &[u8], ja3: bool) -> Option<()> {
     if !sid.is_empty() {
         o.s("tls.sessionid.dst", &util::hex(sid));
     }
-    if ja3 {
+    if fp.ja3 {
         let mut s = String::with_capacity(16 + 6 * exts.len());
         util::push_dec(&mut s, u64::from(legacy));
         s.push(',');
@@ -467,7 +492,9 @@ fn server_hello(o: &mut Out<'_, '_>, b: &[u8], ja3: bool) -> Option<()> {
         s.push(',');
         push_dec_list(&mut s, not_grease(&exts));
         o.s("tls.ja3s", &util::hex(&Md5::digest(s.as_bytes())));
-        o.s("tls.ja3sstring", &s);
+        if fp.ja3_strings {
+            o.s("tls.ja3sstring", &s);
+        }
     }
     Some(())
 }
@@ -513,7 +540,8 @@ impl Tls {
     }
 
     fn handshake(&mut self, cx: &mut ParseContext<'_>, msg_type: u8, body: &[u8]) {
-        let ja3 = true;
+        let hello = Fingerprints::from_config(cx.config, !self.dtls);
+        let server = Fingerprints { ja3: true, ..hello };
         let now = cx.meta_first_secs();
         // JA4's transport letter: QUIC-style 'q' for TLS carried over UDP.
         let proto_char = if self.dtls {
@@ -530,7 +558,7 @@ impl Tls {
                     if let Some(p) = self.proto() {
                         o.protocol(p);
                     }
-                    client_hello_fields(&mut o, &ch, proto_char, !self.dtls && ja3);
+                    client_hello_fields(&mut o, &ch, proto_char, hello);
                 }
             }
             // Arkime reads DTLS client hellos only.
@@ -538,7 +566,7 @@ impl Tls {
                 if let Some(p) = self.proto() {
                     o.protocol(p);
                 }
-                let _ = server_hello(&mut o, body, ja3);
+                let _ = server_hello(&mut o, body, server);
             }
             11 if !self.certs_done => {
                 self.certs_done = true;
@@ -760,6 +788,27 @@ mod tests {
         );
         assert!(j["tls"]["ja4"][0].as_str().unwrap().starts_with("t12d0102"));
         assert_eq!(j["protocol"], serde_json::json!(["tls"]));
+    }
+
+    #[test]
+    fn fingerprint_strings_only_when_asked_for() {
+        let mut h = Harness::tcp_defaults(443);
+        h.feed(0, &hello());
+        let j = h.json();
+        assert_eq!(j["tls"]["ja3"].as_array().map(Vec::len), Some(1), "{j}");
+        assert_eq!(j["tls"]["ja4"].as_array().map(Vec::len), Some(1), "{j}");
+        assert!(j["tls"].get("ja3string").is_none(), "{j}");
+        assert!(j["tls"].get("ja4_r").is_none(), "{j}");
+        // ja3Strings / ja4Raw turn them on (Harness::tcp).
+        let mut h = Harness::tcp(443);
+        h.feed(0, &hello());
+        let j = h.json();
+        assert!(
+            j["tls"]["ja4_r"][0]
+                .as_str()
+                .is_some_and(|r| r.starts_with("t12d010200_")),
+            "{j}"
+        );
     }
 
     #[test]
