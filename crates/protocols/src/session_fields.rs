@@ -54,9 +54,22 @@ const DEFAULT_MAX_VALUES: usize = 4096;
 
 fn cased(kind: FieldKind, s: &str) -> String {
     match kind.case() {
+        Case::Lower if s.is_ascii() => s.to_ascii_lowercase(),
         Case::Lower => s.to_lowercase(),
+        Case::Upper if s.is_ascii() => s.to_ascii_uppercase(),
         Case::Upper => s.to_uppercase(),
         Case::Keep => s.to_string(),
+    }
+}
+
+/// Whether `stored` (already cased for `kind`) is what `s` becomes once
+/// cased, decided without allocating when `s` is ASCII.
+fn same_cased(kind: FieldKind, stored: &str, s: &str) -> Option<bool> {
+    match kind.case() {
+        Case::Keep => Some(stored == s),
+        // ASCII folds to ASCII, so a stored non-ASCII value differs anyway.
+        Case::Lower | Case::Upper if s.is_ascii() => Some(stored.eq_ignore_ascii_case(s)),
+        _ => None,
     }
 }
 
@@ -97,13 +110,28 @@ impl SessionFields {
     /// present or the field is full.
     pub fn add_string(&mut self, reg: &FieldRegistry, id: FieldId, value: &str) -> bool {
         let kind = reg.def(id).kind;
-        let v = cased(kind, value);
         let bound = self.bound();
         match self.slot(id, || Value::Strings(Vec::new())) {
             Value::Strings(list) => {
-                if list.len() >= bound || list.contains(&v) {
+                if list.len() >= bound {
                     return false;
                 }
+                // Duplicates are common (hosts, user agents): found without
+                // making the cased copy first.
+                let dup = list.iter().try_fold(false, |found, x| {
+                    Some(found || same_cased(kind, x, value)?)
+                });
+                let v = match dup {
+                    Some(true) => return false,
+                    Some(false) => cased(kind, value),
+                    None => {
+                        let v = cased(kind, value);
+                        if list.contains(&v) {
+                            return false;
+                        }
+                        v
+                    }
+                };
                 list.push(v);
                 true
             }
@@ -500,13 +528,20 @@ mod tests {
         assert!(!f.add_string(&reg, uri, "/a"));
         assert!(f.add_string(&reg, uri, "/b"));
         assert!(f.add_string(&reg, host, "Example.COM"));
+        // Duplicates once cased, on the ASCII fast path and the general one.
+        assert!(!f.add_string(&reg, host, "example.com"));
+        assert!(!f.add_string(&reg, host, "EXAMPLE.com"));
+        assert!(f.add_string(&reg, host, "ÉCOLE.fr"));
+        assert!(!f.add_string(&reg, host, "école.FR"));
+        // http.uri keeps its case: "/A" is another value.
+        assert!(f.add_string(&reg, uri, "/A"));
         let mut body = Map::new();
         f.write_json(&reg, &mut body);
         let http = body["http"].as_object().unwrap();
-        assert_eq!(http["uri"], serde_json::json!(["/a", "/b"]));
-        assert_eq!(http["uriCnt"], serde_json::json!(2));
+        assert_eq!(http["uri"], serde_json::json!(["/a", "/b", "/A"]));
+        assert_eq!(http["uriCnt"], serde_json::json!(3));
         // host.http is a lower-cased term field.
-        assert_eq!(http["host"], serde_json::json!(["example.com"]));
+        assert_eq!(http["host"], serde_json::json!(["example.com", "école.fr"]));
     }
 
     fn members(f: &SessionFields, reg: &FieldRegistry) -> Map<String, Json> {
