@@ -53,7 +53,7 @@ pub struct Conn {
     pub buf: Vec<u8>,
     /// Consumed prefix of `buf`.
     pub pos: usize,
-    /// Inactivity timer, see [`Conn::timed`].
+    /// Inactivity timer shared by the reads and writes, see [`timed`].
     timer: Option<Pin<Box<Sleep>>>,
 }
 

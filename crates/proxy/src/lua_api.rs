@@ -1204,8 +1204,7 @@ fn applet_buffer(o: &mut AppletHttpOut, data: &[u8]) -> Option<(Rc<OutPipe>, Vec
 /// Builds `AppletHTTP.send`: a synchronous call when the output can be
 /// queued at once (nearly always), the waiting one only when the queue to
 /// the client is full. An mlua async method would box a future and create
-/// an internal userdata on every call, which costs a fifth of a small
-/// service's request.
+/// an internal userdata on every call.
 fn applet_http_send(lua: &Lua) -> mlua::Result<Function> {
     let now = lua.create_function(|_, (ud, s): (AnyUserData, mlua::LuaString)| {
         let this = ud.borrow::<AppletHttp>()?;
