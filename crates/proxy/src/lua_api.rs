@@ -1153,18 +1153,38 @@ impl AppletHttpOut {
         let mut out = Vec::new();
         if !self.head_sent {
             self.head_sent = true;
-            let mut res = self.res_head();
-            res.remove("transfer-encoding");
-            if self.declared_len().is_none() {
-                if self.client_minor >= 1 {
-                    self.chunked = true;
-                    res.add("transfer-encoding", b"chunked");
-                } else {
-                    self.until_close = true;
-                    self.keep = false;
+            let declared = self.declared_len().is_some();
+            let has_te = self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"));
+            if declared && !has_te {
+                // The common case: the head goes out as the service built
+                // it, written from its own fields (no copy of them).
+                let had_reason = self.reason.is_some();
+                let res = ResHead {
+                    status: self.status,
+                    reason: self.reason.take().unwrap_or_default(),
+                    minor: 1,
+                    headers: std::mem::take(&mut self.headers),
+                };
+                crate::http::write_response_head(&mut out, &res, self.client_minor, self.keep);
+                self.headers = res.headers;
+                self.reason = had_reason.then_some(res.reason);
+            } else {
+                let mut res = self.res_head();
+                res.remove("transfer-encoding");
+                if !declared {
+                    if self.client_minor >= 1 {
+                        self.chunked = true;
+                        res.add("transfer-encoding", b"chunked");
+                    } else {
+                        self.until_close = true;
+                        self.keep = false;
+                    }
                 }
+                crate::http::write_response_head(&mut out, &res, self.client_minor, self.keep);
             }
-            crate::http::write_response_head(&mut out, &res, self.client_minor, self.keep);
         }
         let body = std::mem::take(&mut self.body);
         if !self.head_request && !body.is_empty() {
