@@ -2,7 +2,6 @@
 //! backend selection, server connection pools and logging.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,7 +28,8 @@ pub struct Generation {
     pub lua: LuaWorker,
     /// Server states per section then server index.
     servers: Vec<Vec<Arc<ServerState>>>,
-    rr: RefCell<HashMap<usize, usize>>,
+    /// Round-robin position per section.
+    rr: Vec<Cell<usize>>,
 }
 
 impl Generation {
@@ -46,11 +46,12 @@ impl Generation {
                     .collect()
             })
             .collect();
+        let rr = (0..cfg.sections.len()).map(|_| Cell::new(0)).collect();
         Generation {
             cfg,
             lua,
             servers,
-            rr: RefCell::new(HashMap::new()),
+            rr,
         }
     }
 
@@ -72,7 +73,9 @@ impl Generation {
 pub struct ThreadCtl {
     /// Idle server connections with their read buffers (kept, so a
     /// request does not allocate a fresh one).
-    pool: RefCell<HashMap<SocketAddr, Vec<Conn>>>,
+    /// Per server address; a backend has few servers, so a list scanned
+    /// in place costs less than hashing the address twice per request.
+    pool: RefCell<Vec<(SocketAddr, Vec<Conn>)>>,
     /// Set when the proxy is stopping: finish the current request, then close.
     pub stopping: Cell<bool>,
     /// Wakes idle keep-alive connections on stop.
@@ -90,7 +93,7 @@ const POOL_MAX: usize = 1024;
 impl ThreadCtl {
     fn take_idle(&self, addr: SocketAddr) -> Option<Conn> {
         let mut pool = self.pool.borrow_mut();
-        let list = pool.get_mut(&addr)?;
+        let list = &mut pool.iter_mut().find(|(a, _)| *a == addr)?.1;
         while let Some(c) = list.pop() {
             // A connection the server closed meanwhile reads EOF at once.
             // (No system call unless the socket was reported readable.)
@@ -113,7 +116,14 @@ impl ThreadCtl {
         c.buf.clear();
         c.pos = 0;
         let mut pool = self.pool.borrow_mut();
-        let list = pool.entry(addr).or_default();
+        let i = match pool.iter().position(|(a, _)| *a == addr) {
+            Some(i) => i,
+            None => {
+                pool.push((addr, Vec::new()));
+                pool.len() - 1
+            }
+        };
+        let list = &mut pool[i].1;
         if list.len() < POOL_MAX {
             list.push(c);
         }
@@ -434,10 +444,9 @@ fn server_order(g: &Generation, be_idx: usize, src: SocketAddr) -> Vec<usize> {
     };
     let first = match be.balance {
         Balance::RoundRobin => {
-            let mut rr = g.rr.borrow_mut();
-            let c = rr.entry(be_idx).or_insert(0);
-            *c = c.wrapping_add(1);
-            pick_by_weight(*c as u64)
+            let c = &g.rr[be_idx];
+            c.set(c.get().wrapping_add(1));
+            pick_by_weight(c.get() as u64)
         }
         Balance::LeastConn => *usable
             .iter()

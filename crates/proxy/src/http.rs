@@ -1,10 +1,14 @@
 //! HTTP/1.1 on both sides: head parsing with `httparse`, message framing
 //! (RFC 9112 §6), request-smuggling checks, and body forwarding.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use crate::txn::{Headers, ReqHead, ResHead};
 
@@ -49,6 +53,8 @@ pub struct Conn {
     pub buf: Vec<u8>,
     /// Consumed prefix of `buf`.
     pub pos: usize,
+    /// Inactivity timer shared by the reads and writes, see [`timed`].
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 const MAX_HEADERS: usize = 128;
@@ -60,6 +66,7 @@ impl Conn {
             io,
             buf: Vec::with_capacity(4096),
             pos: 0,
+            timer: None,
         }
     }
 
@@ -91,14 +98,7 @@ impl Conn {
         }
         // Reads into spare capacity: no zeroing of the buffer per read.
         let fut = self.io.read_buf(&mut self.buf);
-        let r = match timeout {
-            Some(t) => match tokio::time::timeout(t, fut).await {
-                Ok(r) => r,
-                Err(_) => return Err(HttpError::Timeout),
-            },
-            None => fut.await,
-        };
-        r.map_err(HttpError::Io)
+        Ok(timed(&mut self.timer, timeout, fut).await??)
     }
 
     /// Writes all bytes, within `timeout`.
@@ -108,14 +108,49 @@ impl Conn {
         timeout: Option<Duration>,
     ) -> Result<(), HttpError> {
         let fut = self.io.write_all(data);
-        match timeout {
-            Some(t) => tokio::time::timeout(t, fut)
-                .await
-                .map_err(|_| HttpError::Timeout)??,
-            None => fut.await?,
-        }
-        Ok(())
+        Ok(timed(&mut self.timer, timeout, fut).await??)
     }
+}
+
+/// Runs `fut` with an inactivity timeout, like `tokio::time::timeout`, on
+/// the connection's own timer. Registering a timer in tokio's wheel and
+/// removing it again costs more than the read or write it guards, and a
+/// busy connection would do it for every operation. The timer is instead
+/// armed once and left in place: an operation only records its deadline,
+/// and when the timer fires before the latest deadline it is re-armed for
+/// it (once per timeout period, not once per operation). A deadline
+/// earlier than the armed one moves the timer forward. Nothing is polled
+/// or armed when `fut` completes at once.
+async fn timed<F: Future>(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    timeout: Option<Duration>,
+    fut: F,
+) -> Result<F::Output, HttpError> {
+    let Some(t) = timeout else {
+        return Ok(fut.await);
+    };
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline = None;
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        // The deadline counts from the first time the operation waits.
+        let d = *deadline.get_or_insert_with(|| Instant::now() + t);
+        let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(d)));
+        if sleep.deadline() > d {
+            sleep.as_mut().reset(d);
+        }
+        while sleep.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= d {
+                return Poll::Ready(Err(HttpError::Timeout));
+            }
+            // Armed by an earlier operation: wait for this one's deadline.
+            sleep.as_mut().reset(d);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 fn headers_of(h: &[httparse::Header<'_>]) -> Vec<(String, Vec<u8>)> {
@@ -329,12 +364,47 @@ const HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Whether field `name` is hop-by-hop: a standard one, or one the
-/// message's own `Connection` field names.
-fn is_hop(name: &str, h: &impl Headers) -> bool {
-    HOP.iter().any(|x| name.eq_ignore_ascii_case(x))
-        || h.value_iter("connection")
-            .any(|e| e.eq_ignore_ascii_case(name.as_bytes()))
+/// Decides which fields are hop-by-hop: the standard ones, and those the
+/// message's own `Connection` field names. The `Connection` tokens are
+/// looked up once per head (not once per field) and kept on the stack.
+struct HopFilter<'a, H: Headers> {
+    h: &'a H,
+    named: [&'a [u8]; 4],
+    count: usize,
+    /// More tokens than `named` holds: look them up per field.
+    many: bool,
+}
+
+impl<'a, H: Headers> HopFilter<'a, H> {
+    fn new(h: &'a H) -> HopFilter<'a, H> {
+        let mut f = HopFilter {
+            h,
+            named: [&[]; 4],
+            count: 0,
+            many: false,
+        };
+        for t in h.value_iter("connection") {
+            if f.count == f.named.len() {
+                f.many = true;
+                break;
+            }
+            f.named[f.count] = t;
+            f.count += 1;
+        }
+        f
+    }
+
+    fn is_hop(&self, name: &str) -> bool {
+        if HOP.iter().any(|x| name.eq_ignore_ascii_case(x)) {
+            return true;
+        }
+        let named = |e: &[u8]| e.eq_ignore_ascii_case(name.as_bytes());
+        if self.many {
+            self.h.value_iter("connection").any(named)
+        } else {
+            self.named[..self.count].iter().any(|e| named(e))
+        }
+    }
 }
 
 /// Serialises a request head for the server (HTTP/1.1, keep-alive).
@@ -343,8 +413,9 @@ pub fn write_request_head(out: &mut Vec<u8>, h: &ReqHead) {
     out.push(b' ');
     out.extend_from_slice(h.uri.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let hop = HopFilter::new(h);
     for (n, v) in &h.headers {
-        if is_hop(n, h) {
+        if hop.is_hop(n) {
             continue;
         }
         push_field(out, n, v);
@@ -369,8 +440,9 @@ pub fn write_response_head(out: &mut Vec<u8>, h: &ResHead, client_minor: u8, kee
     };
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
+    let hop = HopFilter::new(h);
     for (n, v) in &h.headers {
-        if is_hop(n, h) {
+        if hop.is_hop(n) {
             continue;
         }
         push_field(out, n, v);
@@ -398,9 +470,16 @@ fn push_status(out: &mut Vec<u8>, status: u16) {
 fn push_field(out: &mut Vec<u8>, n: &str, v: &[u8]) {
     out.extend_from_slice(n.as_bytes());
     out.extend_from_slice(b": ");
-    // Never let a value (set by a script) inject a line break.
-    for &b in v {
-        out.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
+    // Never let a value (set by a script) inject a line break. Values
+    // without one (nearly all) are copied in one go.
+    let start = out.len();
+    out.extend_from_slice(v);
+    if v.iter().any(|b| *b == b'\r' || *b == b'\n') {
+        for b in &mut out[start..] {
+            if *b == b'\r' || *b == b'\n' {
+                *b = b' ';
+            }
+        }
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -663,6 +742,64 @@ pub async fn forward_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn timer_armed_for_a_later_deadline_still_fires_at_an_earlier_one() {
+        rt().block_on(async {
+            let mut timer = None;
+            // A first operation arms the timer 10 s ahead and completes.
+            let long = Some(Duration::from_secs(10));
+            let r = timed(
+                &mut timer,
+                long,
+                tokio::time::sleep(Duration::from_millis(5)),
+            )
+            .await;
+            assert!(r.is_ok());
+            // A stuck operation with a short timeout must not wait 10 s.
+            let t0 = std::time::Instant::now();
+            let short = Some(Duration::from_millis(50));
+            let r = timed(&mut timer, short, std::future::pending::<()>()).await;
+            assert!(matches!(r, Err(HttpError::Timeout)));
+            assert!(t0.elapsed() < Duration::from_secs(5));
+        });
+    }
+
+    #[test]
+    fn timer_armed_for_an_earlier_deadline_does_not_cut_a_later_operation() {
+        rt().block_on(async {
+            let mut timer = None;
+            // Arms the timer 30 ms ahead, then completes.
+            let short = Some(Duration::from_millis(30));
+            let r = timed(
+                &mut timer,
+                short,
+                tokio::time::sleep(Duration::from_millis(1)),
+            )
+            .await;
+            assert!(r.is_ok());
+            // The old deadline passes while this operation waits; its own
+            // deadline (2 s) is far away, so it completes.
+            let long = Some(Duration::from_secs(2));
+            let r = timed(
+                &mut timer,
+                long,
+                tokio::time::sleep(Duration::from_millis(150)),
+            )
+            .await;
+            assert!(r.is_ok());
+            // And it still times out at its own deadline.
+            let r = timed(&mut timer, short, std::future::pending::<()>()).await;
+            assert!(matches!(r, Err(HttpError::Timeout)));
+        });
+    }
 
     fn req(headers: &[(&str, &str)], minor: u8) -> ReqHead {
         ReqHead {

@@ -169,6 +169,8 @@ pub struct WorkerCore {
     /// one per request (and collecting it later) costs more than the
     /// action itself.
     threads: RefCell<Vec<mlua::Thread>>,
+    /// `AppletHTTP.send`, see [`applet_http_send`].
+    applet_send: RefCell<Option<Function>>,
 }
 
 /// Coroutines kept per worker for reuse.
@@ -1037,7 +1039,7 @@ impl OutPipe {
     /// Queues bytes, waiting while the queue is full.
     pub async fn send(&self, bytes: Vec<u8>) {
         std::future::poll_fn(|cx| {
-            if self.queue.borrow().len() < PIPE_DEPTH {
+            if self.has_room() {
                 Poll::Ready(())
             } else {
                 self.writers.borrow_mut().push(cx.waker().clone());
@@ -1045,6 +1047,15 @@ impl OutPipe {
             }
         })
         .await;
+        self.push(bytes);
+    }
+
+    /// Whether [`OutPipe::send`] would queue without waiting.
+    pub fn has_room(&self) -> bool {
+        self.queue.borrow().len() < PIPE_DEPTH
+    }
+
+    fn push(&self, bytes: Vec<u8>) {
         self.queue.borrow_mut().push_back(bytes);
         if let Some(w) = self.reader.take() {
             w.wake();
@@ -1142,18 +1153,38 @@ impl AppletHttpOut {
         let mut out = Vec::new();
         if !self.head_sent {
             self.head_sent = true;
-            let mut res = self.res_head();
-            res.remove("transfer-encoding");
-            if self.declared_len().is_none() {
-                if self.client_minor >= 1 {
-                    self.chunked = true;
-                    res.add("transfer-encoding", b"chunked");
-                } else {
-                    self.until_close = true;
-                    self.keep = false;
+            let declared = self.declared_len().is_some();
+            let has_te = self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"));
+            if declared && !has_te {
+                // The common case: the head goes out as the service built
+                // it, written from its own fields (no copy of them).
+                let had_reason = self.reason.is_some();
+                let res = ResHead {
+                    status: self.status,
+                    reason: self.reason.take().unwrap_or_default(),
+                    minor: 1,
+                    headers: std::mem::take(&mut self.headers),
+                };
+                crate::http::write_response_head(&mut out, &res, self.client_minor, self.keep);
+                self.headers = res.headers;
+                self.reason = had_reason.then_some(res.reason);
+            } else {
+                let mut res = self.res_head();
+                res.remove("transfer-encoding");
+                if !declared {
+                    if self.client_minor >= 1 {
+                        self.chunked = true;
+                        res.add("transfer-encoding", b"chunked");
+                    } else {
+                        self.until_close = true;
+                        self.keep = false;
+                    }
                 }
+                crate::http::write_response_head(&mut out, &res, self.client_minor, self.keep);
             }
-            crate::http::write_response_head(&mut out, &res, self.client_minor, self.keep);
         }
         let body = std::mem::take(&mut self.body);
         if !self.head_request && !body.is_empty() {
@@ -1173,6 +1204,65 @@ impl AppletHttpOut {
     }
 }
 
+/// Buffers `data` from `AppletHTTP:send`. Output is kept until the service
+/// returns (one write, with a Content-Length) unless the service declared
+/// a length or the output outgrows the buffer: then it streams, and the
+/// bytes to queue for the client are returned.
+fn applet_buffer(o: &mut AppletHttpOut, data: &[u8]) -> Option<(Rc<OutPipe>, Vec<u8>)> {
+    o.started = true;
+    o.body.extend_from_slice(data);
+    let stream = o.head_sent || o.declared_len().is_some() || o.body.len() >= o.flush_at;
+    match &o.tx {
+        Some(tx) if stream => {
+            let tx = tx.clone();
+            Some((tx, o.take_stream_bytes(false)))
+        }
+        _ => None,
+    }
+}
+
+/// Builds `AppletHTTP.send`: a synchronous call when the output can be
+/// queued at once (nearly always), the waiting one only when the queue to
+/// the client is full. An mlua async method would box a future and create
+/// an internal userdata on every call.
+fn applet_http_send(lua: &Lua) -> mlua::Result<Function> {
+    let now = lua.create_function(|_, (ud, s): (AnyUserData, mlua::LuaString)| {
+        let this = ud.borrow::<AppletHttp>()?;
+        let mut o = this.out.borrow_mut();
+        let data = s.as_bytes();
+        let streams =
+            o.head_sent || o.declared_len().is_some() || o.body.len() + data.len() >= o.flush_at;
+        if streams && o.tx.as_ref().is_some_and(|tx| !tx.has_room()) {
+            return Ok(false);
+        }
+        let msg = applet_buffer(&mut o, &data);
+        drop(o);
+        if let Some((tx, bytes)) = msg {
+            tx.push(bytes);
+        }
+        Ok(true)
+    })?;
+    let wait = lua.create_async_function(|_, (ud, s): (AnyUserData, mlua::LuaString)| {
+        let out = ud.borrow::<AppletHttp>().map(|a| a.out.clone());
+        let data = s.as_bytes().to_vec();
+        async move {
+            let msg = applet_buffer(&mut out?.borrow_mut(), &data);
+            if let Some((tx, bytes)) = msg {
+                tx.send(bytes).await;
+            }
+            Ok(())
+        }
+    })?;
+    lua.load(
+        "local now, wait = ...\n\
+         return function(self, data)\n\
+           if not now(self, data) then return wait(self, data) end\n\
+         end",
+    )
+    .set_name("=AppletHTTP.send")
+    .call((now, wait))
+}
+
 /// `AppletHTTP`.
 pub struct AppletHttp {
     h: TxnHandle,
@@ -1182,6 +1272,13 @@ pub struct AppletHttp {
 impl UserData for AppletHttp {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         add_sample_fields(fields, |a: &AppletHttp| a.h.clone());
+        fields.add_field_function_get("send", |lua, _| {
+            core_of(lua)?
+                .applet_send
+                .borrow()
+                .clone()
+                .ok_or_else(|| mlua::Error::runtime("moonwire: AppletHTTP.send missing"))
+        });
         fields.add_field_method_get("method", |_, this| Ok(this.h.borrow().req.method.clone()));
         fields.add_field_method_get("path", |_, this| Ok(this.h.borrow().req.path().to_string()));
         fields.add_field_method_get("qs", |_, this| {
@@ -1228,33 +1325,6 @@ impl UserData for AppletHttp {
         methods.add_method("start_response", |_, this, ()| {
             this.out.borrow_mut().started = true;
             Ok(())
-        });
-        methods.add_async_method("send", |_, this, s: mlua::LuaString| {
-            let out = this.out.clone();
-            let data = s.as_bytes().to_vec();
-            async move {
-                // Buffered until the service returns (one write, with a
-                // Content-Length) unless the service declared a length or
-                // the output outgrows the buffer: then it streams.
-                let msg = {
-                    let mut o = out.borrow_mut();
-                    o.started = true;
-                    o.body.extend_from_slice(&data);
-                    let stream =
-                        o.head_sent || o.declared_len().is_some() || o.body.len() >= o.flush_at;
-                    match (&o.tx, stream) {
-                        (Some(tx), true) => {
-                            let tx = tx.clone();
-                            Some((tx, o.take_stream_bytes(false)))
-                        }
-                        _ => None,
-                    }
-                };
-                if let Some((tx, bytes)) = msg {
-                    tx.send(bytes).await;
-                }
-                Ok(())
-            }
         });
         methods.add_method("getline", |lua, this, ()| {
             let mut o = this.out.borrow_mut();
@@ -1939,6 +2009,7 @@ impl LuaWorker {
             errors: RefCell::new(lua::ErrorLog::default()),
             tasks: RefCell::new(Vec::new()),
             threads: RefCell::new(Vec::new()),
+            applet_send: RefCell::new(None),
         });
         let lua = host.lua();
         lua.set_app_data(core.clone());
@@ -1950,6 +2021,7 @@ impl LuaWorker {
             mlua::state::GcGenParams::default(),
         ));
         register_api(lua, cfg)?;
+        *core.applet_send.borrow_mut() = Some(applet_http_send(lua)?);
         // A global hook: mlua installs it on every coroutine it creates
         // (actions run in their own), not only on the main thread.
         let hook_core = core.clone();
