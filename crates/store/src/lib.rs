@@ -15,6 +15,7 @@ pub mod compile;
 pub mod files;
 mod ingest;
 pub mod packets;
+mod pending;
 pub mod query;
 pub mod schema;
 pub mod search;
