@@ -612,4 +612,90 @@ mod tests {
             "a.com,b.com,c.com"
         );
     }
+
+    /// Strings have no column: `--sort`, `--unique` and `EXISTS!` read
+    /// terms and postings. Checked against the bodies, over several
+    /// segments, with multi-valued and missing values, for a subset of
+    /// the sessions (postings) and for all of them (document frequencies).
+    #[test]
+    fn string_sort_unique_and_exists_come_from_the_terms() {
+        use crate::{Store, WriterOptions};
+        use fields::FieldRegistry;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(tmp.path(), Arc::new(FieldRegistry::builtin())).unwrap();
+        let w = store.writer(WriterOptions::default()).unwrap();
+        let mut bodies = Vec::new();
+        for i in 0..60u64 {
+            let mut b = serde_json::json!({
+                "node": format!("n{i}"),
+                "source": {"port": i},
+                "destination": {"port": if i % 2 == 0 { 80 } else { 443 }},
+            });
+            // Hosts: none for every fifth, one or two (out of order) else.
+            if i % 5 != 0 {
+                let hosts: Vec<String> = if i % 3 == 0 {
+                    vec![format!("z{}.example", i % 7), format!("a{}.example", i % 4)]
+                } else {
+                    vec![format!("m{}.example", i % 6)]
+                };
+                b["http"] = serde_json::json!({ "host": hosts });
+            }
+            w.add_json(b.to_string()).unwrap();
+            bodies.push(b);
+            if i % 20 == 19 {
+                w.commit().unwrap();
+            }
+        }
+        w.finish().unwrap();
+        let hosts = |b: &Value| -> Vec<String> {
+            b["http"]["host"]
+                .as_array()
+                .map(|a| a.iter().map(|h| h.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        let all = TimeRange::default();
+        assert!(store.index().searchable_segments().unwrap().len() >= 2);
+
+        for (expr, pick) in [
+            ("", (|_: u64| true) as fn(u64) -> bool),
+            ("port.dst == 80", |i| i % 2 == 0),
+        ] {
+            let picked: Vec<&Value> = (0..60u64)
+                .filter(|&i| pick(i))
+                .map(|i| &bodies[i as usize])
+                .collect();
+            // --unique host.http
+            let hits = store.search(expr, all).unwrap();
+            let got = hits.unique("host.http").unwrap();
+            let mut want: AHashMap<String, u64> = AHashMap::new();
+            for b in &picked {
+                for h in hosts(b) {
+                    *want.entry(h).or_default() += 1;
+                }
+            }
+            let got_map: AHashMap<String, u64> = got.iter().cloned().collect();
+            assert_eq!(got_map, want, "unique host.http where {expr:?}");
+            assert!(!want.is_empty());
+            // --sort host.http: the smallest host, sessions without one last.
+            let mut hits = store.search(expr, all).unwrap();
+            hits.sort_by("host.http", false).unwrap();
+            let got: Vec<Option<String>> = hits
+                .bodies()
+                .map(|b| hosts(&b.unwrap()).into_iter().min())
+                .collect();
+            let mut want: Vec<Option<String>> =
+                picked.iter().map(|b| hosts(b).into_iter().min()).collect();
+            want.sort_by(|a, b| match (a, b) {
+                (None, None) => Ordering::Equal,
+                (None, _) => Ordering::Greater,
+                (_, None) => Ordering::Less,
+                (a, b) => a.cmp(b),
+            });
+            assert_eq!(got, want, "sort by host.http where {expr:?}");
+        }
+        // EXISTS! on a string.
+        let with = bodies.iter().filter(|b| !hosts(b).is_empty()).count() as u64;
+        assert_eq!(store.count("host.http == EXISTS!", all).unwrap(), with);
+        assert_eq!(store.count("host.http != EXISTS!", all).unwrap(), 60 - with);
+    }
 }
