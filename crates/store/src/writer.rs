@@ -2,7 +2,8 @@
 //!
 //! [`StoreWriter`] is a handle: `add` sends a session body over a bounded
 //! channel to one dedicated thread that owns tantivy's `IndexWriter`,
-//! converts bodies to index documents and commits. It commits when
+//! hands the bodies to it (JSON text is converted into an index document
+//! on tantivy's indexing thread, see `pending`) and commits. It commits when
 //! `commit_interval` (default 2 s) has passed since the last commit and at
 //! least one document is pending, when asked (`commit`, `finish_file`), and
 //! at the end (`finish`); [`StoreWriter::set_commit_interval`] can turn the
