@@ -13,8 +13,8 @@ use std::ops::Bound;
 use fields::{Case, FieldKind};
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, RangeQuery, RegexQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, InvertedIndexRangeQuery, Occur, Query,
+    RangeQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
 
@@ -78,8 +78,16 @@ pub fn compile(expr: &Expr, schema: &StoreSchema) -> Result<Q, QueryError> {
                     .iter()
                     .map(|id| {
                         let q: Q = match schema.indexed(*id) {
-                            // A value field exists where its column has a
-                            // value (every indexed field has one).
+                            // A string exists where any of its terms is:
+                            // every term is at least the empty string.
+                            Some(f) if matches!(f.ty, IndexType::Str(_)) => {
+                                Box::new(InvertedIndexRangeQuery::new(
+                                    Bound::Included(Term::from_field_text(f.field, "")),
+                                    Bound::Unbounded,
+                                ))
+                            }
+                            // A number or IP exists where its column has a
+                            // value.
                             Some(f) => Box::new(ExistsQuery::new(
                                 schema.schema().get_field_name(f.field).to_string(),
                                 false,

@@ -30,7 +30,10 @@ impl StoreSchema {
     /// storing the text itself as `_source`. Fails when the text is not
     /// JSON.
     pub fn json_to_document(&self, text: &str) -> Result<TantivyDocument, serde_json::Error> {
-        let mut doc = TantivyDocument::new();
+        // The document holds the text (`_source`) and every indexed value:
+        // reserving twice the text avoids growing (and copying) it twice
+        // per body.
+        let mut doc = TantivyDocument::with_capacity(2 * text.len() + 256);
         let mut path = String::with_capacity(64);
         let mut de = serde_json::Deserializer::from_str(text);
         Node {

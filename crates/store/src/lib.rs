@@ -15,6 +15,7 @@ pub mod compile;
 pub mod files;
 mod ingest;
 pub mod packets;
+mod pending;
 pub mod query;
 pub mod schema;
 pub mod search;
@@ -109,6 +110,39 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Refuses, with a message that says why, an index whose term dictionaries
+/// are FSTs (stores written before moonwire switched tantivy to sstable
+/// dictionaries, which are cheaper to build): this build cannot read them.
+/// One segment is enough (a store is written by one kind of build); its
+/// indexed fields' dictionaries are opened (a field without terms in the
+/// segment has none to open).
+fn check_dictionaries(index: &Index, path: &Path) -> Result<(), StoreError> {
+    let Some(segment) = index.searchable_segments()?.into_iter().next() else {
+        return Ok(());
+    };
+    let reader = tantivy::SegmentReader::open(&segment)?;
+    let schema = index.schema();
+    for (field, entry) in schema.fields() {
+        if !entry.is_indexed() {
+            continue;
+        }
+        match reader.inverted_index(field) {
+            Err(e) if e.to_string().contains("Unsupported dictionary type") => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: "written by an earlier moonwire (FST term dictionaries); this \
+                             build reads sstable dictionaries only: capture or import \
+                             again into a new data directory"
+                        .into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens the store in `dir`, creating the directory and an empty index
     /// when there is none.
@@ -151,6 +185,7 @@ impl Store {
                 path: index_dir.clone(),
                 reason,
             })?;
+        check_dictionaries(&index, &index_dir)?;
         let files = FilesTable::open(dir.join("files.json"))?;
         Ok(Store {
             dir: dir.to_path_buf(),

@@ -7,7 +7,8 @@
 //! so `http.uri == x` matches a session with several URIs. Two extra fields:
 //! `_source` stores the original body for output, and `_exists` lists the
 //! arrays of objects present in the body (`dns`, `cert`: `EXISTS!` on them;
-//! `EXISTS!` on a value field asks its FAST column).
+//! `EXISTS!` on a number or IP asks its FAST column, on a string its term
+//! dictionary).
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tantivy::TantivyDocument;
 
 use crate::ingest::Leaf;
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, IpAddrOptions, NumericOptions, STORED, STRING, Schema,
+    Field, IndexRecordOption, IpAddrOptions, NumericOptions, STORED, STRING, Schema,
     TextFieldIndexing, TextOptions,
 };
 
@@ -116,19 +117,22 @@ impl StoreSchema {
                 continue;
             };
             let name = index_name(&def.db);
-            // Fast columns on every field: `--sort` and `--unique` take any
-            // field. No field norms (nothing is scored; they cost a byte
-            // per document per field in every segment). Numbers are
-            // searched on their column (tantivy scans it for ranges and
-            // for equality); only the numbers looked up by value often, or
-            // deleted by (`fileId`), keep an inverted index too.
+            // Numbers and IPs have a FAST column (ranges, `--sort`,
+            // `--unique`); numbers are searched on their column (tantivy
+            // scans it for ranges and for equality) and only those looked
+            // up by value often, or deleted by (`fileId`), keep an
+            // inverted index too. Strings have only their inverted index:
+            // a string column would cost a second dictionary entry per
+            // value at indexing, and `--sort`, `--unique` and `EXISTS!`
+            // read the term dictionary and postings instead (see
+            // `search`). No field norms (nothing is scored).
             let numeric = if NUMBERS_WITH_TERMS.contains(&&*def.db) {
                 NumericOptions::default().set_indexed().set_fast()
             } else {
                 NumericOptions::default().set_fast()
             };
             let field = match ty {
-                IndexType::Str(_) => b.add_text_field(&name, raw_terms() | FAST),
+                IndexType::Str(_) => b.add_text_field(&name, raw_terms()),
                 IndexType::I64 | IndexType::DateMs => b.add_i64_field(&name, numeric),
                 IndexType::F64 => b.add_f64_field(&name, numeric),
                 IndexType::Ip => {
@@ -219,7 +223,7 @@ impl StoreSchema {
     /// fit their field's kind (a non-numeric string in an integer field, a
     /// malformed IP) are left out of the index but kept in `_source`.
     pub fn to_document(&self, body: &Value) -> TantivyDocument {
-        let mut doc = TantivyDocument::new();
+        let mut doc = TantivyDocument::with_capacity(2048);
         let mut path = String::with_capacity(64);
         self.walk(body, &mut path, &mut doc);
         doc.add_text(self.source, body.to_string());

@@ -12,9 +12,10 @@ use serde_json::Value;
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Cardinality;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery};
-use tantivy::schema::Value as _;
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::{
-    DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
+    DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, TERMINATED,
+    TantivyDocument, TantivyError, Term,
 };
 
 use crate::compile::compile;
@@ -290,22 +291,14 @@ impl Hits {
                     each!(|d| col.first(d).map_or(SortKey::Missing, SortKey::Ip));
                 }
                 IndexType::Str(_) => {
-                    let col = ff.str(&name)?;
-                    let mut buf = String::new();
-                    each!(|d| {
-                        let Some(col) = col.as_ref() else {
-                            return SortKey::Missing;
-                        };
-                        match col.term_ords(d).next() {
-                            Some(ord) => {
-                                buf.clear();
-                                match col.ord_to_str(ord, &mut buf) {
-                                    Ok(true) => SortKey::Str(buf.clone()),
-                                    _ => SortKey::Missing,
-                                }
-                            }
-                            None => SortKey::Missing,
+                    let docs = self.docs[i..].iter().take_while(|d| d.segment_ord == seg);
+                    let (first, terms) =
+                        smallest_terms(self.searcher.segment_reader(seg), f.field, docs)?;
+                    each!(|d: DocId| match first.get(d as usize) {
+                        Some(&k) if (k as usize) < terms.len() => {
+                            SortKey::Str(terms[k as usize].clone())
                         }
+                        _ => SortKey::Missing,
                     });
                 }
             }
@@ -367,46 +360,11 @@ impl Hits {
                 let docs = self.docs[start..i].iter().map(|d| d.doc_id);
                 match f.ty {
                     IndexType::Str(_) => {
-                        let Some(col) = ff.str(&name)? else { continue };
-                        // Term ordinals are dense: count in a vector.
-                        let mut counts = vec![0u64; col.num_terms()];
-                        if col.ords().get_cardinality() == Cardinality::Multivalued {
-                            let mut seen: Vec<u64> = Vec::new();
-                            for d in docs {
-                                seen.clear();
-                                seen.extend(col.term_ords(d));
-                                seen.sort_unstable();
-                                seen.dedup();
-                                for &o in &seen {
-                                    if let Some(c) = counts.get_mut(o as usize) {
-                                        *c += 1;
-                                    }
-                                }
-                            }
-                        } else {
-                            for d in docs {
-                                if let Some(o) = col.ords().first(d)
-                                    && let Some(c) = counts.get_mut(o as usize)
-                                {
-                                    *c += 1;
-                                }
-                            }
-                        }
-                        // One pass over the sorted ordinals decodes each
-                        // dictionary block once (ord_to_str per value would
-                        // decode a block per value).
-                        let keys: Vec<u64> = (0..counts.len() as u64)
-                            .filter(|&o| counts[o as usize] > 0)
-                            .collect();
-                        let mut next = keys.iter();
-                        col.dictionary()
-                            .sorted_ords_to_term_cb(&keys, |bytes| {
-                                if let Some(&o) = next.next() {
-                                    let s = String::from_utf8_lossy(bytes).into_owned();
-                                    *totals.entry(s).or_default() += counts[o as usize];
-                                }
-                            })
-                            .map_err(|e| StoreError::Field(format!("reading {name}: {e}")))?;
+                        let reader = self.searcher.segment_reader(seg);
+                        count_terms(reader, f.field, docs, |term, n| {
+                            let s = String::from_utf8_lossy(term).into_owned();
+                            *totals.entry(s).or_default() += n;
+                        })?;
                     }
                     IndexType::I64 | IndexType::DateMs => {
                         let col = ff.i64(&name)?;
@@ -438,6 +396,104 @@ impl Hits {
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
     }
+}
+
+/// Marks for [`smallest_terms`]: a document not asked about, and one asked
+/// about whose value is not found yet.
+const NOT_WANTED: u32 = u32::MAX;
+const WANTED: u32 = u32::MAX - 1;
+
+/// The smallest value of a string field of each of `docs` (of one
+/// segment), read from the field's term dictionary and postings (strings
+/// have no column): returns, per document id, an index into the returned
+/// values (`>= values.len()` when the document has none). Terms are walked
+/// in order, so a document's first term found is its smallest; the walk
+/// stops once every document has one.
+fn smallest_terms<'a>(
+    reader: &SegmentReader,
+    field: Field,
+    docs: impl Iterator<Item = &'a DocAddress>,
+) -> Result<(Vec<u32>, Vec<String>), StoreError> {
+    let mut first = vec![NOT_WANTED; reader.max_doc() as usize];
+    let mut left = 0usize;
+    for d in docs {
+        if let Some(slot) = first.get_mut(d.doc_id as usize) {
+            left += usize::from(*slot == NOT_WANTED);
+            *slot = WANTED;
+        }
+    }
+    let mut values: Vec<String> = Vec::new();
+    let inv = reader.inverted_index(field)?;
+    let mut stream = inv.terms().stream().map_err(TantivyError::from)?;
+    while left > 0 && stream.advance() {
+        let mut postings = inv
+            .read_postings_from_terminfo(stream.value(), IndexRecordOption::Basic)
+            .map_err(TantivyError::from)?;
+        let mut index = None;
+        let mut d = postings.doc();
+        while d != TERMINATED {
+            if let Some(slot) = first.get_mut(d as usize)
+                && *slot == WANTED
+            {
+                *slot = *index.get_or_insert_with(|| {
+                    values.push(String::from_utf8_lossy(stream.key()).into_owned());
+                    (values.len() - 1) as u32
+                });
+                left -= 1;
+            }
+            d = postings.advance();
+        }
+    }
+    Ok((first, values))
+}
+
+/// Counts, per term of a string field of one segment, how many of `docs`
+/// hold it, from the term dictionary and postings (strings have no
+/// column). When `docs` are all the segment's documents (and it has no
+/// deletes), a term's document frequency is its count and no postings
+/// are read.
+fn count_terms(
+    reader: &SegmentReader,
+    field: Field,
+    docs: impl Iterator<Item = DocId>,
+    mut each: impl FnMut(&[u8], u64),
+) -> Result<(), StoreError> {
+    let max = reader.max_doc() as usize;
+    let mut wanted = vec![false; max];
+    let mut n = 0usize;
+    for d in docs {
+        if let Some(w) = wanted.get_mut(d as usize) {
+            n += usize::from(!*w);
+            *w = true;
+        }
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let all = n == max;
+    let inv = reader.inverted_index(field)?;
+    let mut stream = inv.terms().stream().map_err(TantivyError::from)?;
+    while stream.advance() {
+        let ti = stream.value();
+        let count = if all {
+            u64::from(ti.doc_freq)
+        } else {
+            let mut postings = inv
+                .read_postings_from_terminfo(ti, IndexRecordOption::Basic)
+                .map_err(TantivyError::from)?;
+            let mut c = 0u64;
+            let mut d = postings.doc();
+            while d != TERMINATED {
+                c += u64::from(wanted.get(d as usize).copied().unwrap_or(false));
+                d = postings.advance();
+            }
+            c
+        };
+        if count > 0 {
+            each(stream.key(), count);
+        }
+    }
+    Ok(())
 }
 
 /// Counts, per distinct value of a column, the documents holding it (a
@@ -555,5 +611,91 @@ mod tests {
             display_field(&body, "dns.host", FieldKind::Lotermfield),
             "a.com,b.com,c.com"
         );
+    }
+
+    /// Strings have no column: `--sort`, `--unique` and `EXISTS!` read
+    /// terms and postings. Checked against the bodies, over several
+    /// segments, with multi-valued and missing values, for a subset of
+    /// the sessions (postings) and for all of them (document frequencies).
+    #[test]
+    fn string_sort_unique_and_exists_come_from_the_terms() {
+        use crate::{Store, WriterOptions};
+        use fields::FieldRegistry;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(tmp.path(), Arc::new(FieldRegistry::builtin())).unwrap();
+        let w = store.writer(WriterOptions::default()).unwrap();
+        let mut bodies = Vec::new();
+        for i in 0..60u64 {
+            let mut b = serde_json::json!({
+                "node": format!("n{i}"),
+                "source": {"port": i},
+                "destination": {"port": if i % 2 == 0 { 80 } else { 443 }},
+            });
+            // Hosts: none for every fifth, one or two (out of order) else.
+            if i % 5 != 0 {
+                let hosts: Vec<String> = if i % 3 == 0 {
+                    vec![format!("z{}.example", i % 7), format!("a{}.example", i % 4)]
+                } else {
+                    vec![format!("m{}.example", i % 6)]
+                };
+                b["http"] = serde_json::json!({ "host": hosts });
+            }
+            w.add_json(b.to_string()).unwrap();
+            bodies.push(b);
+            if i % 20 == 19 {
+                w.commit().unwrap();
+            }
+        }
+        w.finish().unwrap();
+        let hosts = |b: &Value| -> Vec<String> {
+            b["http"]["host"]
+                .as_array()
+                .map(|a| a.iter().map(|h| h.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        let all = TimeRange::default();
+        assert!(store.index().searchable_segments().unwrap().len() >= 2);
+
+        for (expr, pick) in [
+            ("", (|_: u64| true) as fn(u64) -> bool),
+            ("port.dst == 80", |i| i % 2 == 0),
+        ] {
+            let picked: Vec<&Value> = (0..60u64)
+                .filter(|&i| pick(i))
+                .map(|i| &bodies[i as usize])
+                .collect();
+            // --unique host.http
+            let hits = store.search(expr, all).unwrap();
+            let got = hits.unique("host.http").unwrap();
+            let mut want: AHashMap<String, u64> = AHashMap::new();
+            for b in &picked {
+                for h in hosts(b) {
+                    *want.entry(h).or_default() += 1;
+                }
+            }
+            let got_map: AHashMap<String, u64> = got.iter().cloned().collect();
+            assert_eq!(got_map, want, "unique host.http where {expr:?}");
+            assert!(!want.is_empty());
+            // --sort host.http: the smallest host, sessions without one last.
+            let mut hits = store.search(expr, all).unwrap();
+            hits.sort_by("host.http", false).unwrap();
+            let got: Vec<Option<String>> = hits
+                .bodies()
+                .map(|b| hosts(&b.unwrap()).into_iter().min())
+                .collect();
+            let mut want: Vec<Option<String>> =
+                picked.iter().map(|b| hosts(b).into_iter().min()).collect();
+            want.sort_by(|a, b| match (a, b) {
+                (None, None) => Ordering::Equal,
+                (None, _) => Ordering::Greater,
+                (_, None) => Ordering::Less,
+                (a, b) => a.cmp(b),
+            });
+            assert_eq!(got, want, "sort by host.http where {expr:?}");
+        }
+        // EXISTS! on a string.
+        let with = bodies.iter().filter(|b| !hosts(b).is_empty()).count() as u64;
+        assert_eq!(store.count("host.http == EXISTS!", all).unwrap(), with);
+        assert_eq!(store.count("host.http != EXISTS!", all).unwrap(), 60 - with);
     }
 }

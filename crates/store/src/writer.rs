@@ -2,7 +2,8 @@
 //!
 //! [`StoreWriter`] is a handle: `add` sends a session body over a bounded
 //! channel to one dedicated thread that owns tantivy's `IndexWriter`,
-//! converts bodies to index documents and commits. It commits when
+//! hands the bodies to it (JSON text is converted into an index document
+//! on tantivy's indexing thread, see `pending`) and commits. It commits when
 //! `commit_interval` (default 2 s) has passed since the last commit and at
 //! least one document is pending, when asked (`commit`, `finish_file`), and
 //! at the end (`finish`); [`StoreWriter::set_commit_interval`] can turn the
@@ -24,6 +25,7 @@
 //! captured again under the same `fileId`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,6 +35,7 @@ use serde_json::Value;
 use tantivy::{IndexWriter, Term};
 
 use crate::files::{FileOrigin, FilesTable, file_identity};
+use crate::pending::{PendingDoc, REJECTED};
 use crate::schema::StoreSchema;
 use crate::{Store, StoreError};
 
@@ -109,7 +112,7 @@ impl std::fmt::Debug for StoreWriter {
 
 impl StoreWriter {
     pub(crate) fn start(store: &Store, opts: WriterOptions) -> Result<StoreWriter, StoreError> {
-        let iw: IndexWriter = store
+        let iw: IndexWriter<PendingDoc> = store
             .index()
             .writer_with_num_threads(opts.threads.max(1), opts.heap_bytes.max(16 << 20))?;
         let (tx, rx) = bounded(opts.queue.max(1));
@@ -214,7 +217,7 @@ impl Drop for StoreWriter {
 }
 
 fn run(
-    mut iw: IndexWriter,
+    mut iw: IndexWriter<PendingDoc>,
     rx: Receiver<Msg>,
     schema: Arc<StoreSchema>,
     files: Arc<Mutex<FilesTable>>,
@@ -225,7 +228,12 @@ fn run(
     let mut pending = 0u64;
     let mut last_commit = Instant::now();
     let file_field = schema.indexed_db("fileId").map(|f| f.field);
-    let commit = |iw: &mut IndexWriter, pending: &mut u64, stats: &mut WriterStats| {
+    let rejected = Arc::new(AtomicU64::new(0));
+    let rejected_term = Term::from_field_text(schema.exists_field(), REJECTED);
+    let commit = |iw: &mut IndexWriter<PendingDoc>, pending: &mut u64, stats: &mut WriterStats| {
+        // Texts found not to be JSON on the indexing thread are in the
+        // index as marker documents: no commit shows them.
+        iw.delete_term(rejected_term.clone());
         let r = iw.commit().map(|_| ()).map_err(StoreError::from);
         if r.is_ok() {
             *pending = 0;
@@ -242,12 +250,13 @@ fn run(
             _ => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let doc = match msg {
-            Ok(Msg::Doc(body)) => Some(schema.to_document(&body)),
-            Ok(Msg::Json(text)) => {
-                let d = schema.json_to_document(&text).ok();
-                stats.rejected += u64::from(d.is_none());
-                d
-            }
+            Ok(Msg::Doc(body)) => Some(PendingDoc::ready(schema.to_document(&body))),
+            // Converted on tantivy's indexing thread (see `pending`).
+            Ok(Msg::Json(text)) => Some(PendingDoc::json(
+                text,
+                Arc::clone(&schema),
+                Arc::clone(&rejected),
+            )),
             Ok(Msg::Interval(i)) => {
                 interval = i;
                 last_commit = Instant::now();
@@ -285,6 +294,8 @@ fn run(
                     commit(&mut iw, &mut pending, &mut stats)?;
                 }
                 iw.wait_merging_threads()?;
+                stats.rejected = rejected.load(Ordering::Relaxed);
+                stats.documents = stats.documents.saturating_sub(stats.rejected);
                 return Ok(stats);
             }
         };
@@ -302,5 +313,46 @@ fn run(
             commit(&mut iw, &mut pending, &mut stats)?;
             last_commit = Instant::now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TimeRange;
+    use fields::FieldRegistry;
+
+    #[test]
+    fn text_that_is_not_json_is_counted_and_never_visible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = Arc::new(FieldRegistry::builtin());
+        let store = Store::open_or_create(tmp.path(), reg).unwrap();
+        let w = store.writer(WriterOptions::default()).unwrap();
+        w.add_json(r#"{"node": "a", "source": {"port": 1}}"#.into())
+            .unwrap();
+        w.add_json(r#"{"node": "b""#.into()).unwrap();
+        w.add_json("not json at all".into()).unwrap();
+        // A commit in the middle: the marker documents are deleted by it.
+        w.commit().unwrap();
+        w.add_json(r#"{"node": "c", "source": {"port": 2}}"#.into())
+            .unwrap();
+        w.add_json("[1, 2".into()).unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.rejected, 3);
+        assert_eq!(stats.documents, 2);
+        let all = TimeRange::default();
+        let store = Store::open(tmp.path(), Arc::new(FieldRegistry::builtin())).unwrap();
+        assert_eq!(store.count("", all).unwrap(), 2);
+        assert_eq!(
+            store.count("port.src == 1 || port.src == 2", all).unwrap(),
+            2
+        );
+        let hits = store.search("", all).unwrap();
+        let nodes: Vec<String> = hits
+            .bodies()
+            .map(|b| b.unwrap()["node"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(nodes.len(), 2);
+        assert!(nodes.contains(&"a".to_string()) && nodes.contains(&"c".to_string()));
     }
 }
