@@ -10,16 +10,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, unbounded};
-use lua::mlua::{self, AnyUserData, Function, IntoLuaMulti, Value};
+use lua::mlua::{self, AnyUserData, Function, IntoLua, IntoLuaMulti, LightUserData, Value, ffi};
 use lua::{ErrorLog, ErrorSite, LuaHost};
 use protocols::fields::FieldRegistry;
 use protocols::{ClassifyContext, Direction, HttpEvent, ScriptHooks, ScriptSession};
 
 use super::api::{self, BODY_KINDS, Registrations, http_index};
-use super::data::{self, LuaData};
+use super::data;
 use super::http::{self, HttpResponse};
 use super::report::{LuaErrorSite, LuaReport};
-use super::session::{LuaSession, SessionObject, Shared};
+use super::session::{Callback, LuaSession, SessionObject, Shared};
 use super::setup::{LuaSetup, LuaSetupError};
 
 /// Most distinct error sites whose first message is kept.
@@ -33,12 +33,37 @@ pub(crate) fn serial_of(state: &Option<Box<dyn Any>>) -> Option<u64> {
         .map(|s| s.serial)
 }
 
-fn is_stop(v: &Value) -> bool {
-    match v {
-        Value::Integer(i) => *i == -1,
-        Value::Number(n) => *n == -1.0,
-        _ => false,
+/// Whether the value at the top of `l`'s stack is -1 (a callback asking to
+/// stop).
+///
+/// # Safety
+/// `l` is a valid state with at least one value on its stack.
+unsafe fn is_stop_top(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: reading the top value, stack unchanged.
+    unsafe {
+        if ffi::lua_type(l, -1) != ffi::LUA_TNUMBER {
+            return false;
+        }
+        if ffi::lua_isinteger(l, -1) != 0 {
+            ffi::lua_tointeger(l, -1) == -1
+        } else {
+            ffi::lua_tonumber(l, -1) == -1.0
+        }
     }
+}
+
+/// What a callback receives after its session object.
+#[derive(Clone, Copy)]
+enum Args<'a> {
+    /// `final` (save hooks).
+    Final(bool),
+    /// Stream bytes as a Lua string, and the direction (classifiers and
+    /// parsers).
+    Bytes(&'a mlua::LuaString, i64),
+    /// A data handle or nil, and the direction (`http_on`).
+    Event(Option<LightUserData>, i64),
+    /// A data handle (body feeds).
+    Body(LightUserData),
 }
 
 fn root_cause(e: &mlua::Error) -> &mlua::Error {
@@ -91,6 +116,144 @@ struct Counters {
     http_failures: u64,
     pub delayed_saves: u64,
     pub outstanding_timeouts: u64,
+}
+
+impl Counters {
+    fn record(&mut self, e: &mlua::Error, f: Option<&Function>) {
+        if matches!(root_cause(e), mlua::Error::MemoryError(_)) {
+            self.memory += 1;
+        }
+        let mut msg = describe(e);
+        if ErrorSite::from_message(&msg).0 == "?"
+            && let Some(f) = f
+        {
+            // No position (memory errors, budget interrupts): name the
+            // callback's definition instead.
+            let info = f.info();
+            if let (Some(src), Some(line)) = (info.short_src, info.line_defined) {
+                msg = format!("{src}:{line}: {msg} (in callback defined here)");
+            }
+        }
+        if self.errors.record(&msg) && self.first.len() < MAX_SITES {
+            let site = ErrorSite::from_message(&msg).0;
+            self.first.insert(site, msg);
+        }
+    }
+}
+
+/// Runs one callback `fn(session, args...)` with the budget re-armed and
+/// `session` bound, and says whether it returned -1. Failures are counted
+/// and yield `None`.
+///
+/// This is the per-callback path, so it talks to Lua directly: the
+/// function (a kept reference, or the global of that name looked up now, as
+/// Arkime does), the session object and the arguments are pushed onto the
+/// main state and called with one `lua_pcall`, without mlua's per-call
+/// error handler, argument conversion or result values. Only a failure
+/// goes back through mlua, to turn the error object into an `mlua::Error`.
+#[allow(clippy::too_many_arguments)]
+fn invoke(
+    host: &LuaHost,
+    shared: &Shared,
+    counters: &mut Counters,
+    serial: u64,
+    session: &mut ScriptSession<'_>,
+    cb: &Callback,
+    obj: &AnyUserData,
+    args: Args<'_>,
+) -> Option<bool> {
+    host.budget().arm();
+    counters.callbacks += 1;
+    let lua = host.lua();
+    let r = shared.bind(serial, session, || {
+        lua.exec_raw_lua(|raw| {
+            let l = raw.state();
+            // SAFETY: `l` is this interpreter's state, not running (hooks
+            // are never called from inside Lua), so its stack is ours
+            // between the saved top and the restored one. Nothing pushed
+            // outside `lua_pcall` allocates (references, integers,
+            // booleans, light userdata, raw reads of existing keys), so
+            // nothing here can raise a Lua error outside the protected
+            // call.
+            unsafe {
+                let top = ffi::lua_gettop(l);
+                if ffi::lua_checkstack(l, 6) == 0 {
+                    return Err(mlua::Error::StackError);
+                }
+                match cb {
+                    Callback::Func(f) => f.push_into_stack(raw)?,
+                    Callback::Name(n) => {
+                        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
+                        n.push_into_stack(raw)?;
+                        ffi::lua_rawget(l, -2);
+                        ffi::lua_remove(l, -2);
+                        if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
+                            ffi::lua_settop(l, top);
+                            return Err(mlua::Error::runtime(format!(
+                                "callback function '{}' is not defined",
+                                n.to_string_lossy()
+                            )));
+                        }
+                    }
+                }
+                obj.push_into_stack(raw)?;
+                let nargs = match args {
+                    Args::Final(last) => {
+                        ffi::lua_pushboolean(l, i32::from(last));
+                        2
+                    }
+                    Args::Bytes(s, d) => {
+                        s.push_into_stack(raw)?;
+                        ffi::lua_pushinteger(l, d);
+                        3
+                    }
+                    Args::Event(h, d) => {
+                        match h {
+                            Some(h) => ffi::lua_pushlightuserdata(l, h.0),
+                            None => ffi::lua_pushnil(l),
+                        }
+                        ffi::lua_pushinteger(l, d);
+                        3
+                    }
+                    Args::Body(h) => {
+                        ffi::lua_pushlightuserdata(l, h.0);
+                        2
+                    }
+                };
+                let rc = ffi::lua_pcall(l, nargs, 1, 0);
+                if rc != ffi::LUA_OK {
+                    let err = match raw.pop_value() {
+                        Value::Error(e) => *e,
+                        Value::String(m) if rc == ffi::LUA_ERRMEM => {
+                            mlua::Error::MemoryError(m.to_string_lossy())
+                        }
+                        Value::String(m) => mlua::Error::RuntimeError(m.to_string_lossy()),
+                        other => mlua::Error::RuntimeError(format!(
+                            "(error object is a {} value)",
+                            other.type_name()
+                        )),
+                    };
+                    ffi::lua_settop(l, top);
+                    return Err(err);
+                }
+                let stop = is_stop_top(l);
+                ffi::lua_settop(l, top);
+                Ok(stop)
+            }
+        })
+    });
+    match r {
+        Ok(stop) => Some(stop),
+        Err(e) => {
+            // The failing function, to name where it was defined.
+            let f = match cb {
+                Callback::Func(f) => Some(f.clone()),
+                Callback::Name(_) => cb.resolve(lua).ok(),
+            };
+            counters.record(&e, f.as_ref());
+            None
+        }
+    }
 }
 
 /// A packet thread's scripts.
@@ -174,24 +337,7 @@ impl LuaScripts {
     }
 
     fn record(&mut self, e: &mlua::Error, f: Option<&Function>) {
-        if matches!(root_cause(e), mlua::Error::MemoryError(_)) {
-            self.counters.memory += 1;
-        }
-        let mut msg = describe(e);
-        if ErrorSite::from_message(&msg).0 == "?"
-            && let Some(f) = f
-        {
-            // No position (memory errors, budget interrupts): name the
-            // callback's definition instead.
-            let info = f.info();
-            if let (Some(src), Some(line)) = (info.short_src, info.line_defined) {
-                msg = format!("{src}:{line}: {msg} (in callback defined here)");
-            }
-        }
-        if self.counters.errors.record(&msg) && self.counters.first.len() < MAX_SITES {
-            let site = ErrorSite::from_message(&msg).0;
-            self.counters.first.insert(site, msg);
-        }
+        self.counters.record(e, f);
     }
 
     /// Runs one callback with the budget re-armed, with `session` bound
@@ -258,17 +404,6 @@ impl LuaScripts {
             .and_then(|s| s.downcast_mut::<LuaSession>())
     }
 
-    fn resolve(&mut self, cb: &super::session::Callback) -> Option<Function> {
-        match cb.resolve(self.host.lua()) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                self.counters.callbacks += 1;
-                self.record(&e, None);
-                None
-            }
-        }
-    }
-
     /// Runs the save-time callbacks of one list.
     fn save_list(&mut self, session: &mut ScriptSession<'_>, pre: bool, last: bool) {
         let n = if pre {
@@ -282,16 +417,25 @@ impl LuaScripts {
         let Some((serial, obj)) = self.ensure_state(session) else {
             return;
         };
-        for i in 0..n {
-            let cb = if pre {
-                self.regs.pre_save[i].clone()
-            } else {
-                self.regs.save[i].clone()
-            };
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            self.call(Some((serial, &mut *session)), &f, (obj.clone(), last));
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            ..
+        } = self;
+        let list = if pre { &regs.pre_save } else { &regs.save };
+        for cb in list {
+            invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                &obj,
+                Args::Final(last),
+            );
         }
     }
 
@@ -378,6 +522,8 @@ impl LuaScripts {
             self.pending_classify.clear();
             return;
         };
+        // Arkime passes stream bytes as a Lua string: one for every
+        // callback of this chunk.
         let s = match self.host.lua().create_string(data) {
             Ok(s) => s,
             Err(e) => {
@@ -387,33 +533,45 @@ impl LuaScripts {
             }
         };
         let d = dir.index() as i64;
-        let pending = std::mem::take(&mut self.pending_classify);
-        for &id in &pending {
-            let cb = self.regs.classifiers[id as usize].callback.clone();
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            self.call(
-                Some((serial, &mut *session)),
-                &f,
-                (obj.clone(), s.clone(), d),
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            pending_classify,
+            ..
+        } = self;
+        for &id in pending_classify.iter() {
+            let cb = &regs.classifiers[id as usize].callback;
+            invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                &obj,
+                Args::Bytes(&s, d),
             );
         }
-        // Reuse the vector's allocation.
-        self.pending_classify = pending;
-        self.pending_classify.clear();
+        pending_classify.clear();
         let n = Self::lua_state(session).map_or(0, |st| st.parsers.len());
         let mut any_stopped = false;
         for i in 0..n {
             let Some(f) = Self::lua_state(session).and_then(|st| st.parsers[i].clone()) else {
                 continue;
             };
-            let r = self.call(
-                Some((serial, &mut *session)),
+            let stop = invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
                 &f,
-                (obj.clone(), s.clone(), d),
+                &obj,
+                Args::Bytes(&s, d),
             );
-            if r.as_ref().is_some_and(is_stop)
+            if stop == Some(true)
                 && let Some(st) = Self::lua_state(session)
             {
                 st.parsers[i] = None;
@@ -433,42 +591,37 @@ impl LuaScripts {
         dir: Direction,
     ) {
         let at = http_index(event);
-        let n = self.regs.http[at].len();
-        if n == 0 {
+        if self.regs.http[at].is_empty() {
             return;
         }
         let Some((serial, obj)) = self.ensure_state(session) else {
             return;
         };
         let d = dir.index() as i64;
-        // One handle for every callback of this event (made on first use).
-        let mut handle: Option<Value> = None;
-        for i in 0..n {
+        // One handle for every callback of this event.
+        let handle = data.map(data::lend);
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            ..
+        } = self;
+        for (i, cb) in regs.http[at].iter().enumerate() {
             if Self::lua_state(session).is_some_and(|st| st.http_off[at] & (1 << i) != 0) {
                 continue;
             }
-            let cb = self.regs.http[at][i].clone();
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            let arg = match (&handle, data) {
-                (Some(h), _) => h.clone(),
-                (None, None) => Value::Nil,
-                (None, Some(bytes)) => {
-                    match self.host.lua().create_userdata(LuaData::borrowed(bytes)) {
-                        Ok(u) => {
-                            handle = Some(Value::UserData(u.clone()));
-                            Value::UserData(u)
-                        }
-                        Err(e) => {
-                            self.record(&e, Some(&f));
-                            continue;
-                        }
-                    }
-                }
-            };
-            let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), arg, d));
-            if r.as_ref().is_some_and(is_stop)
+            let stop = invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                &obj,
+                Args::Event(handle, d),
+            );
+            if stop == Some(true)
                 && let Some(st) = Self::lua_state(session)
             {
                 st.http_off[at] |= 1 << i;
@@ -481,40 +634,38 @@ impl LuaScripts {
         let Some(at) = BODY_KINDS.iter().position(|k| *k == kind) else {
             return;
         };
-        let n = self.regs.bodies[at].len();
-        if n == 0 {
+        if self.regs.bodies[at].is_empty() {
             return;
         }
         let Some((serial, obj)) = self.ensure_state(session) else {
             return;
         };
-        // One handle for every callback of this piece (made on first use).
-        let mut handle: Option<AnyUserData> = None;
-        for i in 0..n {
+        // One handle for every callback of this piece.
+        let handle = data::lend(data);
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            ..
+        } = self;
+        for (i, cb) in regs.bodies[at].iter().enumerate() {
             let off = Self::lua_state(session)
                 .is_some_and(|st| st.body_off.get(at).is_some_and(|m| m & (1 << i) != 0));
             if off {
                 continue;
             }
-            let cb = self.regs.bodies[at][i].clone();
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            let ud = match &handle {
-                Some(u) => u.clone(),
-                None => match self.host.lua().create_userdata(LuaData::borrowed(data)) {
-                    Ok(u) => {
-                        handle = Some(u.clone());
-                        u
-                    }
-                    Err(e) => {
-                        self.record(&e, Some(&f));
-                        continue;
-                    }
-                },
-            };
-            let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), ud));
-            if r.as_ref().is_some_and(is_stop)
+            let stop = invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                &obj,
+                Args::Body(handle),
+            );
+            if stop == Some(true)
                 && let Some(st) = Self::lua_state(session)
             {
                 if st.body_off.len() <= at {

@@ -227,7 +227,7 @@ pub(crate) struct LuaSession {
     /// `session:table()`.
     pub table: Option<Table>,
     /// `session:register_parser` functions; `None` once one returned -1.
-    pub parsers: Vec<Option<Function>>,
+    pub parsers: Vec<Option<Callback>>,
     /// Per HTTP event, callbacks that returned -1 for this session.
     pub http_off: [u32; 8],
     /// Per body kind (index into the body registrations), callbacks that
@@ -630,7 +630,7 @@ impl UserData for SessionObject {
         methods.add_method("register_parser", |lua, this, f: Value| {
             let f = Callback::from_value(f, "register_parser")?.resolve(lua)?;
             this.shared.with_session(this.serial, |s| {
-                state(s)?.parsers.push(Some(f));
+                state(s)?.parsers.push(Some(Callback::Func(f)));
                 Ok(())
             })
         });
