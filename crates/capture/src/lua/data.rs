@@ -1,10 +1,9 @@
 //! `MolochData` / `ArkimeData`: a handle over bytes the engine owns, handed
 //! to HTTP and body-feed callbacks without copying.
 //!
-//! A borrowed handle is a Lua *light userdata* whose value is a token: the
-//! data *generation* it was lent in. Making one allocates nothing (no
-//! userdata, no garbage to collect); all light userdata of an interpreter
-//! share one metatable, installed here, whose methods look the token up in
+//! A borrowed handle is a light userdata ([`super::handles`]) that carries
+//! the data *generation* it was lent in. Making one allocates nothing (no
+//! userdata, no garbage to collect); its methods look the generation up in
 //! the thread's current loan. The generation moves on once the callbacks
 //! for those bytes are done, so a handle kept past them (in a table, an
 //! upvalue) no longer matches and every use raises a Lua error instead of
@@ -12,12 +11,13 @@
 //! handles (full userdata) that stay valid.
 
 use std::cell::Cell;
-use std::ffi::c_void;
 
 use lua::mlua::{
     self, IntoLuaMulti, LightUserData, Lua, MetaMethod, MultiValue, UserData, UserDataMethods,
     UserDataRef, Value,
 };
+
+use super::handles;
 
 thread_local! {
     /// The data generation of this thread's interpreters. Only ever
@@ -46,14 +46,14 @@ fn generation() -> u64 {
 pub(crate) fn lend(data: &[u8]) -> LightUserData {
     let g = generation();
     LOAN.with(|l| l.set((g, data.as_ptr(), data.len())));
-    LightUserData(g as usize as *mut c_void)
+    handles::data_handle(g)
 }
 
 /// Where the bytes behind a borrowed handle are, or a Lua error when it
 /// outlived its callback.
 fn lent(token: LightUserData) -> mlua::Result<(*const u8, usize)> {
     let (g, ptr, len) = LOAN.with(Cell::get);
-    if token.0 as usize as u64 != g || g != generation() || ptr.is_null() {
+    if handles::data_generation(token) != Some(g) || g != generation() || ptr.is_null() {
         return Err(mlua::Error::runtime(
             "MolochData used after its callback returned (keep data:copy() instead)",
         ));
@@ -158,9 +158,9 @@ impl UserData for LuaData {
     }
 }
 
-/// The metatable of borrowed handles (every light userdata of the
-/// interpreter): the same methods as owned ones.
-fn borrowed_metatable(lua: &Lua) -> mlua::Result<mlua::Table> {
+/// What borrowed handles do: the same methods as owned ones, plus
+/// `tostring` and `#`.
+pub(crate) fn borrowed(lua: &Lua) -> mlua::Result<(mlua::Table, mlua::Function, mlua::Function)> {
     let methods = lua.create_table()?;
     methods.set(
         "get",
@@ -196,18 +196,10 @@ fn borrowed_metatable(lua: &Lua) -> mlua::Result<mlua::Table> {
             with_bytes(&this, |b| Ok(p.0.is_match(b)))
         })?,
     )?;
-    let mt = lua.create_table()?;
-    mt.set("__index", methods)?;
-    mt.set(
-        "__tostring",
-        lua.create_function(|lua, this: Value| with_bytes(&this, |b| lua.create_string(b)))?,
-    )?;
-    mt.set(
-        "__len",
-        lua.create_function(|_, this: Value| with_bytes(&this, |b| Ok(b.len())))?,
-    )?;
-    mt.set("__name", "MolochData")?;
-    Ok(mt)
+    let tostring =
+        lua.create_function(|lua, this: Value| with_bytes(&this, |b| lua.create_string(b)))?;
+    let len = lua.create_function(|_, this: Value| with_bytes(&this, |b| Ok(b.len())))?;
+    Ok((methods, tostring, len))
 }
 
 /// `true, match, group1, ...` (a group that did not take part is nil), or
@@ -249,7 +241,6 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     )?;
     lua.globals().set("MolochData", t.clone())?;
     lua.globals().set("ArkimeData", t)?;
-    lua.set_type_metatable::<LightUserData>(Some(borrowed_metatable(lua)?));
     Ok(())
 }
 
@@ -270,6 +261,20 @@ mod tests {
     fn borrowed_data_expires_with_its_callback() {
         let lua = Lua::new();
         install(&lua).unwrap();
+        let (data_methods, data_tostring, data_len) = borrowed(&lua).unwrap();
+        let none = lua.create_function(|_, ()| Ok(())).unwrap();
+        handles::install(
+            &lua,
+            handles::Kinds {
+                data_methods,
+                data_tostring,
+                data_len,
+                session_methods: lua.create_table().unwrap(),
+                session_property: none.clone(),
+                session_tostring: none,
+            },
+        )
+        .unwrap();
         let buf = b"card 4111 1111 1111 1111 end".to_vec();
         let f: mlua::Function = lua
             .load(

@@ -10,16 +10,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, unbounded};
-use lua::mlua::{self, AnyUserData, Function, IntoLua, IntoLuaMulti, LightUserData, Value, ffi};
+use lua::mlua::{self, Function, IntoLua, IntoLuaMulti, LightUserData, Value, ffi};
 use lua::{ErrorLog, ErrorSite, LuaHost};
 use protocols::fields::FieldRegistry;
 use protocols::{ClassifyContext, Direction, HttpEvent, ScriptHooks, ScriptSession};
 
 use super::api::{self, BODY_KINDS, Registrations, http_index};
 use super::data;
+use super::handles;
 use super::http::{self, HttpResponse};
 use super::report::{LuaErrorSite, LuaReport};
-use super::session::{Callback, LuaSession, SessionObject, Shared};
+use super::session::{self as session_api, Callback, LuaSession, Shared};
 use super::setup::{LuaSetup, LuaSetupError};
 
 /// Most distinct error sites whose first message is kept.
@@ -159,7 +160,7 @@ fn invoke(
     serial: u64,
     session: &mut ScriptSession<'_>,
     cb: &Callback,
-    obj: &AnyUserData,
+    obj: LightUserData,
     args: Args<'_>,
 ) -> Option<bool> {
     host.budget().arm();
@@ -196,7 +197,7 @@ fn invoke(
                         }
                     }
                 }
-                obj.push_into_stack(raw)?;
+                ffi::lua_pushlightuserdata(l, obj.0);
                 let nargs = match args {
                     Args::Final(last) => {
                         ffi::lua_pushboolean(l, i32::from(last));
@@ -281,6 +282,7 @@ impl LuaScripts {
         let lua = host.lua();
         api::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
         data::install(lua).map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        Self::install_handles(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
         http::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
         for (name, source) in &setup.sources {
             host.load_source(name, source)
@@ -296,6 +298,24 @@ impl LuaScripts {
             responses: rx,
             counters: Counters::default(),
         })
+    }
+
+    /// The metatable of session and data handles.
+    fn install_handles(lua: &mlua::Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
+        let (data_methods, data_tostring, data_len) = data::borrowed(lua)?;
+        let (session_methods, session_property, session_tostring) =
+            session_api::session_kinds(lua, shared)?;
+        handles::install(
+            lua,
+            handles::Kinds {
+                data_methods,
+                data_tostring,
+                data_len,
+                session_methods,
+                session_property,
+                session_tostring,
+            },
+        )
     }
 
     /// What the scripts registered.
@@ -365,36 +385,24 @@ impl LuaScripts {
         }
     }
 
-    /// The session's script state, made on first use: (serial, object).
-    fn ensure_state(&mut self, session: &mut ScriptSession<'_>) -> Option<(u64, AnyUserData)> {
+    /// The session's script state, made on first use: (serial, handle).
+    fn ensure_state(&mut self, session: &mut ScriptSession<'_>) -> Option<(u64, LightUserData)> {
         if let Some(st) = session
             .state
             .as_ref()
             .and_then(|s| s.downcast_ref::<LuaSession>())
         {
-            return Some((st.serial, st.object.clone()));
+            return Some((st.serial, handles::session_handle(st.serial)));
         }
         if session.state.is_some() {
             return None;
         }
         let serial = self.shared.new_serial();
-        let obj = SessionObject::new(serial, session.meta.clone(), Rc::clone(&self.shared));
-        let object = match self.host.lua().create_userdata(obj) {
-            Ok(o) => o,
-            Err(e) => {
-                self.record(&e, None);
-                return None;
-            }
-        };
         if let Some(flow) = self.shared.current_flow.get() {
             self.shared.live.borrow_mut().insert(serial, flow);
         }
-        *session.state = Some(Box::new(LuaSession::new(
-            serial,
-            object.clone(),
-            Rc::clone(&self.shared),
-        )));
-        Some((serial, object))
+        *session.state = Some(Box::new(LuaSession::new(serial, Rc::clone(&self.shared))));
+        Some((serial, handles::session_handle(serial)))
     }
 
     fn lua_state<'s>(session: &'s mut ScriptSession<'_>) -> Option<&'s mut LuaSession> {
@@ -433,7 +441,7 @@ impl LuaScripts {
                 serial,
                 session,
                 cb,
-                &obj,
+                obj,
                 Args::Final(last),
             );
         }
@@ -550,7 +558,7 @@ impl LuaScripts {
                 serial,
                 session,
                 cb,
-                &obj,
+                obj,
                 Args::Bytes(&s, d),
             );
         }
@@ -568,7 +576,7 @@ impl LuaScripts {
                 serial,
                 session,
                 &f,
-                &obj,
+                obj,
                 Args::Bytes(&s, d),
             );
             if stop == Some(true)
@@ -618,7 +626,7 @@ impl LuaScripts {
                 serial,
                 session,
                 cb,
-                &obj,
+                obj,
                 Args::Event(handle, d),
             );
             if stop == Some(true)
@@ -662,7 +670,7 @@ impl LuaScripts {
                 serial,
                 session,
                 cb,
-                &obj,
+                obj,
                 Args::Body(handle),
             );
             if stop == Some(true)
