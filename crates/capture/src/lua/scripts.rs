@@ -42,14 +42,8 @@ pub(crate) fn serial_of(state: &Option<Box<dyn Any>>) -> Option<u64> {
 unsafe fn is_stop_top(l: *mut ffi::lua_State) -> bool {
     // SAFETY: reading the top value, stack unchanged.
     unsafe {
-        if ffi::lua_type(l, -1) != ffi::LUA_TNUMBER {
-            return false;
-        }
-        if ffi::lua_isinteger(l, -1) != 0 {
-            ffi::lua_tointeger(l, -1) == -1
-        } else {
-            ffi::lua_tonumber(l, -1) == -1.0
-        }
+        // An integer -1 converts to -1.0 exactly.
+        ffi::lua_type(l, -1) == ffi::LUA_TNUMBER && ffi::lua_tonumber(l, -1) == -1.0
     }
 }
 
@@ -184,10 +178,11 @@ fn invoke(
                 match cb {
                     Callback::Func(f) => f.push_into_stack(raw)?,
                     Callback::Name(n) => {
+                        // The globals table stays below the function until
+                        // the final settop.
                         ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
                         n.push_into_stack(raw)?;
                         ffi::lua_rawget(l, -2);
-                        ffi::lua_remove(l, -2);
                         if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
                             ffi::lua_settop(l, top);
                             return Err(mlua::Error::runtime(format!(
