@@ -162,6 +162,17 @@ impl LuaHost {
             lua.set_memory_limit(options.max_memory)
                 .map_err(LuaHostError::Create)?;
         }
+        // Callbacks make short-lived garbage (the string of every stream
+        // chunk, strings from data:get(), small tables) while the scripts'
+        // own state lives long: what Lua's generational collector is made
+        // for. (mlua 0.12 does not export its GcMode, hence the raw call.)
+        // SAFETY: switching the collector's mode touches no stack value.
+        unsafe {
+            lua.exec_raw::<()>((), |l| {
+                mlua::ffi::lua_gc(l, mlua::ffi::LUA_GCGEN, 0, 0);
+            })
+            .map_err(LuaHostError::Create)?;
+        }
         let budget = Budget::default();
         #[cfg(target_os = "linux")]
         let mut watch = None;
