@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, unbounded};
-use lua::mlua::{self, Function, IntoLua, IntoLuaMulti, LightUserData, Value, ffi};
+use lua::mlua::{self, Function, IntoLua, IntoLuaMulti, LightUserData, Table, Value, ffi};
 use lua::{ErrorLog, ErrorSite, LuaHost};
 use protocols::fields::FieldRegistry;
 use protocols::{ClassifyContext, Direction, HttpEvent, ScriptHooks, ScriptSession};
@@ -260,6 +260,8 @@ pub(crate) struct LuaScripts {
     pending_classify: Vec<u32>,
     responses: Receiver<HttpResponse>,
     counters: Counters,
+    /// `session:table()` tables by serial.
+    tables: Table,
 }
 
 impl LuaScripts {
@@ -277,7 +279,11 @@ impl LuaScripts {
         let lua = host.lua();
         api::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
         data::install(lua).map_err(|e| LuaSetupError::Api(e.to_string()))?;
-        Self::install_handles(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        let tables = lua
+            .create_table()
+            .map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        Self::install_handles(lua, &shared, &tables)
+            .map_err(|e| LuaSetupError::Api(e.to_string()))?;
         http::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
         for (name, source) in &setup.sources {
             host.load_source(name, source)
@@ -292,14 +298,15 @@ impl LuaScripts {
             pending_classify: Vec::new(),
             responses: rx,
             counters: Counters::default(),
+            tables,
         })
     }
 
     /// The metatable of session and data handles.
-    fn install_handles(lua: &mlua::Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
+    fn install_handles(lua: &mlua::Lua, shared: &Rc<Shared>, tables: &Table) -> mlua::Result<()> {
         let (data_methods, data_tostring, data_len) = data::borrowed(lua)?;
         let (session_methods, session_property, session_tostring) =
-            session_api::session_kinds(lua, shared)?;
+            session_api::session_kinds(lua, shared, tables)?;
         handles::install(
             lua,
             handles::Kinds {
@@ -382,6 +389,7 @@ impl LuaScripts {
 
     /// The session's script state, made on first use: (serial, handle).
     fn ensure_state(&mut self, session: &mut ScriptSession<'_>) -> Option<(u64, LightUserData)> {
+        self.drop_gone_tables();
         if let Some(st) = session
             .state
             .as_ref()
@@ -398,6 +406,34 @@ impl LuaScripts {
         }
         *session.state = Some(Box::new(LuaSession::new(serial, Rc::clone(&self.shared))));
         Some((serial, handles::session_handle(serial)))
+    }
+
+    /// Drops the `session:table()` tables of sessions that are gone.
+    fn drop_gone_tables(&self) {
+        let mut gone = self.shared.gone.borrow_mut();
+        if gone.is_empty() {
+            return;
+        }
+        let tables = &self.tables;
+        self.host.lua().exec_raw_lua(|raw| {
+            let l = raw.state();
+            // SAFETY: plain stack operations on this interpreter's idle
+            // state, restored before returning; storing nil never
+            // allocates (Lua 5.4 does not insert nil values), so nothing
+            // can raise outside a protected call.
+            unsafe {
+                let top = ffi::lua_gettop(l);
+                if ffi::lua_checkstack(l, 2) == 0 || tables.push_into_stack(raw).is_err() {
+                    ffi::lua_settop(l, top);
+                    return;
+                }
+                for serial in gone.drain(..) {
+                    ffi::lua_pushnil(l);
+                    ffi::lua_rawseti(l, -2, serial as ffi::lua_Integer);
+                }
+                ffi::lua_settop(l, top);
+            }
+        });
     }
 
     fn lua_state<'s>(session: &'s mut ScriptSession<'_>) -> Option<&'s mut LuaSession> {
@@ -468,6 +504,7 @@ impl LuaScripts {
 
     /// This interpreter's counters.
     pub fn report(&self) -> LuaReport {
+        self.drop_gone_tables();
         let c = &self.counters;
         let error_sites = c
             .errors

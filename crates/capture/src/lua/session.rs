@@ -30,6 +30,12 @@ use super::http::HttpResponse;
 /// Where the engine keeps a session while scripts know it by serial.
 pub(crate) type FlowId = flow::SessionId;
 
+thread_local! {
+    /// The serial of the session bound on this thread now (0: none), for
+    /// `session:table()`, which runs without Rust's callback machinery.
+    static BOUND: Cell<u64> = const { Cell::new(0) };
+}
+
 #[derive(Clone, Copy)]
 struct Binding {
     serial: u64,
@@ -61,6 +67,8 @@ pub(crate) struct Shared {
     outstanding: RefCell<HashMap<u64, u32>>,
     /// Serials whose outstanding count went back to zero.
     pub zeroed: RefCell<Vec<u64>>,
+    /// Sessions gone whose `session:table()` entry is still to be dropped.
+    pub gone: RefCell<Vec<u64>>,
     /// True while the scripts' top level runs (registration allowed).
     pub loading: Cell<bool>,
     /// True in the start-up pass that only collects registrations.
@@ -95,6 +103,7 @@ impl Shared {
             live: RefCell::new(HashMap::new()),
             outstanding: RefCell::new(HashMap::new()),
             zeroed: RefCell::new(Vec::new()),
+            gone: RefCell::new(Vec::new()),
             loading: Cell::new(true),
             discovery,
             requests: RefCell::new(HashMap::new()),
@@ -137,7 +146,9 @@ impl Shared {
             serial,
             session: ptr,
         }));
+        let prev_bound = BOUND.with(|b| b.replace(serial));
         let r = f();
+        BOUND.with(|b| b.set(prev_bound));
         self.binding.set(prev);
         r
     }
@@ -176,6 +187,7 @@ impl Shared {
     /// Forgets a session that is gone.
     pub fn forget(&self, serial: u64) {
         self.live.borrow_mut().remove(&serial);
+        self.gone.borrow_mut().push(serial);
         let mut out = self.outstanding.borrow_mut();
         if !out.is_empty() {
             out.remove(&serial);
@@ -212,8 +224,6 @@ impl Shared {
 /// `script_state`, dropped with the session).
 pub(crate) struct LuaSession {
     pub serial: u64,
-    /// `session:table()`.
-    pub table: Option<Table>,
     /// `session:register_parser` functions; `None` once one returned -1.
     pub parsers: Vec<Option<Callback>>,
     /// Per HTTP event, callbacks that returned -1 for this session.
@@ -228,7 +238,6 @@ impl LuaSession {
     pub fn new(serial: u64, shared: Rc<Shared>) -> LuaSession {
         LuaSession {
             serial,
-            table: None,
             parsers: Vec::new(),
             http_off: [0; 8],
             body_off: Vec::new(),
@@ -568,10 +577,45 @@ where
     )
 }
 
+/// `session:table()`: the session's table in `tables` (the upvalue, by
+/// serial), made on first use. The most called method, so a plain C
+/// function: no argument conversion, no Rust callback frame.
+unsafe extern "C-unwind" fn session_table(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua with the handle as first argument; only plain
+    // stack operations, and no Rust value with a destructor is alive when
+    // Lua raises (luaL_error, or a memory error making the table).
+    unsafe {
+        let h = ffi::lua_touserdata(l, 1) as usize;
+        if ffi::lua_type(l, 1) != ffi::LUA_TLIGHTUSERDATA || h & 1 == 0 {
+            return ffi::luaL_error(l, c"session:table(): expected a MolochSession".as_ptr());
+        }
+        let serial = (h >> 1) as u64;
+        if BOUND.with(Cell::get) != serial {
+            return ffi::luaL_error(
+                l,
+                c"MolochSession used outside the callbacks of its session (it may have been saved already)"
+                    .as_ptr(),
+            );
+        }
+        let tables = ffi::lua_upvalueindex(1);
+        if ffi::lua_rawgeti(l, tables, serial as ffi::lua_Integer) == ffi::LUA_TNIL {
+            ffi::lua_pop(l, 1);
+            ffi::lua_createtable(l, 0, 0);
+            ffi::lua_pushvalue(l, -1);
+            ffi::lua_rawseti(l, tables, serial as ffi::lua_Integer);
+        }
+        1
+    }
+}
+
 /// What session handles do: (methods, property function, `tostring`).
+/// `tables` holds the sessions' `session:table()` tables by serial; the
+/// caller removes those of sessions that are gone ([`Shared::gone`]).
 pub(crate) fn session_kinds(
     lua: &Lua,
     shared: &Rc<Shared>,
+    tables: &Table,
 ) -> mlua::Result<(Table, Function, Function)> {
     let m = lua.create_table()?;
     method(
@@ -650,19 +694,14 @@ pub(crate) fn session_kinds(
         }
         Ok(())
     })?;
-    method(lua, &m, shared, "table", |lua, sh, serial, ()| {
-        let existing = sh.with_session(serial, |s| Ok(state(s)?.table.clone()))?;
-        if let Some(t) = existing {
-            return Ok(t);
-        }
-        let t = lua.create_table()?;
-        let t2 = t.clone();
-        sh.with_session(serial, |s| {
-            state(s)?.table = Some(t2);
-            Ok(())
-        })?;
-        Ok(t)
-    })?;
+    // SAFETY: pushes `tables` and makes the closure inside exec_raw's
+    // protected call, leaving it as the only result.
+    let table_fn: Function = unsafe {
+        lua.exec_raw(tables, |l| {
+            mlua::ffi::lua_pushcclosure(l, session_table, 1);
+        })?
+    };
+    m.raw_set("table", table_fn)?;
     method(
         lua,
         &m,
