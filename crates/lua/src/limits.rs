@@ -162,17 +162,6 @@ impl LuaHost {
             lua.set_memory_limit(options.max_memory)
                 .map_err(LuaHostError::Create)?;
         }
-        // Callbacks make short-lived garbage (the string of every stream
-        // chunk, strings from data:get(), small tables) while the scripts'
-        // own state lives long: what Lua's generational collector is made
-        // for. (mlua 0.12 does not export its GcMode, hence the raw call.)
-        // SAFETY: switching the collector's mode touches no stack value.
-        unsafe {
-            lua.exec_raw::<()>((), |l| {
-                mlua::ffi::lua_gc(l, mlua::ffi::LUA_GCGEN, 0, 0);
-            })
-            .map_err(LuaHostError::Create)?;
-        }
         let budget = Budget::default();
         #[cfg(target_os = "linux")]
         let mut watch = None;
@@ -218,6 +207,21 @@ impl LuaHost {
             budget,
             options,
         })
+    }
+
+    /// Switches the interpreter to Lua's generational collector, for hosts
+    /// whose callbacks make mostly short-lived garbage (strings of packet
+    /// data, small tables) while the scripts' own state lives long.
+    pub fn use_generational_gc(&self) -> Result<(), LuaHostError> {
+        // (mlua 0.12 does not export its GcMode, hence the raw call.)
+        // SAFETY: switching the collector's mode touches no stack value.
+        unsafe {
+            self.lua
+                .exec_raw::<()>((), |l| {
+                    mlua::ffi::lua_gc(l, mlua::ffi::LUA_GCGEN, 0, 0);
+                })
+                .map_err(LuaHostError::Create)
+        }
     }
 
     /// The interpreter.
