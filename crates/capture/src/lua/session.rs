@@ -731,3 +731,109 @@ pub(crate) fn session_kinds(
     })?;
     Ok((m, property, tostring))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lua::handles::{self, session_handle};
+    use protocols::SessionFields;
+    use protocols::Transport;
+
+    fn meta(port: u16) -> SessionMeta {
+        SessionMeta {
+            transport: Transport::Tcp,
+            src_ip: Some("10.0.0.1".parse().unwrap()),
+            dst_ip: Some("10.0.0.2".parse().unwrap()),
+            src_port: port,
+            dst_port: 80,
+            ip_protocol: 6,
+            first_ts_us: 0,
+        }
+    }
+
+    /// A session handle works (methods, `table()`, properties) only while
+    /// its session is bound; kept past that, or used during another
+    /// session's callback, it raises errors instead of reaching the wrong
+    /// session.
+    #[test]
+    fn session_handles_reach_only_their_bound_session() {
+        let lua = Lua::new();
+        let registry = Arc::new(FieldRegistry::builtin());
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let shared = Rc::new(Shared::new(Arc::clone(&registry), tx, false));
+        let tables = lua.create_table().unwrap();
+        let (session_methods, session_property, session_tostring) =
+            session_kinds(&lua, &shared, &tables).unwrap();
+        let none = lua.create_function(|_, ()| Ok(())).unwrap();
+        handles::install(
+            &lua,
+            handles::Kinds {
+                data_methods: lua.create_table().unwrap(),
+                data_tostring: none.clone(),
+                data_len: none,
+                session_methods,
+                session_property,
+                session_tostring,
+            },
+        )
+        .unwrap();
+        let f: Function = lua
+            .load(
+                r#"
+                return function(s, other)
+                  local t = s:table()
+                  t.n = (t.n or 0) + 1
+                  s:add_tag("n" .. t.n)
+                  local ok1 = pcall(other.table, other)
+                  local ok2 = pcall(other.add_tag, other, "wrong")
+                  kept = s
+                  return t.n, s.srcPort, s == s, ok1, ok2
+                end
+                "#,
+            )
+            .eval()
+            .unwrap();
+        let (m1, m2) = (meta(1111), meta(2222));
+        let (mut f1, mut f2) = (SessionFields::new(), SessionFields::new());
+        let mut st1: Option<Box<dyn std::any::Any>> =
+            Some(Box::new(LuaSession::new(1, Rc::clone(&shared))));
+        let mut st2: Option<Box<dyn std::any::Any>> =
+            Some(Box::new(LuaSession::new(2, Rc::clone(&shared))));
+        for round in 1..=2 {
+            let mut s1 = ScriptSession {
+                fields: &mut f1,
+                registry: &registry,
+                meta: &m1,
+                state: &mut st1,
+            };
+            let r: (i64, i64, bool, bool, bool) = shared.bind(1, &mut s1, || {
+                f.call((session_handle(1), session_handle(2))).unwrap()
+            });
+            // The table persists across the session's callbacks; the other
+            // session's handle is refused, for table() and for methods.
+            assert_eq!(r, (round, 1111, true, false, false));
+        }
+        let mut s2 = ScriptSession {
+            fields: &mut f2,
+            registry: &registry,
+            meta: &m2,
+            state: &mut st2,
+        };
+        let r: (i64, i64, bool, bool, bool) = shared.bind(2, &mut s2, || {
+            f.call((session_handle(2), session_handle(1))).unwrap()
+        });
+        assert_eq!(
+            r,
+            (1, 2222, true, false, false),
+            "a fresh table per session"
+        );
+        assert!(f1.tags().contains(&"n2".to_string()));
+        assert!(!f2.tags().contains(&"wrong".to_string()));
+        // Unbound: the kept handle raises errors.
+        let err = lua.load("return kept:table()").exec().unwrap_err();
+        assert!(err.to_string().contains("outside the callbacks"), "{err}");
+        assert!(lua.load("return kept.srcPort").exec().is_err());
+        drop(st1);
+        assert_eq!(shared.gone.borrow().as_slice(), &[1]);
+    }
+}
