@@ -209,6 +209,21 @@ impl LuaHost {
         })
     }
 
+    /// Switches the interpreter to Lua's generational collector, for hosts
+    /// whose callbacks make mostly short-lived garbage (strings of packet
+    /// data, small tables) while the scripts' own state lives long.
+    pub fn use_generational_gc(&self) -> Result<(), LuaHostError> {
+        // (mlua 0.12 does not export its GcMode, hence the raw call.)
+        // SAFETY: switching the collector's mode touches no stack value.
+        unsafe {
+            self.lua
+                .exec_raw::<()>((), |l| {
+                    mlua::ffi::lua_gc(l, mlua::ffi::LUA_GCGEN, 0, 0);
+                })
+                .map_err(LuaHostError::Create)
+        }
+    }
+
     /// The interpreter.
     pub fn lua(&self) -> &Lua {
         &self.lua

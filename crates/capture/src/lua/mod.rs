@@ -16,6 +16,7 @@
 
 mod api;
 mod data;
+mod handles;
 pub(crate) mod http;
 pub(crate) mod report;
 pub(crate) mod scripts;

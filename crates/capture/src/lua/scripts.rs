@@ -10,16 +10,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, unbounded};
-use lua::mlua::{self, AnyUserData, Function, IntoLuaMulti, Value};
+use lua::mlua::{self, Function, IntoLua, IntoLuaMulti, LightUserData, Table, Value, ffi};
 use lua::{ErrorLog, ErrorSite, LuaHost};
 use protocols::fields::FieldRegistry;
 use protocols::{ClassifyContext, Direction, HttpEvent, ScriptHooks, ScriptSession};
 
 use super::api::{self, BODY_KINDS, Registrations, http_index};
-use super::data::{self, LuaData};
+use super::data;
+use super::handles;
 use super::http::{self, HttpResponse};
 use super::report::{LuaErrorSite, LuaReport};
-use super::session::{LuaSession, SessionObject, Shared};
+use super::session::{self as session_api, Callback, LuaSession, Shared};
 use super::setup::{LuaSetup, LuaSetupError};
 
 /// Most distinct error sites whose first message is kept.
@@ -33,12 +34,31 @@ pub(crate) fn serial_of(state: &Option<Box<dyn Any>>) -> Option<u64> {
         .map(|s| s.serial)
 }
 
-fn is_stop(v: &Value) -> bool {
-    match v {
-        Value::Integer(i) => *i == -1,
-        Value::Number(n) => *n == -1.0,
-        _ => false,
+/// Whether the value at the top of `l`'s stack is -1 (a callback asking to
+/// stop).
+///
+/// # Safety
+/// `l` is a valid state with at least one value on its stack.
+unsafe fn is_stop_top(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: reading the top value, stack unchanged.
+    unsafe {
+        // An integer -1 converts to -1.0 exactly.
+        ffi::lua_type(l, -1) == ffi::LUA_TNUMBER && ffi::lua_tonumber(l, -1) == -1.0
     }
+}
+
+/// What a callback receives after its session object.
+#[derive(Clone, Copy)]
+enum Args<'a> {
+    /// `final` (save hooks).
+    Final(bool),
+    /// Stream bytes as a Lua string, and the direction (classifiers and
+    /// parsers).
+    Bytes(&'a mlua::LuaString, i64),
+    /// A data handle or nil, and the direction (`http_on`).
+    Event(Option<LightUserData>, i64),
+    /// A data handle (body feeds).
+    Body(LightUserData),
 }
 
 fn root_cause(e: &mlua::Error) -> &mlua::Error {
@@ -93,6 +113,145 @@ struct Counters {
     pub outstanding_timeouts: u64,
 }
 
+impl Counters {
+    fn record(&mut self, e: &mlua::Error, f: Option<&Function>) {
+        if matches!(root_cause(e), mlua::Error::MemoryError(_)) {
+            self.memory += 1;
+        }
+        let mut msg = describe(e);
+        if ErrorSite::from_message(&msg).0 == "?"
+            && let Some(f) = f
+        {
+            // No position (memory errors, budget interrupts): name the
+            // callback's definition instead.
+            let info = f.info();
+            if let (Some(src), Some(line)) = (info.short_src, info.line_defined) {
+                msg = format!("{src}:{line}: {msg} (in callback defined here)");
+            }
+        }
+        if self.errors.record(&msg) && self.first.len() < MAX_SITES {
+            let site = ErrorSite::from_message(&msg).0;
+            self.first.insert(site, msg);
+        }
+    }
+}
+
+/// Runs one callback `fn(session, args...)` with the budget re-armed and
+/// `session` bound, and says whether it returned -1. Failures are counted
+/// and yield `None`.
+///
+/// This is the per-callback path, so it talks to Lua directly: the
+/// function (a kept reference, or the global of that name looked up now, as
+/// Arkime does), the session object and the arguments are pushed onto the
+/// main state and called with one `lua_pcall`, without mlua's per-call
+/// error handler, argument conversion or result values. Only a failure
+/// goes back through mlua, to turn the error object into an `mlua::Error`.
+#[allow(clippy::too_many_arguments)]
+fn invoke(
+    host: &LuaHost,
+    shared: &Shared,
+    counters: &mut Counters,
+    serial: u64,
+    session: &mut ScriptSession<'_>,
+    cb: &Callback,
+    obj: LightUserData,
+    args: Args<'_>,
+) -> Option<bool> {
+    host.budget().arm();
+    counters.callbacks += 1;
+    let lua = host.lua();
+    let r = shared.bind(serial, session, || {
+        lua.exec_raw_lua(|raw| {
+            let l = raw.state();
+            // SAFETY: `l` is this interpreter's state, not running (hooks
+            // are never called from inside Lua), so its stack is ours
+            // between the saved top and the restored one. Nothing pushed
+            // outside `lua_pcall` allocates (references, integers,
+            // booleans, light userdata, raw reads of existing keys), so
+            // nothing here can raise a Lua error outside the protected
+            // call.
+            unsafe {
+                let top = ffi::lua_gettop(l);
+                if ffi::lua_checkstack(l, 6) == 0 {
+                    return Err(mlua::Error::StackError);
+                }
+                match cb {
+                    Callback::Func(f) => f.push_into_stack(raw)?,
+                    Callback::Name(n) => {
+                        // The globals table stays below the function until
+                        // the final settop.
+                        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
+                        n.push_into_stack(raw)?;
+                        ffi::lua_rawget(l, -2);
+                        if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
+                            ffi::lua_settop(l, top);
+                            return Err(mlua::Error::runtime(format!(
+                                "callback function '{}' is not defined",
+                                n.to_string_lossy()
+                            )));
+                        }
+                    }
+                }
+                ffi::lua_pushlightuserdata(l, obj.0);
+                let nargs = match args {
+                    Args::Final(last) => {
+                        ffi::lua_pushboolean(l, i32::from(last));
+                        2
+                    }
+                    Args::Bytes(s, d) => {
+                        s.push_into_stack(raw)?;
+                        ffi::lua_pushinteger(l, d);
+                        3
+                    }
+                    Args::Event(h, d) => {
+                        match h {
+                            Some(h) => ffi::lua_pushlightuserdata(l, h.0),
+                            None => ffi::lua_pushnil(l),
+                        }
+                        ffi::lua_pushinteger(l, d);
+                        3
+                    }
+                    Args::Body(h) => {
+                        ffi::lua_pushlightuserdata(l, h.0);
+                        2
+                    }
+                };
+                let rc = ffi::lua_pcall(l, nargs, 1, 0);
+                if rc != ffi::LUA_OK {
+                    let err = match raw.pop_value() {
+                        Value::Error(e) => *e,
+                        Value::String(m) if rc == ffi::LUA_ERRMEM => {
+                            mlua::Error::MemoryError(m.to_string_lossy())
+                        }
+                        Value::String(m) => mlua::Error::RuntimeError(m.to_string_lossy()),
+                        other => mlua::Error::RuntimeError(format!(
+                            "(error object is a {} value)",
+                            other.type_name()
+                        )),
+                    };
+                    ffi::lua_settop(l, top);
+                    return Err(err);
+                }
+                let stop = is_stop_top(l);
+                ffi::lua_settop(l, top);
+                Ok(stop)
+            }
+        })
+    });
+    match r {
+        Ok(stop) => Some(stop),
+        Err(e) => {
+            // The failing function, to name where it was defined.
+            let f = match cb {
+                Callback::Func(f) => Some(f.clone()),
+                Callback::Name(_) => cb.resolve(lua).ok(),
+            };
+            counters.record(&e, f.as_ref());
+            None
+        }
+    }
+}
+
 /// A packet thread's scripts.
 pub(crate) struct LuaScripts {
     host: LuaHost,
@@ -101,6 +260,8 @@ pub(crate) struct LuaScripts {
     pending_classify: Vec<u32>,
     responses: Receiver<HttpResponse>,
     counters: Counters,
+    /// `session:table()` tables by serial.
+    tables: Table,
 }
 
 impl LuaScripts {
@@ -113,11 +274,21 @@ impl LuaScripts {
         discovery: bool,
     ) -> Result<LuaScripts, LuaSetupError> {
         let host = LuaHost::new(setup.options).map_err(|e| LuaSetupError::Host(e.to_string()))?;
+        // Callbacks make short-lived garbage (the string of every stream
+        // chunk, strings from data:get()): about half the collector work of
+        // the incremental mode for a parser called with every chunk.
+        host.use_generational_gc()
+            .map_err(|e| LuaSetupError::Host(e.to_string()))?;
         let (tx, rx) = unbounded();
         let shared = Rc::new(Shared::new(registry, tx, discovery));
         let lua = host.lua();
         api::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
         data::install(lua).map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        let tables = lua
+            .create_table()
+            .map_err(|e| LuaSetupError::Api(e.to_string()))?;
+        Self::install_handles(lua, &shared, &tables)
+            .map_err(|e| LuaSetupError::Api(e.to_string()))?;
         http::install(lua, &shared).map_err(|e| LuaSetupError::Api(e.to_string()))?;
         for (name, source) in &setup.sources {
             host.load_source(name, source)
@@ -132,7 +303,26 @@ impl LuaScripts {
             pending_classify: Vec::new(),
             responses: rx,
             counters: Counters::default(),
+            tables,
         })
+    }
+
+    /// The metatable of session and data handles.
+    fn install_handles(lua: &mlua::Lua, shared: &Rc<Shared>, tables: &Table) -> mlua::Result<()> {
+        let (data_methods, data_tostring, data_len) = data::borrowed(lua)?;
+        let (session_methods, session_property, session_tostring) =
+            session_api::session_kinds(lua, shared, tables)?;
+        handles::install(
+            lua,
+            handles::Kinds {
+                data_methods,
+                data_tostring,
+                data_len,
+                session_methods,
+                session_property,
+                session_tostring,
+            },
+        )
     }
 
     /// What the scripts registered.
@@ -174,24 +364,7 @@ impl LuaScripts {
     }
 
     fn record(&mut self, e: &mlua::Error, f: Option<&Function>) {
-        if matches!(root_cause(e), mlua::Error::MemoryError(_)) {
-            self.counters.memory += 1;
-        }
-        let mut msg = describe(e);
-        if ErrorSite::from_message(&msg).0 == "?"
-            && let Some(f) = f
-        {
-            // No position (memory errors, budget interrupts): name the
-            // callback's definition instead.
-            let info = f.info();
-            if let (Some(src), Some(line)) = (info.short_src, info.line_defined) {
-                msg = format!("{src}:{line}: {msg} (in callback defined here)");
-            }
-        }
-        if self.counters.errors.record(&msg) && self.counters.first.len() < MAX_SITES {
-            let site = ErrorSite::from_message(&msg).0;
-            self.counters.first.insert(site, msg);
-        }
+        self.counters.record(e, f);
     }
 
     /// Runs one callback with the budget re-armed, with `session` bound
@@ -219,36 +392,53 @@ impl LuaScripts {
         }
     }
 
-    /// The session's script state, made on first use: (serial, object).
-    fn ensure_state(&mut self, session: &mut ScriptSession<'_>) -> Option<(u64, AnyUserData)> {
+    /// The session's script state, made on first use: (serial, handle).
+    fn ensure_state(&mut self, session: &mut ScriptSession<'_>) -> Option<(u64, LightUserData)> {
+        self.drop_gone_tables();
         if let Some(st) = session
             .state
             .as_ref()
             .and_then(|s| s.downcast_ref::<LuaSession>())
         {
-            return Some((st.serial, st.object.clone()));
+            return Some((st.serial, handles::session_handle(st.serial)));
         }
         if session.state.is_some() {
             return None;
         }
         let serial = self.shared.new_serial();
-        let obj = SessionObject::new(serial, session.meta.clone(), Rc::clone(&self.shared));
-        let object = match self.host.lua().create_userdata(obj) {
-            Ok(o) => o,
-            Err(e) => {
-                self.record(&e, None);
-                return None;
-            }
-        };
         if let Some(flow) = self.shared.current_flow.get() {
             self.shared.live.borrow_mut().insert(serial, flow);
         }
-        *session.state = Some(Box::new(LuaSession::new(
-            serial,
-            object.clone(),
-            Rc::clone(&self.shared),
-        )));
-        Some((serial, object))
+        *session.state = Some(Box::new(LuaSession::new(serial, Rc::clone(&self.shared))));
+        Some((serial, handles::session_handle(serial)))
+    }
+
+    /// Drops the `session:table()` tables of sessions that are gone.
+    fn drop_gone_tables(&self) {
+        let mut gone = self.shared.gone.borrow_mut();
+        if gone.is_empty() {
+            return;
+        }
+        let tables = &self.tables;
+        self.host.lua().exec_raw_lua(|raw| {
+            let l = raw.state();
+            // SAFETY: plain stack operations on this interpreter's idle
+            // state, restored before returning; storing nil never
+            // allocates (Lua 5.4 does not insert nil values), so nothing
+            // can raise outside a protected call.
+            unsafe {
+                let top = ffi::lua_gettop(l);
+                if ffi::lua_checkstack(l, 2) == 0 || tables.push_into_stack(raw).is_err() {
+                    ffi::lua_settop(l, top);
+                    return;
+                }
+                for serial in gone.drain(..) {
+                    ffi::lua_pushnil(l);
+                    ffi::lua_rawseti(l, -2, serial as ffi::lua_Integer);
+                }
+                ffi::lua_settop(l, top);
+            }
+        });
     }
 
     fn lua_state<'s>(session: &'s mut ScriptSession<'_>) -> Option<&'s mut LuaSession> {
@@ -256,17 +446,6 @@ impl LuaScripts {
             .state
             .as_mut()
             .and_then(|s| s.downcast_mut::<LuaSession>())
-    }
-
-    fn resolve(&mut self, cb: &super::session::Callback) -> Option<Function> {
-        match cb.resolve(self.host.lua()) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                self.counters.callbacks += 1;
-                self.record(&e, None);
-                None
-            }
-        }
     }
 
     /// Runs the save-time callbacks of one list.
@@ -282,16 +461,25 @@ impl LuaScripts {
         let Some((serial, obj)) = self.ensure_state(session) else {
             return;
         };
-        for i in 0..n {
-            let cb = if pre {
-                self.regs.pre_save[i].clone()
-            } else {
-                self.regs.save[i].clone()
-            };
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            self.call(Some((serial, &mut *session)), &f, (obj.clone(), last));
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            ..
+        } = self;
+        let list = if pre { &regs.pre_save } else { &regs.save };
+        for cb in list {
+            invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                obj,
+                Args::Final(last),
+            );
         }
     }
 
@@ -321,6 +509,7 @@ impl LuaScripts {
 
     /// This interpreter's counters.
     pub fn report(&self) -> LuaReport {
+        self.drop_gone_tables();
         let c = &self.counters;
         let error_sites = c
             .errors
@@ -378,6 +567,8 @@ impl LuaScripts {
             self.pending_classify.clear();
             return;
         };
+        // Arkime passes stream bytes as a Lua string: one for every
+        // callback of this chunk.
         let s = match self.host.lua().create_string(data) {
             Ok(s) => s,
             Err(e) => {
@@ -387,33 +578,45 @@ impl LuaScripts {
             }
         };
         let d = dir.index() as i64;
-        let pending = std::mem::take(&mut self.pending_classify);
-        for &id in &pending {
-            let cb = self.regs.classifiers[id as usize].callback.clone();
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            self.call(
-                Some((serial, &mut *session)),
-                &f,
-                (obj.clone(), s.clone(), d),
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            pending_classify,
+            ..
+        } = self;
+        for &id in pending_classify.iter() {
+            let cb = &regs.classifiers[id as usize].callback;
+            invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                obj,
+                Args::Bytes(&s, d),
             );
         }
-        // Reuse the vector's allocation.
-        self.pending_classify = pending;
-        self.pending_classify.clear();
+        pending_classify.clear();
         let n = Self::lua_state(session).map_or(0, |st| st.parsers.len());
         let mut any_stopped = false;
         for i in 0..n {
             let Some(f) = Self::lua_state(session).and_then(|st| st.parsers[i].clone()) else {
                 continue;
             };
-            let r = self.call(
-                Some((serial, &mut *session)),
+            let stop = invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
                 &f,
-                (obj.clone(), s.clone(), d),
+                obj,
+                Args::Bytes(&s, d),
             );
-            if r.as_ref().is_some_and(is_stop)
+            if stop == Some(true)
                 && let Some(st) = Self::lua_state(session)
             {
                 st.parsers[i] = None;
@@ -433,42 +636,37 @@ impl LuaScripts {
         dir: Direction,
     ) {
         let at = http_index(event);
-        let n = self.regs.http[at].len();
-        if n == 0 {
+        if self.regs.http[at].is_empty() {
             return;
         }
         let Some((serial, obj)) = self.ensure_state(session) else {
             return;
         };
         let d = dir.index() as i64;
-        // One handle for every callback of this event (made on first use).
-        let mut handle: Option<Value> = None;
-        for i in 0..n {
+        // One handle for every callback of this event.
+        let handle = data.map(data::lend);
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            ..
+        } = self;
+        for (i, cb) in regs.http[at].iter().enumerate() {
             if Self::lua_state(session).is_some_and(|st| st.http_off[at] & (1 << i) != 0) {
                 continue;
             }
-            let cb = self.regs.http[at][i].clone();
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            let arg = match (&handle, data) {
-                (Some(h), _) => h.clone(),
-                (None, None) => Value::Nil,
-                (None, Some(bytes)) => {
-                    match self.host.lua().create_userdata(LuaData::borrowed(bytes)) {
-                        Ok(u) => {
-                            handle = Some(Value::UserData(u.clone()));
-                            Value::UserData(u)
-                        }
-                        Err(e) => {
-                            self.record(&e, Some(&f));
-                            continue;
-                        }
-                    }
-                }
-            };
-            let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), arg, d));
-            if r.as_ref().is_some_and(is_stop)
+            let stop = invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                obj,
+                Args::Event(handle, d),
+            );
+            if stop == Some(true)
                 && let Some(st) = Self::lua_state(session)
             {
                 st.http_off[at] |= 1 << i;
@@ -481,40 +679,38 @@ impl LuaScripts {
         let Some(at) = BODY_KINDS.iter().position(|k| *k == kind) else {
             return;
         };
-        let n = self.regs.bodies[at].len();
-        if n == 0 {
+        if self.regs.bodies[at].is_empty() {
             return;
         }
         let Some((serial, obj)) = self.ensure_state(session) else {
             return;
         };
-        // One handle for every callback of this piece (made on first use).
-        let mut handle: Option<AnyUserData> = None;
-        for i in 0..n {
+        // One handle for every callback of this piece.
+        let handle = data::lend(data);
+        let Self {
+            host,
+            shared,
+            regs,
+            counters,
+            ..
+        } = self;
+        for (i, cb) in regs.bodies[at].iter().enumerate() {
             let off = Self::lua_state(session)
                 .is_some_and(|st| st.body_off.get(at).is_some_and(|m| m & (1 << i) != 0));
             if off {
                 continue;
             }
-            let cb = self.regs.bodies[at][i].clone();
-            let Some(f) = self.resolve(&cb) else {
-                continue;
-            };
-            let ud = match &handle {
-                Some(u) => u.clone(),
-                None => match self.host.lua().create_userdata(LuaData::borrowed(data)) {
-                    Ok(u) => {
-                        handle = Some(u.clone());
-                        u
-                    }
-                    Err(e) => {
-                        self.record(&e, Some(&f));
-                        continue;
-                    }
-                },
-            };
-            let r = self.call(Some((serial, &mut *session)), &f, (obj.clone(), ud));
-            if r.as_ref().is_some_and(is_stop)
+            let stop = invoke(
+                host,
+                shared,
+                counters,
+                serial,
+                session,
+                cb,
+                obj,
+                Args::Body(handle),
+            );
+            if stop == Some(true)
                 && let Some(st) = Self::lua_state(session)
             {
                 if st.body_off.len() <= at {

@@ -3,32 +3,38 @@
 //!
 //! A session object outlives the callbacks it is passed to (scripts keep it
 //! in closures for HTTP responses), so it does not borrow the session: it
-//! carries the session's *serial*, and the engine *binds* the session's
-//! data for exactly the duration of each callback. A method finds its
+//! is a light userdata handle carrying the session's *serial*
+//! ([`super::handles`]; the same value for every callback of the session,
+//! made without allocating), and the engine *binds* the session's data for
+//! exactly the duration of each callback. A method or property finds its
 //! session through that binding; used when its session is not the one
 //! being called back (or was already saved) it raises a Lua error.
 //! Outstanding-operation counts live here, keyed by serial, so
 //! `incr_outstanding`/`decr_outstanding` work from any callback.
 
+use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use lua::mlua::{
-    self, AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods,
-    Value,
-};
+use lua::mlua::{self, Function, LightUserData, Lua, Table, Value};
 use protocols::fields::{FieldId, FieldKind, FieldRegistry};
 use protocols::{ScriptSession, SessionMeta, Value as FieldValues};
 
 use super::api::Registrations;
+use super::handles::session_serial;
 use super::http::HttpResponse;
 
 /// Where the engine keeps a session while scripts know it by serial.
 pub(crate) type FlowId = flow::SessionId;
+
+thread_local! {
+    /// The serial of the session bound on this thread now (0: none), for
+    /// `session:table()`, which runs without Rust's callback machinery.
+    static BOUND: Cell<u64> = const { Cell::new(0) };
+}
 
 #[derive(Clone, Copy)]
 struct Binding {
@@ -61,6 +67,8 @@ pub(crate) struct Shared {
     outstanding: RefCell<HashMap<u64, u32>>,
     /// Serials whose outstanding count went back to zero.
     pub zeroed: RefCell<Vec<u64>>,
+    /// Sessions gone whose `session:table()` entry is still to be dropped.
+    pub gone: RefCell<Vec<u64>>,
     /// True while the scripts' top level runs (registration allowed).
     pub loading: Cell<bool>,
     /// True in the start-up pass that only collects registrations.
@@ -95,6 +103,7 @@ impl Shared {
             live: RefCell::new(HashMap::new()),
             outstanding: RefCell::new(HashMap::new()),
             zeroed: RefCell::new(Vec::new()),
+            gone: RefCell::new(Vec::new()),
             loading: Cell::new(true),
             discovery,
             requests: RefCell::new(HashMap::new()),
@@ -137,7 +146,9 @@ impl Shared {
             serial,
             session: ptr,
         }));
+        let prev_bound = BOUND.with(|b| b.replace(serial));
         let r = f();
+        BOUND.with(|b| b.set(prev_bound));
         self.binding.set(prev);
         r
     }
@@ -166,13 +177,21 @@ impl Shared {
 
     /// Outstanding operations of a session.
     pub fn outstanding(&self, serial: u64) -> u32 {
-        self.outstanding.borrow().get(&serial).copied().unwrap_or(0)
+        let map = self.outstanding.borrow();
+        if map.is_empty() {
+            return 0;
+        }
+        map.get(&serial).copied().unwrap_or(0)
     }
 
     /// Forgets a session that is gone.
     pub fn forget(&self, serial: u64) {
         self.live.borrow_mut().remove(&serial);
-        self.outstanding.borrow_mut().remove(&serial);
+        self.gone.borrow_mut().push(serial);
+        let mut out = self.outstanding.borrow_mut();
+        if !out.is_empty() {
+            out.remove(&serial);
+        }
     }
 
     /// A field from an id number or an expression, with a clear error for
@@ -201,33 +220,12 @@ impl Shared {
     }
 }
 
-/// The Lua object of one session.
-pub(crate) struct SessionObject {
-    pub serial: u64,
-    meta: SessionMeta,
-    shared: Rc<Shared>,
-}
-
-impl SessionObject {
-    pub fn new(serial: u64, meta: SessionMeta, shared: Rc<Shared>) -> SessionObject {
-        SessionObject {
-            serial,
-            meta,
-            shared,
-        }
-    }
-}
-
 /// Per-session script state (kept by the engine in the session's
 /// `script_state`, dropped with the session).
 pub(crate) struct LuaSession {
     pub serial: u64,
-    /// The session's Lua object, made once.
-    pub object: AnyUserData,
-    /// `session:table()`.
-    pub table: Option<Table>,
     /// `session:register_parser` functions; `None` once one returned -1.
-    pub parsers: Vec<Option<Function>>,
+    pub parsers: Vec<Option<Callback>>,
     /// Per HTTP event, callbacks that returned -1 for this session.
     pub http_off: [u32; 8],
     /// Per body kind (index into the body registrations), callbacks that
@@ -237,11 +235,9 @@ pub(crate) struct LuaSession {
 }
 
 impl LuaSession {
-    pub fn new(serial: u64, object: AnyUserData, shared: Rc<Shared>) -> LuaSession {
+    pub fn new(serial: u64, shared: Rc<Shared>) -> LuaSession {
         LuaSession {
             serial,
-            object,
-            table: None,
             parsers: Vec::new(),
             http_off: [0; 8],
             body_off: Vec::new(),
@@ -525,48 +521,119 @@ impl Callback {
     }
 }
 
-impl UserData for SessionObject {
-    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_field_method_get("srcIp", |_, this| Ok(ip_string(this.meta.src_ip)));
-        fields.add_field_method_get("addr1", |_, this| Ok(ip_string(this.meta.src_ip)));
-        fields.add_field_method_get("dstIp", |_, this| Ok(ip_string(this.meta.dst_ip)));
-        fields.add_field_method_get("addr2", |_, this| Ok(ip_string(this.meta.dst_ip)));
-        fields.add_field_method_get("srcPort", |_, this| Ok(this.meta.src_port));
-        fields.add_field_method_get("port1", |_, this| Ok(this.meta.src_port));
-        fields.add_field_method_get("dstPort", |_, this| Ok(this.meta.dst_port));
-        fields.add_field_method_get("port2", |_, this| Ok(this.meta.dst_port));
-        fields.add_field_method_get("protocol", |_, this| {
-            Ok(protocol_name(this.meta.ip_protocol))
-        });
-        fields.add_field_method_get("ipProtocol", |_, this| {
-            Ok(protocol_name(this.meta.ip_protocol))
-        });
+fn ip_property(lua: &Lua, ip: Option<IpAddr>) -> mlua::Result<Value> {
+    match ip {
+        Some(ip) => Ok(Value::String(lua.create_string(ip.to_string())?)),
+        None => Ok(Value::Nil),
     }
+}
 
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            let m = &this.meta;
-            let ip = |i: Option<IpAddr>| match i {
-                Some(IpAddr::V6(a)) => format!("[{a}]"),
-                Some(a) => a.to_string(),
-                None => "-".into(),
-            };
-            Ok(format!(
-                "MolochSession: {} {}:{} -> {}:{}",
-                protocol_name(m.ip_protocol),
-                ip(m.src_ip),
-                m.src_port,
-                ip(m.dst_ip),
-                m.dst_port
-            ))
-        });
-        methods.add_method("add_string", |_, this, (field, value): (Value, Value)| {
-            let sh = &this.shared;
+/// `session.srcIp` and the other properties of a session handle (read
+/// from the bound session: a handle used outside its session's callbacks
+/// raises an error).
+fn property(lua: &Lua, meta: &SessionMeta, key: &[u8]) -> mlua::Result<Value> {
+    Ok(match key {
+        b"srcIp" | b"addr1" => ip_property(lua, meta.src_ip)?,
+        b"dstIp" | b"addr2" => ip_property(lua, meta.dst_ip)?,
+        b"srcPort" | b"port1" => Value::Integer(i64::from(meta.src_port)),
+        b"dstPort" | b"port2" => Value::Integer(i64::from(meta.dst_port)),
+        b"protocol" | b"ipProtocol" => {
+            Value::String(lua.create_string(protocol_name(meta.ip_protocol))?)
+        }
+        _ => Value::Nil,
+    })
+}
+
+fn describe_session(m: &SessionMeta) -> String {
+    let ip = |i: Option<IpAddr>| match i {
+        Some(IpAddr::V6(a)) => format!("[{a}]"),
+        Some(a) => a.to_string(),
+        None => "-".into(),
+    };
+    format!(
+        "MolochSession: {} {}:{} -> {}:{}",
+        protocol_name(m.ip_protocol),
+        ip(m.src_ip),
+        m.src_port,
+        ip(m.dst_ip),
+        m.dst_port
+    )
+}
+
+/// Adds a session method `name(session, args...)`: `f` gets the shared
+/// state and the session's serial.
+fn method<A, R, F>(lua: &Lua, t: &Table, shared: &Rc<Shared>, name: &str, f: F) -> mlua::Result<()>
+where
+    A: mlua::FromLuaMulti,
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, &Shared, u64, A) -> mlua::Result<R> + 'static,
+{
+    let sh = Rc::clone(shared);
+    t.raw_set(
+        name,
+        lua.create_function(move |lua, (h, args): (LightUserData, A)| {
+            f(lua, &sh, session_serial(h)?, args)
+        })?,
+    )
+}
+
+/// `session:table()`: the session's table in `tables` (the upvalue, by
+/// serial), made on first use. The most called method, so a plain C
+/// function: no argument conversion, no Rust callback frame.
+unsafe extern "C-unwind" fn session_table(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua with the handle as first argument; only plain
+    // stack operations, and no Rust value with a destructor is alive when
+    // Lua raises (luaL_error, or a memory error making the table).
+    unsafe {
+        let h = ffi::lua_touserdata(l, 1) as usize;
+        if ffi::lua_type(l, 1) != ffi::LUA_TLIGHTUSERDATA || h & 1 == 0 {
+            return ffi::luaL_error(l, c"session:table(): expected a MolochSession".as_ptr());
+        }
+        let serial = (h >> 1) as u64;
+        if BOUND.with(Cell::get) != serial {
+            return ffi::luaL_error(
+                l,
+                c"MolochSession used outside the callbacks of its session (it may have been saved already)"
+                    .as_ptr(),
+            );
+        }
+        let tables = ffi::lua_upvalueindex(1);
+        if ffi::lua_rawgeti(l, tables, serial as ffi::lua_Integer) == ffi::LUA_TNIL {
+            ffi::lua_pop(l, 1);
+            ffi::lua_createtable(l, 0, 0);
+            ffi::lua_pushvalue(l, -1);
+            ffi::lua_rawseti(l, tables, serial as ffi::lua_Integer);
+        }
+        1
+    }
+}
+
+/// What session handles do: (methods, property function, `tostring`).
+/// `tables` holds the sessions' `session:table()` tables by serial; the
+/// caller removes those of sessions that are gone ([`Shared::gone`]).
+pub(crate) fn session_kinds(
+    lua: &Lua,
+    shared: &Rc<Shared>,
+    tables: &Table,
+) -> mlua::Result<(Table, Function, Function)> {
+    let m = lua.create_table()?;
+    method(
+        lua,
+        &m,
+        shared,
+        "add_string",
+        |_, sh, serial, (field, value): (Value, Value)| {
             let id = sh.field(&field)?;
-            sh.with_session(this.serial, |s| add_value(sh, s, id, &value))
-        });
-        methods.add_method("add_int", |_, this, (field, value): (Value, Value)| {
-            let sh = &this.shared;
+            sh.with_session(serial, |s| add_value(sh, s, id, &value))
+        },
+    )?;
+    method(
+        lua,
+        &m,
+        shared,
+        "add_int",
+        |_, sh, serial, (field, value): (Value, Value)| {
             let id = sh.field(&field)?;
             if value_int(&value).is_none() {
                 return Err(mlua::Error::runtime(format!(
@@ -574,65 +641,199 @@ impl UserData for SessionObject {
                     value_display(&value)
                 )));
             }
-            sh.with_session(this.serial, |s| add_value(sh, s, id, &value))
-        });
-        methods.add_method("add_tag", |_, this, tag: mlua::LuaString| {
-            let tag = tag.to_str()?.to_string();
-            this.shared
-                .with_session(this.serial, |s| Ok(s.fields.add_tag(&tag)))
-        });
-        methods.add_method("add_protocol", |_, this, p: mlua::LuaString| {
-            let p = p.to_str()?.to_string();
-            this.shared
-                .with_session(this.serial, |s| Ok(s.fields.add_protocol(&p)))
-        });
-        methods.add_method("has_protocol", |_, this, p: mlua::LuaString| {
-            let p = p.to_str()?.to_string();
-            this.shared
-                .with_session(this.serial, |s| Ok(s.fields.has_protocol(&p)))
-        });
-        methods.add_method("get", |lua, this, which: Value| {
-            let sh = &this.shared;
-            let got = sh.with_session(this.serial, |s| get_field(sh, s, &which))?;
-            got_to_lua(lua, got)
-        });
-        methods.add_method("incr_outstanding", |_, this, ()| {
-            let mut map = this.shared.outstanding.borrow_mut();
-            *map.entry(this.serial).or_insert(0) += 1;
-            Ok(())
-        });
-        methods.add_method("decr_outstanding", |_, this, ()| {
-            let mut map = this.shared.outstanding.borrow_mut();
-            if let Some(n) = map.get_mut(&this.serial) {
-                *n -= 1;
-                if *n == 0 {
-                    map.remove(&this.serial);
-                    this.shared.zeroed.borrow_mut().push(this.serial);
-                }
+            sh.with_session(serial, |s| add_value(sh, s, id, &value))
+        },
+    )?;
+    method(
+        lua,
+        &m,
+        shared,
+        "add_tag",
+        |_, sh, serial, tag: mlua::LuaString| {
+            let tag = tag.to_str()?;
+            sh.with_session(serial, |s| Ok(s.fields.add_tag(&tag)))
+        },
+    )?;
+    method(
+        lua,
+        &m,
+        shared,
+        "add_protocol",
+        |_, sh, serial, p: mlua::LuaString| {
+            let p = p.to_str()?;
+            sh.with_session(serial, |s| Ok(s.fields.add_protocol(&p)))
+        },
+    )?;
+    method(
+        lua,
+        &m,
+        shared,
+        "has_protocol",
+        |_, sh, serial, p: mlua::LuaString| {
+            let p = p.to_str()?;
+            sh.with_session(serial, |s| Ok(s.fields.has_protocol(&p)))
+        },
+    )?;
+    method(lua, &m, shared, "get", |lua, sh, serial, which: Value| {
+        let got = sh.with_session(serial, |s| get_field(sh, s, &which))?;
+        got_to_lua(lua, got)
+    })?;
+    method(lua, &m, shared, "incr_outstanding", |_, sh, serial, ()| {
+        let mut map = sh.outstanding.borrow_mut();
+        *map.entry(serial).or_insert(0) += 1;
+        Ok(())
+    })?;
+    method(lua, &m, shared, "decr_outstanding", |_, sh, serial, ()| {
+        let mut map = sh.outstanding.borrow_mut();
+        if let Some(n) = map.get_mut(&serial) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&serial);
+                sh.zeroed.borrow_mut().push(serial);
             }
-            Ok(())
-        });
-        methods.add_method("table", |lua, this, ()| {
-            let existing = this
-                .shared
-                .with_session(this.serial, |s| Ok(state(s)?.table.clone()))?;
-            if let Some(t) = existing {
-                return Ok(t);
-            }
-            let t = lua.create_table()?;
-            let t2 = t.clone();
-            this.shared.with_session(this.serial, |s| {
-                state(s)?.table = Some(t2);
-                Ok(())
-            })?;
-            Ok(t)
-        });
-        methods.add_method("register_parser", |lua, this, f: Value| {
+        }
+        Ok(())
+    })?;
+    // SAFETY: pushes `tables` and makes the closure inside exec_raw's
+    // protected call, leaving it as the only result.
+    let table_fn: Function = unsafe {
+        lua.exec_raw(tables, |l| {
+            mlua::ffi::lua_pushcclosure(l, session_table, 1);
+        })?
+    };
+    m.raw_set("table", table_fn)?;
+    method(
+        lua,
+        &m,
+        shared,
+        "register_parser",
+        |lua, sh, serial, f: Value| {
             let f = Callback::from_value(f, "register_parser")?.resolve(lua)?;
-            this.shared.with_session(this.serial, |s| {
-                state(s)?.parsers.push(Some(f));
+            sh.with_session(serial, |s| {
+                state(s)?.parsers.push(Some(Callback::Func(f)));
                 Ok(())
             })
+        },
+    )?;
+    let sh = Rc::clone(shared);
+    let property = lua.create_function(move |lua, (h, key): (LightUserData, Value)| {
+        let serial = session_serial(h)?;
+        let Value::String(key) = key else {
+            return Ok(Value::Nil);
+        };
+        let meta = sh.with_session(serial, |s| Ok(s.meta.clone()))?;
+        property(lua, &meta, &key.as_bytes())
+    })?;
+    let sh = Rc::clone(shared);
+    let tostring = lua.create_function(move |_, h: LightUserData| {
+        let serial = session_serial(h)?;
+        sh.with_session(serial, |s| Ok(describe_session(s.meta)))
+    })?;
+    Ok((m, property, tostring))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lua::handles::{self, session_handle};
+    use protocols::SessionFields;
+    use protocols::Transport;
+
+    fn meta(port: u16) -> SessionMeta {
+        SessionMeta {
+            transport: Transport::Tcp,
+            src_ip: Some("10.0.0.1".parse().unwrap()),
+            dst_ip: Some("10.0.0.2".parse().unwrap()),
+            src_port: port,
+            dst_port: 80,
+            ip_protocol: 6,
+            first_ts_us: 0,
+        }
+    }
+
+    /// A session handle works (methods, `table()`, properties) only while
+    /// its session is bound; kept past that, or used during another
+    /// session's callback, it raises errors instead of reaching the wrong
+    /// session.
+    #[test]
+    fn session_handles_reach_only_their_bound_session() {
+        let lua = Lua::new();
+        let registry = Arc::new(FieldRegistry::builtin());
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let shared = Rc::new(Shared::new(Arc::clone(&registry), tx, false));
+        let tables = lua.create_table().unwrap();
+        let (session_methods, session_property, session_tostring) =
+            session_kinds(&lua, &shared, &tables).unwrap();
+        let none = lua.create_function(|_, ()| Ok(())).unwrap();
+        handles::install(
+            &lua,
+            handles::Kinds {
+                data_methods: lua.create_table().unwrap(),
+                data_tostring: none.clone(),
+                data_len: none,
+                session_methods,
+                session_property,
+                session_tostring,
+            },
+        )
+        .unwrap();
+        let f: Function = lua
+            .load(
+                r#"
+                return function(s, other)
+                  local t = s:table()
+                  t.n = (t.n or 0) + 1
+                  s:add_tag("n" .. t.n)
+                  local ok1 = pcall(other.table, other)
+                  local ok2 = pcall(other.add_tag, other, "wrong")
+                  kept = s
+                  return t.n, s.srcPort, s == s, ok1, ok2
+                end
+                "#,
+            )
+            .eval()
+            .unwrap();
+        let (m1, m2) = (meta(1111), meta(2222));
+        let (mut f1, mut f2) = (SessionFields::new(), SessionFields::new());
+        let mut st1: Option<Box<dyn std::any::Any>> =
+            Some(Box::new(LuaSession::new(1, Rc::clone(&shared))));
+        let mut st2: Option<Box<dyn std::any::Any>> =
+            Some(Box::new(LuaSession::new(2, Rc::clone(&shared))));
+        for round in 1..=2 {
+            let mut s1 = ScriptSession {
+                fields: &mut f1,
+                registry: &registry,
+                meta: &m1,
+                state: &mut st1,
+            };
+            let r: (i64, i64, bool, bool, bool) = shared.bind(1, &mut s1, || {
+                f.call((session_handle(1), session_handle(2))).unwrap()
+            });
+            // The table persists across the session's callbacks; the other
+            // session's handle is refused, for table() and for methods.
+            assert_eq!(r, (round, 1111, true, false, false));
+        }
+        let mut s2 = ScriptSession {
+            fields: &mut f2,
+            registry: &registry,
+            meta: &m2,
+            state: &mut st2,
+        };
+        let r: (i64, i64, bool, bool, bool) = shared.bind(2, &mut s2, || {
+            f.call((session_handle(2), session_handle(1))).unwrap()
         });
+        assert_eq!(
+            r,
+            (1, 2222, true, false, false),
+            "a fresh table per session"
+        );
+        assert!(f1.tags().contains(&"n2".to_string()));
+        assert!(!f2.tags().contains(&"wrong".to_string()));
+        // Unbound: the kept handle raises errors.
+        let err = lua.load("return kept:table()").exec().unwrap_err();
+        assert!(err.to_string().contains("outside the callbacks"), "{err}");
+        assert!(lua.load("return kept.srcPort").exec().is_err());
+        drop(st1);
+        assert_eq!(shared.gone.borrow().as_slice(), &[1]);
     }
 }

@@ -22,10 +22,11 @@ local function luhn(digits)
 end
 
 function ccBody(session, data)
-  -- Most pieces have no run of digits at all: scan the handle itself, and
-  -- copy the text into Lua only when there is something to look at.
+  -- Most pieces have no run of digits at all: test the handle itself (no
+  -- copy, no capture groups), and copy the text into Lua only when there
+  -- is something to look at.
+  if not data:pcre_ismatch(fast) then return end
   local matched, match = data:pcre_match(fast)
-  if not matched then return end
   local t = session:table()
   local text = data:get()
   while matched do

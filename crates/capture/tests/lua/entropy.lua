@@ -45,16 +45,25 @@ function httpBody(session, data)
   t.total = t.total + n
 end
 
+-- k * log(k) for a byte count k (0 for 0), computed once per count.
+local klogk = setmetatable({[0] = 0}, {__index = function(t, k)
+  local v = k * log(k)
+  if k < 65536 then t[k] = v end
+  return v
+end})
+
+-- sum_klogk(c, L): L[c[0]] + L[c[1]] + ... + L[c[255]], written out (no
+-- loop counter, no zero test, no log() call per count).
+local terms = {}
+for b = 0, 255 do terms[#terms + 1] = "L[c[" .. b .. "]]" end
+local sum_klogk = load("local c, L = ... return " .. table.concat(terms, " + "))
+
 function entropySave(session, final)
   local t = session:table()
   local total = t.total
   if not total or total == 0 then return end
-  -- H = log2(N) - (1/N) * sum of k * log2(k) over the byte counts k > 0.
-  local c, sum = t.counts, 0
-  for b = 0, 255 do
-    local k = c[b]
-    if k > 0 then sum = sum + k * log(k) end
-  end
+  -- H = log2(N) - (1/N) * sum of k * log2(k) over the byte counts k.
+  local sum = sum_klogk(t.counts, klogk)
   local bits = (log(total) - sum / total) / log(2)
   session:add_string("entropy.http", math.floor(bits + 0.5))
 end
