@@ -118,9 +118,9 @@ impl SessionFields {
                 }
                 // Duplicates are common (hosts, user agents): found without
                 // making the cased copy first.
-                let dup = list.iter().try_fold(false, |found, x| {
-                    Some(found || same_cased(kind, x, value)?)
-                });
+                let dup = list
+                    .iter()
+                    .try_fold(false, |found, x| Some(found || same_cased(kind, x, value)?));
                 let v = match dup {
                     Some(true) => return false,
                     Some(false) => cased(kind, value),
