@@ -521,17 +521,24 @@ impl Dispatcher {
     }
 
     fn send(&mut self, shard: usize) {
+        if !self.hand_over(shard, false) {
+            self.stats.drop_packet(DropReason::Corrupt);
+        }
+    }
+
+    /// Publishes the counters and passes the shard's batch to its packet
+    /// thread, an empty one only when `even_empty` (it still carries the
+    /// clock). Blocks while the packet thread is behind: back-pressure.
+    /// False when the packet thread has gone.
+    fn hand_over(&mut self, shard: usize, even_empty: bool) -> bool {
         self.publish_counts();
-        if self.batches[shard].packets.is_empty() {
-            return;
+        if !even_empty && self.batches[shard].packets.is_empty() {
+            return true;
         }
         let fresh = self.recycle.try_recv().unwrap_or_default();
         let mut batch = std::mem::replace(&mut self.batches[shard], fresh);
         batch.now_us = if self.live { self.now_us } else { i64::MIN };
-        // Blocks while the packet thread is behind: back-pressure.
-        if self.txs[shard].send(batch).is_err() {
-            self.stats.drop_packet(DropReason::Corrupt);
-        }
+        self.txs[shard].send(batch).is_ok()
     }
 
     /// A live capture found nothing to read: hands partial batches over
@@ -544,13 +551,8 @@ impl Dispatcher {
         }
         self.last_tick_us = now_us;
         self.now_us = self.now_us.max(now_us);
-        self.publish_counts();
         for shard in 0..self.batches.len() {
-            // An empty batch still carries the clock.
-            let fresh = self.recycle.try_recv().unwrap_or_default();
-            let mut batch = std::mem::replace(&mut self.batches[shard], fresh);
-            batch.now_us = self.now_us;
-            if self.txs[shard].send(batch).is_err() {
+            if !self.hand_over(shard, true) {
                 return;
             }
         }
