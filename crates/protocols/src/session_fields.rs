@@ -62,13 +62,16 @@ fn cased(kind: FieldKind, s: &str) -> String {
     }
 }
 
-/// Whether `stored` (already cased for `kind`) is what `s` becomes once
-/// cased, decided without allocating when `s` is ASCII.
-fn same_cased(kind: FieldKind, stored: &str, s: &str) -> Option<bool> {
+/// Whether `list` (values already cased for `kind`) holds what `s` becomes
+/// once cased, decided without the cased copy; `None` when deciding needs
+/// it (non-ASCII text to fold).
+fn holds_cased(kind: FieldKind, list: &[String], s: &str) -> Option<bool> {
     match kind.case() {
-        Case::Keep => Some(stored == s),
+        Case::Keep => Some(list.iter().any(|x| x == s)),
         // ASCII folds to ASCII, so a stored non-ASCII value differs anyway.
-        Case::Lower | Case::Upper if s.is_ascii() => Some(stored.eq_ignore_ascii_case(s)),
+        Case::Lower | Case::Upper if s.is_ascii() => {
+            Some(list.iter().any(|x| x.eq_ignore_ascii_case(s)))
+        }
         _ => None,
     }
 }
@@ -118,10 +121,7 @@ impl SessionFields {
                 }
                 // Duplicates are common (hosts, user agents): found without
                 // making the cased copy first.
-                let dup = list
-                    .iter()
-                    .try_fold(false, |found, x| Some(found || same_cased(kind, x, value)?));
-                let v = match dup {
+                let v = match holds_cased(kind, list, value) {
                     Some(true) => return false,
                     Some(false) => cased(kind, value),
                     None => {
