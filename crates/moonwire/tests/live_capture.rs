@@ -72,6 +72,28 @@ fn cannot_run() -> Option<String> {
     None
 }
 
+/// The test's namespace pair (interfaces tagged with the process id and
+/// `suffix`), or `None` after saying why the test cannot run here; in CI
+/// that is a failure instead.
+fn namespaces_or_skip(suffix: &str) -> Option<(String, Namespaces)> {
+    let why = match cannot_run() {
+        Some(why) => why,
+        None => {
+            let tag = format!("{}{suffix}", std::process::id() % 100_000);
+            match setup(&tag) {
+                Ok(ns) => return Some((tag, ns)),
+                Err(e) => format!("cannot create namespaces: {e}"),
+            }
+        }
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "live capture test cannot run in CI: {why}"
+    );
+    eprintln!("skipped: live capture test: {why}");
+    None
+}
+
 const SERVER: &str = r#"
 import socket, sys
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -91,25 +113,8 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(10); u.sendto
 
 #[test]
 fn live_capture_between_namespaces() {
-    if let Some(why) = cannot_run() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "live capture test cannot run in CI: {why}"
-        );
-        eprintln!("skipped: live capture test: {why}");
+    let Some((tag, ns)) = namespaces_or_skip("a") else {
         return;
-    }
-    let tag = format!("{}a", std::process::id() % 100_000);
-    let ns = match setup(&tag) {
-        Ok(ns) => ns,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot create namespaces: {e}"
-            );
-            eprintln!("skipped: live capture test: cannot create namespaces: {e}");
-            return;
-        }
     };
     let capture = Command::new("ip")
         .args([
@@ -177,25 +182,8 @@ fn live_capture_between_namespaces() {
 #[test]
 fn live_capture_saves_idle_sessions_while_running() {
     use std::io::BufRead;
-    if let Some(why) = cannot_run() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "live capture test cannot run in CI: {why}"
-        );
-        eprintln!("skipped: live capture test: {why}");
+    let Some((tag, ns)) = namespaces_or_skip("b") else {
         return;
-    }
-    let tag = format!("{}b", std::process::id() % 100_000);
-    let ns = match setup(&tag) {
-        Ok(ns) => ns,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot create namespaces: {e}"
-            );
-            eprintln!("skipped: live capture test: cannot create namespaces: {e}");
-            return;
-        }
     };
     let mut capture = Command::new("ip")
         .args([
