@@ -6,10 +6,21 @@
 # service answering "hello", a Lua fetch used in a header. Backend: nginx.
 # Client: wrk -t2 at 50 and 200 connections. nbthread 1 for both proxies.
 #
-# Usage: bench/proxy.sh [seconds-per-run]   (default 5; total ~2-3 minutes)
+# Usage: bench/proxy.sh [seconds-per-run]   (default 5; ~3 minutes per repetition)
 # Environment: CASES="plain action service fetch" and CONNS="50 200" pick
-# a subset; MOONWIRE=path runs another moonwire binary. "CPU/req ratio" is
-# moonwire's CPU per request divided by HAProxy's (below 1: moonwire is cheaper).
+# a subset; MOONWIRE=path runs another moonwire binary; REPS=N (default 3)
+# runs each cell N times, alternating which proxy goes first, and reports
+# the medians (a single 5 s run's p99 swings by ±40% on this machine);
+# PIN=0 turns off the CPU placement below. "CPU/req ratio" is moonwire's
+# CPU per request divided by HAProxy's (below 1: moonwire is cheaper).
+#
+# Placement (PIN=1, the default): wrk and nginx run on CPU 0, the proxy
+# under test on CPU 1, the same for both proxies. Unpinned on 2 cores, the
+# kernel's wake-up affinity decides the tail: it pulls a wrk thread onto
+# the proxy's core whenever the other core is never idle, and the two then
+# preempt each other on every response (docs/BENCHMARKS.md has the traces).
+# Which proxy that happens to depends on how much slack the *other* core
+# has, not on the proxy's own latency.
 # Needs root for apt-get when haproxy/wrk/nginx are missing.
 set -euo pipefail
 
@@ -38,6 +49,12 @@ if [ ! -x "$BIN" ]; then
   (cd "$ROOT" && cargo build --release -p moonwire)
 fi
 
+REPS="${REPS:-3}"
+LOADPIN=""; PROXYPIN=""
+if [ "${PIN:-1}" = 1 ]; then
+  command -v taskset >/dev/null || { echo "PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+  LOADPIN="taskset -c 0"; PROXYPIN="taskset -c 1"
+fi
 BACKEND=127.0.0.1:18100
 cat > "$WORK/nginx.conf" <<NGX
 daemon off;
@@ -62,7 +79,7 @@ for port in 18100 18101 18102; do
     exit 1
   fi
 done
-nginx -c "$WORK/nginx.conf" & NGINX=$!; PIDS+=($NGINX)
+$LOADPIN nginx -c "$WORK/nginx.conf" & NGINX=$!; PIDS+=($NGINX)
 
 cat > "$WORK/bench.lua" <<'LUA'
 core.register_action("tag", { "http-req" }, function(txn)
@@ -120,15 +137,23 @@ cpu_ticks() { # utime+stime of a process, in clock ticks
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50 p99 cpu-us-per-request"
+to_us() { # wrk latency ("757.00us", "1.86ms", "1.20s") -> microseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1e6; else print "" }'
+}
+
+median() { # numbers on stdin -> their median
+  sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50-us p99-us cpu-us-per-request"
   local t0 t1 reqs
   t0=$(cpu_ticks "$3")
-  wrk -t2 -c"$2" -d"${DUR}s" --latency "http://127.0.0.1:$1/" > "$WORK/wrk.out" 2>&1 || true
+  $LOADPIN wrk -t2 -c"$2" -d"${DUR}s" --latency "http://127.0.0.1:$1/" > "$WORK/wrk.out" 2>&1 || true
   t1=$(cpu_ticks "$3")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
-  p50=$(awk '$1=="50%" {print $2}' "$WORK/wrk.out")
-  p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk.out")
+  p50=$(to_us "$(awk '$1=="50%" {print $2}' "$WORK/wrk.out")")
+  p99=$(to_us "$(awk '$1=="99%" {print $2}' "$WORK/wrk.out")")
   reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
   # CPU time the proxy spent per request: robust to a busy machine, where
   # requests/s mostly measures how much CPU the scheduler gave each side.
@@ -138,13 +163,15 @@ run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50 p99 cpu-us-per-request"
 }
 
 wait_port 18100
-echo "| case | conns | HAProxy req/s | p50 | p99 | CPU µs/req | moonwire req/s | p50 | p99 | CPU µs/req | req/s ratio | CPU/req ratio |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "placement: $([ -n "$PROXYPIN" ] && echo "wrk+nginx on CPU 0, proxy on CPU 1" || echo "unpinned"); medians of $REPS alternated runs of ${DUR}s; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| case | conns | HAProxy req/s | p50 | p99 | CPU µs/req | moonwire req/s | p50 | p99 | CPU µs/req | req/s ratio | CPU/req ratio | p99 ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for c in $CASES; do
   config "$c" 18101 > "$WORK/haproxy-$c.cfg"
   config "$c" 18102 > "$WORK/moonwire-$c.cfg"
-  haproxy -f "$WORK/haproxy-$c.cfg" -q & HP=$!; PIDS+=($HP)
-  "$BIN" proxy -f "$WORK/moonwire-$c.cfg" 2>"$WORK/moonwire.err" & MP=$!; PIDS+=($MP)
+  $PROXYPIN haproxy -f "$WORK/haproxy-$c.cfg" -q & HP=$!; PIDS+=($HP)
+  $PROXYPIN "$BIN" proxy -f "$WORK/moonwire-$c.cfg" 2>"$WORK/moonwire.err" & MP=$!; PIDS+=($MP)
   wait_port 18101; wait_port 18102
   for p in "$HP" "$MP"; do
     if ! kill -0 "$p" 2>/dev/null; then
@@ -153,11 +180,23 @@ for c in $CASES; do
     fi
   done
   for conns in $CONNS; do
-    read -r hr h50 h99 hc < <(run_wrk 18101 "$conns" "$HP")
-    read -r mr m50 m99 mc < <(run_wrk 18102 "$conns" "$MP")
+    : > "$WORK/h.runs"; : > "$WORK/m.runs"
+    for r in $(seq 1 "$REPS"); do
+      # Alternate who goes first so neither proxy always runs on a warmer machine.
+      if [ $((r % 2)) = 1 ]; then
+        run_wrk 18101 "$conns" "$HP" >> "$WORK/h.runs"; run_wrk 18102 "$conns" "$MP" >> "$WORK/m.runs"
+      else
+        run_wrk 18102 "$conns" "$MP" >> "$WORK/m.runs"; run_wrk 18101 "$conns" "$HP" >> "$WORK/h.runs"
+      fi
+    done
+    col() { awk -v k="$2" '{print $k}' "$1" | median; }
+    hr=$(col "$WORK/h.runs" 1); h50=$(col "$WORK/h.runs" 2); h99=$(col "$WORK/h.runs" 3); hc=$(col "$WORK/h.runs" 4)
+    mr=$(col "$WORK/m.runs" 1); m50=$(col "$WORK/m.runs" 2); m99=$(col "$WORK/m.runs" 3); mc=$(col "$WORK/m.runs" 4)
+    ms() { awk -v v="$1" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.2fms", v / 1000 }'; }
     ratio=$(awk -v a="$mr" -v b="$hr" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     cratio=$(awk -v a="$mc" -v b="$hc" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "-" }')
-    echo "| $c | $conns | $hr | $h50 | $h99 | $hc | $mr | $m50 | $m99 | $mc | $ratio | $cratio |"
+    pratio=$(awk -v a="$m99" -v b="$h99" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "-" }')
+    printf '| %s | %s | %.0f | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$c" "$conns" "$hr" "$(ms "$h50")" "$(ms "$h99")" "$hc" "$mr" "$(ms "$m50")" "$(ms "$m99")" "$mc" "$ratio" "$cratio" "$pratio"
   done
   kill "$HP" "$MP" 2>/dev/null || true
   wait "$HP" "$MP" 2>/dev/null || true

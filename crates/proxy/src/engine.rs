@@ -662,6 +662,7 @@ async fn http_session(
             .iter()
             .any(|v| v.eq_ignore_ascii_case(b"100-continue"));
         txn.borrow_mut().req = head;
+        let _release = ReleaseOnDrop(txn.clone());
         if expects_continue && framing != Framing::Empty {
             txn.borrow_mut().req.remove("expect");
             if !write_client(&mut client, b"HTTP/1.1 100 Continue\r\n\r\n", client_to).await {
@@ -772,11 +773,21 @@ async fn http_session(
             },
         };
         log_txn(g, fe, &txn, &timing, bytes, status);
-        // `set_priv` data may reference the TXN itself: break that cycle.
-        txn.borrow_mut().priv_data = None;
         if close || !keep || ctl.stopping.get() {
             let _ = client.io.shutdown().await;
             return;
+        }
+    }
+}
+
+/// Releases a transaction's state when its request ends, however it ends
+/// (see [`TxnState::release`]).
+struct ReleaseOnDrop(TxnHandle);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.0.try_borrow_mut() {
+            st.release();
         }
     }
 }
@@ -1207,16 +1218,7 @@ async fn tcp_session(
         start: Instant::now(),
         head_done: Cell::new(None),
     };
-    /// `set_priv` data may reference the TXN itself: break that cycle at the end.
-    struct ClearPriv(TxnHandle);
-    impl Drop for ClearPriv {
-        fn drop(&mut self) {
-            if let Ok(mut st) = self.0.try_borrow_mut() {
-                st.priv_data = None;
-            }
-        }
-    }
-    let _clear = ClearPriv(txn.clone());
+    let _release = ReleaseOnDrop(txn.clone());
     if !fe.tcp_request.is_empty()
         && let Some(delay) = fe.inspect_delay
     {

@@ -293,6 +293,24 @@ impl TxnState {
         }
     }
 
+    /// Frees what the transaction holds once it is over. Scripts' TXN,
+    /// HTTP, applet and channel objects keep this state alive until the
+    /// Lua collector finalizes them; releasing it here frees the heads,
+    /// bodies and variables with the request instead of in a burst inside
+    /// a later collection (and breaks `set_priv` cycles through the TXN).
+    /// An object a script kept past its request then sees an empty
+    /// transaction.
+    pub fn release(&mut self) {
+        self.req = ReqHead::default();
+        self.res = None;
+        self.req_body = Vec::new();
+        self.vars = VarMap::new();
+        self.priv_data = None;
+        self.req_chan = Chan::default();
+        self.res_chan = Chan::default();
+        self.redirect = None;
+    }
+
     /// Reads a variable `scope.name` (`proc`, `sess`, `txn`, `req`, `res`).
     pub fn get_var(&self, full: &str) -> Option<Sample> {
         let (scope, _) = full.split_once('.')?;

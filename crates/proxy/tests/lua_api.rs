@@ -197,6 +197,45 @@ end)
 }
 
 #[test]
+fn a_txn_kept_past_its_request_sees_an_empty_transaction() {
+    // The proxy frees a transaction's heads, body and variables when its
+    // request ends, not when Lua collects the TXN object: a script that
+    // keeps the object sees nothing of the old request (and no other's).
+    let b = backend();
+    let lua = r#"
+local last
+core.register_action("keep", {"http-req"}, function(txn)
+  local prev = "none"
+  if last then
+    prev = "hdr=[" .. last.sf:req_hdr("x-n") .. "] var=" .. tostring(last:get_var("txn.v"))
+      .. " priv=" .. tostring(last:get_priv())
+  end
+  txn.http:req_set_header("X-Prev", prev)
+  txn:set_var("txn.v", txn.sf:req_hdr("x-n"))
+  txn:set_priv({})
+  last = txn
+end)
+"#;
+    let p = start(
+        &http_cfg(b.addr, "", "  http-request lua.keep"),
+        &[("s.lua", lua)],
+    );
+    let mut c = Client::connect(p.addr("fe"));
+    let first = c
+        .request("GET /a HTTP/1.1\r\nHost: h\r\nX-N: 1\r\n\r\n")
+        .unwrap();
+    assert!(first.body.contains("X-Prev: none"), "{}", first.body);
+    let second = c
+        .request("GET /b HTTP/1.1\r\nHost: h\r\nX-N: 2\r\n\r\n")
+        .unwrap();
+    assert!(
+        second.body.contains("X-Prev: hdr=[] var=nil priv=nil"),
+        "{}",
+        second.body
+    );
+}
+
+#[test]
 fn seed_era_names_http_tables_get_headers_and_redirect() {
     let b = backend();
     let lua = r#"
