@@ -1,11 +1,12 @@
 //! Indexing cost of real capture documents, apart from the capture: reads
 //! the JSON lines of `moonwire capture --json` into memory, then indexes
-//! them through `StoreWriter` in batches of 32 (as the capture's output
-//! thread hands them over) with the offline commit rule (one commit at the
+//! them through `StoreWriter` in batches of BATCH (default 32, about what
+//! the capture's output thread hands over at once; 1 is the per-session
+//! hand-over of earlier builds) with the offline commit rule (one commit at the
 //! end), and prints the CPU time of indexing (all threads, the final
 //! commit and merges included) per document.
 //!
-//! Usage: ingest_bench FILE.jsonl [DIR] [ROUNDS]
+//! Usage: ingest_bench FILE.jsonl [DIR] [ROUNDS] [BATCH]
 //!
 //! With ROUNDS > 1 the documents are indexed again into a fresh store each
 //! round and the median is printed (the machine is shared).
@@ -20,13 +21,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let file = args
         .next()
-        .ok_or("usage: ingest_bench FILE.jsonl [DIR] [ROUNDS]")?;
+        .ok_or("usage: ingest_bench FILE.jsonl [DIR] [ROUNDS] [BATCH]")?;
     let tmp = tempfile::tempdir()?;
     let dir = args
         .next()
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().join("data"));
     let rounds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
+    let batch: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(32);
     let reader = std::io::BufReader::new(std::fs::File::open(&file)?);
     let mut bodies = Vec::new();
     for line in reader.lines() {
@@ -43,7 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cpu = Vec::new();
     for round in 0..rounds {
         let _ = std::fs::remove_dir_all(&dir);
-        let batches: Vec<Vec<String>> = bodies.chunks(32).map(<[String]>::to_vec).collect();
+        let batches: Vec<Vec<String>> = bodies
+            .chunks(batch.max(1))
+            .map(<[String]>::to_vec)
+            .collect();
         let reg = Arc::new(FieldRegistry::builtin());
         let store = Store::open_or_create(&dir, reg)?;
         let c0 = cpu_secs();
