@@ -100,15 +100,15 @@ impl DocumentSink for StoreSink {
             // Documents must not be committed before their packets exist.
             p.lock().map_err(store_err)?.flush().map_err(store_err)?;
         }
-        for doc in docs {
-            let body = self.ids.store_body(doc)?;
-            let writer = self
-                .writer
-                .as_ref()
-                .ok_or(SinkError::Store("writer finished".into()))?;
-            writer.add_json(body).map_err(store_err)?;
-        }
-        Ok(())
+        let bodies = (docs.into_iter())
+            .map(|doc| self.ids.store_body(doc))
+            .collect::<Result<Vec<_>, _>>()?;
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or(SinkError::Store("writer finished".into()))?;
+        // One hand-over per batch (see `StoreWriter::add_json_batch`).
+        writer.add_json_batch(bodies).map_err(store_err)
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {

@@ -158,13 +158,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let w = store.writer(WriterOptions::default())?;
     let t = Instant::now();
     let cpu0 = cpu_secs();
+    // In batches of 32 bodies, about what the capture's output thread
+    // hands over at once.
+    let mut batch = Vec::with_capacity(32);
     for i in 0..docs {
         let b = session(i, &mut r);
         if i % (docs / 7).max(1) == 3 {
             probe.push(b.clone());
         }
-        w.add_json(b.to_string())?;
+        batch.push(b.to_string());
+        if batch.len() == 32 {
+            w.add_json_batch(std::mem::replace(&mut batch, Vec::with_capacity(32)))?;
+        }
     }
+    w.add_json_batch(batch)?;
     let stats = w.finish()?;
     let index_time = t.elapsed();
     let cpu = cpu_secs() - cpu0 - docs as f64 / gen_rate;

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use serde_json::Value;
+use tantivy::indexer::UserOperation;
 use tantivy::{IndexWriter, Term};
 
 use crate::files::{FileOrigin, FilesTable, file_identity};
@@ -50,7 +51,9 @@ pub struct WriterOptions {
     /// tantivy indexing threads (default 1; the capture threads need the
     /// cores).
     pub threads: usize,
-    /// Capacity of the channel to the writer thread (default 16384 bodies).
+    /// Capacity of the channel to the writer thread, in messages: one body
+    /// ([`StoreWriter::add`], [`StoreWriter::add_json`]) or one batch
+    /// ([`StoreWriter::add_json_batch`]) each (default 1024).
     pub queue: usize,
 }
 
@@ -60,7 +63,7 @@ impl Default for WriterOptions {
             commit_interval: Duration::from_secs(2),
             heap_bytes: 128 << 20,
             threads: 1,
-            queue: 16_384,
+            queue: 1024,
         }
     }
 }
@@ -90,7 +93,7 @@ pub struct WriterStats {
 
 enum Msg {
     Doc(Value),
-    Json(String),
+    Json(Vec<String>),
     Interval(Option<Duration>),
     Commit(Sender<Result<(), StoreError>>),
     FileDone(u64),
@@ -175,7 +178,18 @@ impl StoreWriter {
     /// which needs a parsed tree and serialises it again). A text that is
     /// not JSON is left out and counted in [`WriterStats::rejected`].
     pub fn add_json(&self, body: String) -> Result<(), StoreError> {
-        self.send(Msg::Json(body))
+        self.send(Msg::Json(vec![body]))
+    }
+
+    /// Queues several bodies given as JSON text, as [`Self::add_json`] does
+    /// for one. One message for the batch, and one hand-over to tantivy's
+    /// indexing thread: per-document hand-overs woke both threads for every
+    /// session (cross-core wake-ups were ~7 % of the indexing thread's time).
+    pub fn add_json_batch(&self, bodies: Vec<String>) -> Result<(), StoreError> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        self.send(Msg::Json(bodies))
     }
 
     /// Changes the time-based commit interval from now on (`None`: commit
@@ -249,18 +263,17 @@ fn run(
             // Nothing to commit (or no clock): sleep until work arrives.
             _ => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        let doc = match msg {
-            Ok(Msg::Doc(body)) => Some(PendingDoc::ready(schema.to_document(&body))),
+        let docs: Vec<PendingDoc> = match msg {
+            Ok(Msg::Doc(body)) => vec![PendingDoc::ready(schema.to_document(&body))],
             // Converted on tantivy's indexing thread (see `pending`).
-            Ok(Msg::Json(text)) => Some(PendingDoc::json(
-                text,
-                Arc::clone(&schema),
-                Arc::clone(&rejected),
-            )),
+            Ok(Msg::Json(texts)) => texts
+                .into_iter()
+                .map(|text| PendingDoc::json(text, Arc::clone(&schema), Arc::clone(&rejected)))
+                .collect(),
             Ok(Msg::Interval(i)) => {
                 interval = i;
                 last_commit = Instant::now();
-                None
+                Vec::new()
             }
             Ok(Msg::Commit(ack)) => {
                 let r = commit(&mut iw, &mut pending, &mut stats);
@@ -270,7 +283,7 @@ fn run(
                 if failed {
                     return Err(StoreError::WriterGone);
                 }
-                None
+                Vec::new()
             }
             Ok(Msg::FileDone(id)) => {
                 commit(&mut iw, &mut pending, &mut stats)?;
@@ -279,16 +292,16 @@ fn run(
                     .lock()
                     .map_err(|_| StoreError::WriterGone)?
                     .update(id, |e| e.complete = true)?;
-                None
+                Vec::new()
             }
             Ok(Msg::DeleteFile(id)) => {
                 if let Some(f) = file_field {
                     iw.delete_term(Term::from_field_i64(f, id as i64));
                     pending += 1;
                 }
-                None
+                Vec::new()
             }
-            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Timeout) => Vec::new(),
             Err(RecvTimeoutError::Disconnected) => {
                 if pending > 0 {
                     commit(&mut iw, &mut pending, &mut stats)?;
@@ -299,15 +312,16 @@ fn run(
                 return Ok(stats);
             }
         };
-        if let Some(doc) = doc {
+        if !docs.is_empty() {
             if pending == 0 && due(interval, last_commit) {
                 // The first document after an idle spell starts the clock;
                 // committing it alone would waste a commit.
                 last_commit = Instant::now();
             }
-            iw.add_document(doc)?;
-            pending += 1;
-            stats.documents += 1;
+            let n = docs.len() as u64;
+            iw.run(docs.into_iter().map(UserOperation::Add).collect::<Vec<_>>())?;
+            pending += n;
+            stats.documents += n;
         }
         if pending > 0 && due(interval, last_commit) {
             commit(&mut iw, &mut pending, &mut stats)?;
@@ -321,6 +335,27 @@ mod tests {
     use super::*;
     use crate::TimeRange;
     use fields::FieldRegistry;
+
+    #[test]
+    fn a_batch_is_stored_whole_and_its_bad_texts_left_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = Arc::new(FieldRegistry::builtin());
+        let store = Store::open_or_create(tmp.path(), reg).unwrap();
+        let w = store.writer(WriterOptions::default()).unwrap();
+        let batch: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"node": "n{i}", "source": {{"port": {i}}}}}"#))
+            .chain(["{broken".to_string()])
+            .collect();
+        w.add_json_batch(batch).unwrap();
+        w.add_json_batch(Vec::new()).unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!((stats.documents, stats.rejected), (100, 1));
+        let store = Store::open(tmp.path(), Arc::new(FieldRegistry::builtin())).unwrap();
+        let all = TimeRange::default();
+        assert_eq!(store.count("", all).unwrap(), 100);
+        assert_eq!(store.count("port.src >= 50", all).unwrap(), 50);
+        assert_eq!(store.count("node == n7", all).unwrap(), 1);
+    }
 
     #[test]
     fn text_that_is_not_json_is_counted_and_never_visible() {
