@@ -74,7 +74,10 @@ fn list_of(kind: SessionKind, key: &SessionKey) -> usize {
 
 /// Per-session state owned by the packet thread.
 struct Entry {
-    session: Session,
+    /// Boxed: a session is ~1 KB, and an entry moves several times between
+    /// its creation and the output thread (into the table, out of it, into
+    /// the finished batch); the box moves as one pointer.
+    session: Box<Session>,
     app: protocols::AppSession,
     meta: protocols::SessionMeta,
     /// Input file of the last written packet (file-change markers).
@@ -139,14 +142,14 @@ const PREFETCH_AHEAD: usize = 4;
 /// written on the output thread's core.
 pub(crate) enum Finished {
     /// Generic state and field values, moved out of the session table.
-    Session(Box<FinishedSession>),
+    Session(FinishedSession),
     /// A document already written (mid-session saves, whose session goes on).
     Document(SessionDocument),
 }
 
 /// What a document is written from.
 pub(crate) struct FinishedSession {
-    session: Session,
+    session: Box<Session>,
     fields: protocols::SessionFields,
     files: Vec<u32>,
 }
@@ -276,8 +279,15 @@ impl PacketThread {
             hints.clear();
             hints.extend(batch.packets.iter().map(|p| self.table.find(&p.key)));
             for (i, p) in batch.packets.iter().enumerate() {
-                if let Some(Some(ahead)) = hints.get(i + PREFETCH_AHEAD) {
+                // The slot first, then (once the slot has arrived) the
+                // boxed session it points to.
+                if let Some(Some(ahead)) = hints.get(i + 2 * PREFETCH_AHEAD) {
                     self.table.prefetch(*ahead);
+                }
+                if let Some(Some(near)) = hints.get(i + PREFETCH_AHEAD)
+                    && let Some(e) = self.table.get(*near)
+                {
+                    flow::prefetch_value(&*e.session);
                 }
                 let data = &batch.data[p.start..p.start + p.len];
                 self.process(p, data, hints[i]);
@@ -361,7 +371,7 @@ impl PacketThread {
                     + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
                 let meta = session.meta();
                 let entry = Entry {
-                    session,
+                    session: Box::new(session),
                     app: protocols::AppSession::new(),
                     meta,
                     last_file: None,
@@ -489,7 +499,9 @@ impl PacketThread {
         };
         self.lua_set_current(id);
         self.analyzer.finish(&mut e.app, &e.meta);
-        if let Some(e) = self.lua_pre_save(e) {
+        if self.lua.is_none() {
+            self.save_entry(e);
+        } else if let Some(e) = self.lua_pre_save(e) {
             self.save_entry(e);
         }
     }
@@ -501,12 +513,11 @@ impl PacketThread {
         if e.session.packet_pos.is_empty() {
             return;
         }
-        self.pending
-            .push(Finished::Session(Box::new(FinishedSession {
-                session: e.session,
-                fields: e.app.fields,
-                files: e.files,
-            })));
+        self.pending.push(Finished::Session(FinishedSession {
+            session: e.session,
+            fields: e.app.fields,
+            files: e.files,
+        }));
         if self.pending.len() >= DOC_BATCH {
             self.flush_docs();
         }
