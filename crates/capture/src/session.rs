@@ -452,15 +452,19 @@ impl Session {
                 add_unique(&mut self.dscp[dir], dscp);
             }
         }
-        for &v in d.vlan_ids() {
-            add_unique(&mut self.dot1q, v);
-        }
-        if let Some(s) = d.dot1ad {
-            add_unique(&mut self.dot1ad, s);
-            add_unique(&mut self.vlans, s);
-        }
-        for &v in d.vlan_ids() {
-            add_unique(&mut self.vlans, v);
+        // Most packets have no VLAN tags, tunnels or outer layers: one test
+        // each instead of walking empty lists.
+        if d.vlan_count > 0 || d.dot1ad.is_some() {
+            for &v in d.vlan_ids() {
+                add_unique(&mut self.dot1q, v);
+            }
+            if let Some(s) = d.dot1ad {
+                add_unique(&mut self.dot1ad, s);
+                add_unique(&mut self.vlans, s);
+            }
+            for &v in d.vlan_ids() {
+                add_unique(&mut self.vlans, v);
+            }
         }
         // Arkime records a network identifier only when it is not 0.
         if let Some(v) = d.vni.filter(|&v| v != 0) {
@@ -489,8 +493,10 @@ impl Session {
                 add_unique(&mut self.outer_macs[1], m);
             }
         }
-        for name in d.tunnel_names() {
-            self.add_protocol(name);
+        if d.tunnels != 0 {
+            for name in d.tunnel_names() {
+                self.add_protocol(name);
+            }
         }
     }
 
