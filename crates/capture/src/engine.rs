@@ -82,7 +82,7 @@ struct Entry {
     meta: protocols::SessionMeta,
     /// Input file of the last written packet (file-change markers).
     last_file: Option<u32>,
-    files: Vec<u32>,
+    files: crate::session::Few<u32>,
     save_at_us: i64,
     /// The token of the session's idle timer, when one is set.
     idle_mark: Option<u64>,
@@ -151,7 +151,7 @@ pub(crate) enum Finished {
 pub(crate) struct FinishedSession {
     session: Box<Session>,
     fields: protocols::SessionFields,
-    files: Vec<u32>,
+    files: crate::session::Few<u32>,
 }
 
 /// Writes documents; shared settings resolved once.
@@ -170,7 +170,7 @@ impl DocumentBuilder {
     pub fn build(&self, f: Finished) -> SessionDocument {
         match f {
             Finished::Document(d) => d,
-            Finished::Session(s) => self.document(&s.session, &s.fields, s.files),
+            Finished::Session(s) => self.document(&s.session, &s.fields, s.files.into_vec()),
         }
     }
 
@@ -375,7 +375,7 @@ impl PacketThread {
                     app: protocols::AppSession::new(),
                     meta,
                     last_file: None,
-                    files: Vec::new(),
+                    files: crate::session::Few::new(),
                     save_at_us,
                     idle_mark: None,
                     mid_save_due: false,
@@ -539,7 +539,7 @@ impl PacketThread {
         };
         let doc = self
             .builder
-            .document(&e.session, &e.app.fields, e.files.clone());
+            .document(&e.session, &e.app.fields, e.files.to_vec());
         self.pending.push(Finished::Document(doc));
         if let Some(e) = self.table.get_mut(id) {
             e.app.fields.clear();

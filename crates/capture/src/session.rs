@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use flow::{SessionKey, SessionKind, TcpStream};
+use smallvec::SmallVec;
 use wire::{Decoded, TcpInfo, Transport};
 
 use crate::community_id;
@@ -13,6 +14,11 @@ use crate::json::ObjectWriter;
 const FIRST_PACKETS: u64 = 10;
 /// Packet positions reserved when a session starts.
 const INITIAL_PACKETS: usize = 16;
+
+/// A list that nearly always holds one or two values (a direction's TTLs
+/// or MACs, a SYN's sequence numbers): kept inline, so a session does not
+/// allocate (and the output thread free) a block for each of them.
+pub(crate) type Few<T> = SmallVec<[T; 2]>;
 
 /// TCP counters and reassembly for one session.
 #[derive(Debug)]
@@ -24,7 +30,7 @@ pub(crate) struct TcpState {
     pub syn_seq: Option<u32>,
     pub synack_seq: Option<u32>,
     pub synack_first_seq: Option<u32>,
-    pub isns: Vec<u32>,
+    pub isns: Few<u32>,
     pub syn_validated: bool,
     pub synack_validated: bool,
     pub client_ack_checked: bool,
@@ -56,7 +62,7 @@ impl TcpState {
             syn_seq: None,
             synack_seq: None,
             synack_first_seq: None,
-            isns: Vec::new(),
+            isns: Few::new(),
             syn_validated: false,
             synack_validated: false,
             client_ack_checked: false,
@@ -154,7 +160,7 @@ pub(crate) struct Session {
     pub dst_ip: Option<IpAddr>,
     pub src_port: u16,
     pub dst_port: u16,
-    pub macs: [Vec<[u8; 6]>; 2],
+    pub macs: [Few<[u8; 6]>; 2],
     pub first_us: i64,
     pub last_us: i64,
     pub packets: [u64; 2],
@@ -162,20 +168,21 @@ pub(crate) struct Session {
     pub databytes: [u64; 2],
     pub packet_pos: Vec<u64>,
     pub packet_len: Vec<u32>,
-    pub ttl: [Vec<u8>; 2],
-    pub dscp: [Vec<u8>; 2],
+    pub ttl: [Few<u8>; 2],
+    pub dscp: [Few<u8>; 2],
     pub vlans: Vec<u16>,
     pub dot1q: Vec<u16>,
     pub dot1ad: Vec<u16>,
     pub vnis: Vec<u32>,
     pub outer_ips: [Vec<IpAddr>; 2],
     pub outer_macs: [Vec<[u8; 6]>; 2],
-    pub payload8: [Vec<u8>; 2],
+    /// The first (up to) 8 data bytes of each direction.
+    pub payload8: [SmallVec<[u8; 8]>; 2],
     pub tcp: Option<TcpState>,
     pub icmp_types: Vec<u8>,
     pub icmp_codes: Vec<u8>,
     pub icmp_first: Option<(u8, u8, bool)>,
-    pub protocols: Vec<&'static str>,
+    pub protocols: Few<&'static str>,
     pub tags: Vec<&'static str>,
     pub segments: u32,
     /// Packets after this many are counted but not written (ESP).
@@ -188,6 +195,12 @@ pub(crate) struct Session {
 }
 
 fn add_unique<T: PartialEq + Copy>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+fn add_few<T: PartialEq + Copy>(v: &mut Few<T>, x: T) {
     if !v.contains(&x) {
         v.push(x);
     }
@@ -219,7 +232,7 @@ impl Session {
             std::mem::swap(&mut src_ip, &mut dst_ip);
             std::mem::swap(&mut src_port, &mut dst_port);
         }
-        let mut protocols = Vec::new();
+        let mut protocols = Few::new();
         let ip_protocol = match (key.kind, tunnel) {
             (SessionKind::UnknownEther | SessionKind::CorruptIp, Some(o)) => {
                 o.ip_protocol.unwrap_or(0)
@@ -258,7 +271,7 @@ impl Session {
             dst_ip,
             src_port,
             dst_port,
-            macs: [Vec::new(), Vec::new()],
+            macs: [Few::new(), Few::new()],
             first_us: ts_us,
             last_us: ts_us,
             packets: [0; 2],
@@ -268,15 +281,15 @@ impl Session {
             // instead of growing 1, 4, 8, 16.
             packet_pos: Vec::with_capacity(INITIAL_PACKETS),
             packet_len: Vec::with_capacity(INITIAL_PACKETS),
-            ttl: [Vec::new(), Vec::new()],
-            dscp: [Vec::new(), Vec::new()],
+            ttl: [Few::new(), Few::new()],
+            dscp: [Few::new(), Few::new()],
             vlans: Vec::new(),
             dot1q: Vec::new(),
             dot1ad: Vec::new(),
             vnis: Vec::new(),
             outer_ips: [Vec::new(), Vec::new()],
             outer_macs: [Vec::new(), Vec::new()],
-            payload8: [Vec::new(), Vec::new()],
+            payload8: [SmallVec::new(), SmallVec::new()],
             // Inline, not boxed: every TCP packet reads it, and a separate
             // allocation costs a cache miss per packet.
             tcp: (key.kind == SessionKind::Tcp).then(|| TcpState::new(max_pending)),
@@ -347,7 +360,7 @@ impl Session {
 
     /// Adds a protocol name (transport, tunnel or application).
     pub fn add_protocol(&mut self, p: &'static str) {
-        add_unique(&mut self.protocols, p);
+        add_few(&mut self.protocols, p);
     }
 
     /// Counts one packet and records its position (`record_pos`, its
@@ -391,7 +404,7 @@ impl Session {
                 let payload = d.payload(packet);
                 self.databytes[dir] += payload.len() as u64;
                 if self.payload8[dir].is_empty() && !payload.is_empty() && !self.is_dhcp() {
-                    self.payload8[dir] = payload[..payload.len().min(8)].to_vec();
+                    self.payload8[dir] = SmallVec::from_slice(&payload[..payload.len().min(8)]);
                 }
             }
             Transport::Sctp { .. } => {
@@ -400,7 +413,7 @@ impl Session {
                 if self.payload8[dir].is_empty()
                     && let Some(user) = sctp_first_user_data(payload)
                 {
-                    self.payload8[dir] = user[..user.len().min(8)].to_vec();
+                    self.payload8[dir] = SmallVec::from_slice(&user[..user.len().min(8)]);
                 }
             }
             Transport::Icmp(i) => {
@@ -427,10 +440,10 @@ impl Session {
     fn first_packets_facts(&mut self, d: &Decoded, dir: usize) {
         let other = 1 - dir;
         if let Some(m) = d.src_mac {
-            add_unique(&mut self.macs[dir], m);
+            add_few(&mut self.macs[dir], m);
         }
         if let Some(m) = d.dst_mac {
-            add_unique(&mut self.macs[other], m);
+            add_few(&mut self.macs[other], m);
         }
         let ethertype = if d.first_ethertype != 0 {
             d.first_ethertype
@@ -446,10 +459,10 @@ impl Session {
                 SessionKind::UnknownEther | SessionKind::CorruptEther
             )
         {
-            add_unique(&mut self.ttl[dir], n.ttl);
+            add_few(&mut self.ttl[dir], n.ttl);
             let dscp = n.tos >> 2;
             if dscp != 0 {
-                add_unique(&mut self.dscp[dir], dscp);
+                add_few(&mut self.dscp[dir], dscp);
             }
         }
         // Most packets have no VLAN tags, tunnels or outer layers: one test
@@ -476,7 +489,7 @@ impl Session {
         if let Some(o) = d.outer_layers().last() {
             if self.over_ip {
                 if let Some(ttl) = o.ttl {
-                    add_unique(&mut self.ttl[dir], ttl);
+                    add_few(&mut self.ttl[dir], ttl);
                 }
             } else {
                 if let Some(ip) = o.src_ip {
@@ -525,7 +538,7 @@ impl Session {
                 tcp.ack_time = 0;
             }
             if dir == 0 {
-                add_unique(&mut tcp.isns, t.seq);
+                add_few(&mut tcp.isns, t.seq);
                 if tcp.syn_seq.is_none() {
                     tcp.syn_seq = Some(t.seq);
                 }
@@ -675,8 +688,8 @@ impl Session {
         self.packet_pos.clear();
         self.packet_len.clear();
         // Fields Arkime does not carry into the next segment.
-        self.ttl = [Vec::new(), Vec::new()];
-        self.dscp = [Vec::new(), Vec::new()];
+        self.ttl = [Few::new(), Few::new()];
+        self.dscp = [Few::new(), Few::new()];
         if let Some(tcp) = self.tcp.as_mut() {
             tcp.flags = [0; 12];
             tcp.syn_time = 0;
