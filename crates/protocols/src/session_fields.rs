@@ -52,6 +52,10 @@ pub struct SessionFields {
 
 const DEFAULT_MAX_VALUES: usize = 4096;
 
+/// Values a new list has room for: what its first push would grow it to
+/// anyway, allocated at once instead of through the growth path.
+const FIRST_VALUES: usize = 4;
+
 fn cased(kind: FieldKind, s: &str) -> String {
     match kind.case() {
         Case::Lower if s.is_ascii() => s.to_ascii_lowercase(),
@@ -114,7 +118,7 @@ impl SessionFields {
     pub fn add_string(&mut self, reg: &FieldRegistry, id: FieldId, value: &str) -> bool {
         let kind = reg.def(id).kind;
         let bound = self.bound();
-        match self.slot(id, || Value::Strings(Vec::new())) {
+        match self.slot(id, || Value::Strings(Vec::with_capacity(FIRST_VALUES))) {
             Value::Strings(list) => {
                 if list.len() >= bound {
                     return false;
@@ -142,7 +146,7 @@ impl SessionFields {
     /// Adds an integer; false when already present or the field is full.
     pub fn add_int(&mut self, id: FieldId, value: i64) -> bool {
         let bound = self.bound();
-        match self.slot(id, || Value::Ints(Vec::new())) {
+        match self.slot(id, || Value::Ints(Vec::with_capacity(FIRST_VALUES))) {
             Value::Ints(list) => {
                 if list.len() >= bound || list.contains(&value) {
                     return false;
@@ -157,7 +161,7 @@ impl SessionFields {
     /// Adds an IP address; false when already present or the field is full.
     pub fn add_ip(&mut self, id: FieldId, value: IpAddr) -> bool {
         let bound = self.bound();
-        match self.slot(id, || Value::Ips(Vec::new())) {
+        match self.slot(id, || Value::Ips(Vec::with_capacity(FIRST_VALUES))) {
             Value::Ips(list) => {
                 if list.len() >= bound || list.contains(&value) {
                     return false;
@@ -187,7 +191,7 @@ impl SessionFields {
     /// Appends an object (a DNS answer, a certificate) to an object field.
     pub fn add_object(&mut self, id: FieldId, value: Json) -> bool {
         let bound = self.bound();
-        match self.slot(id, || Value::Objects(Vec::new())) {
+        match self.slot(id, || Value::Objects(Vec::with_capacity(FIRST_VALUES))) {
             Value::Objects(list) if list.len() < bound => {
                 list.push(value);
                 true
@@ -202,7 +206,7 @@ impl SessionFields {
         let kind = reg.def(id).kind;
         let v = cased(kind, value);
         let bound = self.bound();
-        match self.slot(id, || Value::Strings(Vec::new())) {
+        match self.slot(id, || Value::Strings(Vec::with_capacity(FIRST_VALUES))) {
             Value::Strings(list) if list.len() < bound => {
                 list.push(v);
                 true
@@ -283,6 +287,9 @@ impl SessionFields {
     pub fn add_protocol(&mut self, name: &str) -> bool {
         if self.protocols.iter().any(|p| p == name) {
             return false;
+        }
+        if self.protocols.capacity() == 0 {
+            self.protocols.reserve_exact(FIRST_VALUES);
         }
         self.protocols.push(name.to_string());
         true
