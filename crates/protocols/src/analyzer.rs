@@ -535,5 +535,21 @@ mod tests {
         let mut found = Vec::new();
         set.matches(&meta, b"x", &mut found);
         assert_eq!(found.len(), 1);
+        // The port may be on either side; other ports match nothing.
+        let swapped = SessionMeta {
+            src_port: 53,
+            dst_port: 5000,
+            ..meta.clone()
+        };
+        found.clear();
+        set.matches(&swapped, b"x", &mut found);
+        assert_eq!(found.len(), 1);
+        let other = SessionMeta {
+            dst_port: 54,
+            ..meta
+        };
+        found.clear();
+        set.matches(&other, b"x", &mut found);
+        assert!(found.is_empty());
     }
 }
