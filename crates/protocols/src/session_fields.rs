@@ -21,6 +21,9 @@ pub enum Value {
     Floats(Vec<f64>),
     /// Objects (DNS answers, certificates), in insertion order.
     Objects(Vec<Json>),
+    /// Objects already written as compact JSON text (DNS transactions),
+    /// in insertion order.
+    ObjectTexts(Vec<String>),
     /// One value written as-is, not as an array (Arkime's single-value
     /// fields such as `mysql.version` or the `http.method-GET` counters).
     Scalar(Json),
@@ -35,6 +38,7 @@ impl Value {
             Value::Ips(v) => v.len(),
             Value::Floats(v) => v.len(),
             Value::Objects(v) => v.len(),
+            Value::ObjectTexts(v) => v.len(),
             Value::Scalar(_) => 0,
         }
     }
@@ -200,6 +204,19 @@ impl SessionFields {
         }
     }
 
+    /// Appends an object given as compact JSON text (one `serde_json`
+    /// would write) to an object field.
+    pub fn add_object_text(&mut self, id: FieldId, text: String) -> bool {
+        let bound = self.bound();
+        match self.slot(id, || Value::ObjectTexts(Vec::with_capacity(FIRST_VALUES))) {
+            Value::ObjectTexts(list) if list.len() < bound => {
+                list.push(text);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Appends a string even when it is present already (Arkime's
     /// non-unique arrays such as `http.requestHeaderField`).
     pub fn push_string(&mut self, reg: &FieldRegistry, id: FieldId, value: &str) -> bool {
@@ -349,6 +366,14 @@ impl SessionFields {
                 ),
                 Value::Floats(v) => (Json::from(v.clone()), v.len()),
                 Value::Objects(v) => (Json::Array(v.clone()), v.len()),
+                Value::ObjectTexts(v) => (
+                    Json::Array(
+                        v.iter()
+                            .map(|t| serde_json::from_str(t).unwrap_or(Json::Null))
+                            .collect(),
+                    ),
+                    v.len(),
+                ),
                 Value::Scalar(v) => {
                     insert_path(body, &def.db, v.clone());
                     continue;
@@ -492,6 +517,7 @@ fn write_value(buf: &mut String, value: &Value) -> Option<usize> {
         Value::Ips(v) => list(buf, v, json_text::push_ip),
         Value::Floats(v) => list(buf, v, |b, x| b.push_str(&Json::from(*x).to_string())),
         Value::Objects(v) => list(buf, v, |b, x| b.push_str(&x.to_string())),
+        Value::ObjectTexts(v) => list(buf, v, |b, x| b.push_str(x)),
         Value::Scalar(v) => {
             buf.push_str(&v.to_string());
             None

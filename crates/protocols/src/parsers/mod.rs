@@ -177,6 +177,13 @@ impl Out<'_, '_> {
             None => false,
         }
     }
+    /// Appends an object given as JSON text to an object field.
+    pub fn object_text(&mut self, expr: &'static str, v: String) -> bool {
+        match self.id(expr) {
+            Some(id) => self.fields.add_object_text(id, v),
+            None => false,
+        }
+    }
     /// Adds one to a counter field.
     pub fn incr(&mut self, expr: &'static str) {
         if let Some(id) = self.id(expr) {
