@@ -481,10 +481,12 @@ struct ObjectText {
 }
 
 impl ObjectText {
-    fn key(&mut self, k: &str) {
+    /// A member's key: one of this module's names, which need no escaping.
+    fn key(&mut self, k: &'static str) {
         self.buf.push(if self.buf.is_empty() { b'{' } else { b',' });
-        self.str(k);
-        self.buf.push(b':');
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":");
     }
 
     fn str(&mut self, s: &str) {
@@ -508,7 +510,7 @@ impl ObjectText {
     }
 
     /// A non-empty list and its count.
-    fn list(&mut self, k: &str, count: &str, v: &[String]) {
+    fn list(&mut self, k: &'static str, count: &'static str, v: &[String]) {
         if !v.is_empty() {
             self.key(k);
             self.strs(v);
