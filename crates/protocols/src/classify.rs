@@ -232,6 +232,8 @@ pub struct ClassifyContext<'a> {
     /// Parser settings.
     pub config: &'a ProtocolConfig,
     pub(crate) attached: &'a mut Vec<Box<dyn Parser>>,
+    /// Settings resolved once per analyzer.
+    pub(crate) settings: &'a crate::analyzer::ParserSettings,
 }
 
 impl ClassifyContext<'_> {

@@ -35,10 +35,7 @@ fn looks_like_dns(d: &[u8]) -> bool {
 fn classify_udp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("dns");
-        cx.attach(Box::new(Dns::new(
-            cx.config.get_bool("dnsOutputAnswers", false),
-            false,
-        )));
+        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, false)));
     }
 }
 
@@ -48,30 +45,21 @@ fn classify_mdns(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     }
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("mdns");
-        cx.attach(Box::new(Dns::new(
-            cx.config.get_bool("dnsOutputAnswers", false),
-            false,
-        )));
+        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, false)));
     }
 }
 
 fn classify_llmnr(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("llmnr");
-        cx.attach(Box::new(Dns::new(
-            cx.config.get_bool("dnsOutputAnswers", false),
-            false,
-        )));
+        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, false)));
     }
 }
 
 fn classify_tcp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if data.len() >= 14 && looks_like_dns(&data[2..]) && !cx.has_parser("dns") {
         cx.add_protocol("dns");
-        cx.attach(Box::new(Dns::new(
-            cx.config.get_bool("dnsOutputAnswers", false),
-            true,
-        )));
+        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, true)));
     }
 }
 
