@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use md5::{Digest, Md5};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+
+use crate::md5_stream::Md5;
 
 use super::util::{self, find_nocase, trim};
 use super::{Out, magic};
