@@ -200,7 +200,7 @@ impl DocumentBuilder {
         // packet position (and length), more when parsers added fields.
         let per_packet = if self.enable_packet_len { 24 } else { 12 };
         let app = if fields.is_empty() { 0 } else { 1024 };
-        let mut json = String::with_capacity(1024 + app + per_packet * s.packet_pos.len());
+        let mut json = String::with_capacity(1024 + app + per_packet * s.packets_at.len());
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -392,8 +392,10 @@ impl PacketThread {
         if e.last_file != Some(p.file) {
             if e.last_file.is_some() {
                 // Arkime marks a change of file inside packetPos.
-                e.session.packet_pos.push(u64::MAX - u64::from(p.file));
-                e.session.packet_len.push(0);
+                e.session.packets_at.push(crate::session::PacketAt {
+                    pos: u64::MAX - u64::from(p.file),
+                    len: 0,
+                });
             }
             e.last_file = Some(p.file);
             if !e.files.contains(&p.file) {
@@ -510,7 +512,7 @@ impl PacketThread {
     fn save_entry(&mut self, mut e: Entry) {
         self.lua_save_hooks(&mut e);
         e.session.segments += 1;
-        if e.session.packet_pos.is_empty() {
+        if e.session.packets_at.is_empty() {
             return;
         }
         self.pending.push(Finished::Session(FinishedSession {

@@ -10,6 +10,15 @@ use wire::{Decoded, TcpInfo, Transport};
 use crate::community_id;
 use crate::json::ObjectWriter;
 
+/// Where a written packet is (`packetPos`) and its length (`packetLen`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PacketAt {
+    /// Record offset in its file, or `u64::MAX - file` for a change of file.
+    pub pos: u64,
+    /// Captured length plus the record header.
+    pub len: u32,
+}
+
 /// Per-direction facts are collected for this many packets (as Arkime).
 const FIRST_PACKETS: u64 = 10;
 /// Packet positions reserved when a session starts.
@@ -166,8 +175,9 @@ pub(crate) struct Session {
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
     pub databytes: [u64; 2],
-    pub packet_pos: Vec<u64>,
-    pub packet_len: Vec<u32>,
+    /// Position (record offset, or a file-change marker) and length of
+    /// every packet written, in one list: one allocation per session.
+    pub packets_at: Vec<PacketAt>,
     pub ttl: [Few<u8>; 2],
     pub dscp: [Few<u8>; 2],
     pub vlans: Vec<u16>,
@@ -279,8 +289,7 @@ impl Session {
             databytes: [0; 2],
             // Most sessions have a handful of packets: one allocation each
             // instead of growing 1, 4, 8, 16.
-            packet_pos: Vec::with_capacity(INITIAL_PACKETS),
-            packet_len: Vec::with_capacity(INITIAL_PACKETS),
+            packets_at: Vec::with_capacity(INITIAL_PACKETS),
             ttl: [Few::new(), Few::new()],
             dscp: [Few::new(), Few::new()],
             vlans: Vec::new(),
@@ -383,8 +392,10 @@ impl Session {
                 }
             }
             _ => {
-                self.packet_pos.push(record_pos);
-                self.packet_len.push(caplen as u32 + 16);
+                self.packets_at.push(PacketAt {
+                    pos: record_pos,
+                    len: caplen as u32 + 16,
+                });
                 return true;
             }
         }
@@ -685,8 +696,7 @@ impl Session {
         self.packets = [0; 2];
         self.bytes = [0; 2];
         self.databytes = [0; 2];
-        self.packet_pos.clear();
-        self.packet_len.clear();
+        self.packets_at.clear();
         // Fields Arkime does not carry into the next segment.
         self.ttl = [Few::new(), Few::new()];
         self.dscp = [Few::new(), Few::new()];
@@ -894,7 +904,7 @@ impl Session {
         }
         doc.ints(
             "packetPos",
-            self.packet_pos.iter().map(|&p| {
+            self.packets_at.iter().map(|&PacketAt { pos: p, .. }| {
                 // File changes are stored as u64::MAX - file number.
                 if p > u64::MAX - 1_000_000 {
                     -((u64::MAX - p) as i64)
@@ -904,7 +914,10 @@ impl Session {
             }),
         );
         if enable_packet_len {
-            doc.ints("packetLen", self.packet_len.iter().map(|&x| i64::from(x)));
+            doc.ints(
+                "packetLen",
+                self.packets_at.iter().map(|p| i64::from(p.len)),
+            );
         }
         doc.uint("segmentCnt", u64::from(self.segments));
         doc.string("node", node);
