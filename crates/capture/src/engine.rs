@@ -136,6 +136,9 @@ pub(crate) struct PacketThread {
 const DOC_BATCH: usize = 64;
 /// How many packets ahead a session's state is prefetched.
 const PREFETCH_AHEAD: usize = 4;
+/// Cache lines of a boxed session prefetched: all 15 kept the CPU's fill
+/// buffers busy and measured slower than 4 (and no faster than none).
+const SESSION_PREFETCH_LINES: usize = 4;
 
 /// A saved session on its way to the output thread, which turns it into a
 /// document: packet threads only track packets, and the JSON text is
@@ -287,7 +290,7 @@ impl PacketThread {
                 if let Some(Some(near)) = hints.get(i + PREFETCH_AHEAD)
                     && let Some(e) = self.table.get(*near)
                 {
-                    flow::prefetch_value(&*e.session);
+                    flow::prefetch_value(&*e.session, SESSION_PREFETCH_LINES);
                 }
                 let data = &batch.data[p.start..p.start + p.len];
                 self.process(p, data, hints[i]);

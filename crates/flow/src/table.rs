@@ -33,13 +33,14 @@ fn prefetch_line(p: *const u8) {
     let _ = p;
 }
 
-/// Asks the CPU to start loading all of `value`, which the caller will
-/// touch soon (a hint only: no effect on results), e.g. a boxed part of a
-/// session whose slot was prefetched earlier.
+/// Asks the CPU to start loading the first `max_lines` cache lines of
+/// `value`, which the caller will touch soon (a hint only: no effect on
+/// results), e.g. a boxed part of a session whose slot was prefetched
+/// earlier.
 #[inline]
-pub fn prefetch_value<T>(value: &T) {
+pub fn prefetch_value<T>(value: &T, max_lines: usize) {
     let p = (value as *const T).cast::<u8>();
-    for line in 0..std::mem::size_of::<T>().div_ceil(64) {
+    for line in 0..std::mem::size_of::<T>().div_ceil(64).min(max_lines) {
         prefetch_line(p.wrapping_add(line * 64));
     }
 }
