@@ -374,7 +374,7 @@ impl PacketThread {
                     + i64::from(self.cfg.settings.tcp_save_timeout) * 1_000_000;
                 let meta = session.meta();
                 let entry = Entry {
-                    session: Box::new(session),
+                    session,
                     app: protocols::AppSession::new(),
                     meta,
                     last_file: None,

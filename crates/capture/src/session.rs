@@ -218,14 +218,16 @@ fn add_few<T: PartialEq + Copy>(v: &mut Few<T>, x: T) {
 
 impl Session {
     /// A session for the first packet `d`; `flip` makes the packet's
-    /// destination the session's source (a SYN-ACK seen first).
+    /// destination the session's source (a SYN-ACK seen first). Boxed
+    /// here, so the ~1 KB state is written once into its heap block
+    /// instead of being built and then moved there.
     pub fn new(
         key: SessionKey,
         d: &Decoded,
         ts_us: i64,
         flip: bool,
         max_pending: usize,
-    ) -> Session {
+    ) -> Box<Session> {
         let net = d.network;
         let (sp, dp) = d.ports().unwrap_or((0, 0));
         let (mut src_ip, mut dst_ip) = (net.map(|n| n.src), net.map(|n| n.dst));
@@ -273,7 +275,7 @@ impl Session {
             }),
         }
         let stop_saving_after = (key.kind == SessionKind::Esp).then_some(1);
-        Session {
+        Box::new(Session {
             key,
             ip_protocol,
             ethertype: 0,
@@ -311,7 +313,7 @@ impl Session {
             stop_saving_after,
             truncated_tagged: false,
             over_ip: tunnel.is_some(),
-        }
+        })
     }
 
     /// 0 when the packet goes from the session's source, 1 otherwise.
