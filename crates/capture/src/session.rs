@@ -159,6 +159,35 @@ fn arkime_seq_diff(a: u32, b: u32) -> i64 {
     b - a
 }
 
+/// Facts few sessions have, boxed apart so that the common session is
+/// smaller: it is written whole when the session starts and its lines are
+/// what a packet touches.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    pub vlans: Vec<u16>,
+    pub dot1q: Vec<u16>,
+    pub dot1ad: Vec<u16>,
+    pub vnis: Vec<u32>,
+    pub outer_ips: [Vec<IpAddr>; 2],
+    pub outer_macs: [Vec<[u8; 6]>; 2],
+    pub icmp_types: Vec<u8>,
+    pub icmp_codes: Vec<u8>,
+    pub icmp_first: Option<(u8, u8, bool)>,
+}
+
+/// What a session without rare facts reads.
+static NO_RARE: Rare = Rare {
+    vlans: Vec::new(),
+    dot1q: Vec::new(),
+    dot1ad: Vec::new(),
+    vnis: Vec::new(),
+    outer_ips: [Vec::new(), Vec::new()],
+    outer_macs: [Vec::new(), Vec::new()],
+    icmp_types: Vec::new(),
+    icmp_codes: Vec::new(),
+    icmp_first: None,
+};
+
 /// Generic session state owned by one packet thread.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -180,18 +209,11 @@ pub(crate) struct Session {
     pub packets_at: Vec<PacketAt>,
     pub ttl: [Few<u8>; 2],
     pub dscp: [Few<u8>; 2],
-    pub vlans: Vec<u16>,
-    pub dot1q: Vec<u16>,
-    pub dot1ad: Vec<u16>,
-    pub vnis: Vec<u32>,
-    pub outer_ips: [Vec<IpAddr>; 2],
-    pub outer_macs: [Vec<[u8; 6]>; 2],
+    /// VLAN, tunnel and ICMP facts, which most sessions lack.
+    pub rare: Option<Box<Rare>>,
     /// The first (up to) 8 data bytes of each direction.
     pub payload8: [SmallVec<[u8; 8]>; 2],
     pub tcp: Option<TcpState>,
-    pub icmp_types: Vec<u8>,
-    pub icmp_codes: Vec<u8>,
-    pub icmp_first: Option<(u8, u8, bool)>,
     pub protocols: Few<&'static str>,
     pub tags: Vec<&'static str>,
     pub segments: u32,
@@ -294,19 +316,11 @@ impl Session {
             packets_at: Vec::with_capacity(INITIAL_PACKETS),
             ttl: [Few::new(), Few::new()],
             dscp: [Few::new(), Few::new()],
-            vlans: Vec::new(),
-            dot1q: Vec::new(),
-            dot1ad: Vec::new(),
-            vnis: Vec::new(),
-            outer_ips: [Vec::new(), Vec::new()],
-            outer_macs: [Vec::new(), Vec::new()],
+            rare: None,
             payload8: [SmallVec::new(), SmallVec::new()],
             // Inline, not boxed: every TCP packet reads it, and a separate
             // allocation costs a cache miss per packet.
             tcp: (key.kind == SessionKind::Tcp).then(|| TcpState::new(max_pending)),
-            icmp_types: Vec::new(),
-            icmp_codes: Vec::new(),
-            icmp_first: None,
             protocols,
             tags: Vec::new(),
             segments: 0,
@@ -363,6 +377,16 @@ impl Session {
         );
         let (s, u) = (ts_us.div_euclid(1_000_000), ts_us.rem_euclid(1_000_000));
         (s - s0) * 1000 + (u - u0) / 1000 + 1
+    }
+
+    /// The rare facts, created on first use.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The rare facts (empty ones when there are none).
+    fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
     }
 
     fn tag(&mut self, t: &'static str) {
@@ -434,10 +458,11 @@ impl Session {
                 // not to the end of the IP datagram.
                 self.databytes[dir] += (caplen as usize).saturating_sub(d.payload_offset) as u64;
                 if d.payload_len >= 2 {
-                    add_unique(&mut self.icmp_types, i.kind);
-                    add_unique(&mut self.icmp_codes, i.code);
-                    if self.icmp_first.is_none() {
-                        self.icmp_first = Some((i.kind, i.code, i.v6));
+                    let r = self.rare_mut();
+                    add_unique(&mut r.icmp_types, i.kind);
+                    add_unique(&mut r.icmp_codes, i.code);
+                    if r.icmp_first.is_none() {
+                        r.icmp_first = Some((i.kind, i.code, i.v6));
                     }
                 }
             }
@@ -481,20 +506,21 @@ impl Session {
         // Most packets have no VLAN tags, tunnels or outer layers: one test
         // each instead of walking empty lists.
         if d.vlan_count > 0 || d.dot1ad.is_some() {
+            let r = self.rare_mut();
             for &v in d.vlan_ids() {
-                add_unique(&mut self.dot1q, v);
+                add_unique(&mut r.dot1q, v);
             }
             if let Some(s) = d.dot1ad {
-                add_unique(&mut self.dot1ad, s);
-                add_unique(&mut self.vlans, s);
+                add_unique(&mut r.dot1ad, s);
+                add_unique(&mut r.vlans, s);
             }
             for &v in d.vlan_ids() {
-                add_unique(&mut self.vlans, v);
+                add_unique(&mut r.vlans, v);
             }
         }
         // Arkime records a network identifier only when it is not 0.
         if let Some(v) = d.vni.filter(|&v| v != 0) {
-            add_unique(&mut self.vnis, v);
+            add_unique(&mut self.rare_mut().vnis, v);
         }
         // Arkime records outer addresses as they appear, not by direction,
         // and reads the outer Ethernet addresses in header order (the
@@ -506,17 +532,17 @@ impl Session {
                 }
             } else {
                 if let Some(ip) = o.src_ip {
-                    add_unique(&mut self.outer_ips[0], ip);
+                    add_unique(&mut self.rare_mut().outer_ips[0], ip);
                 }
                 if let Some(ip) = o.dst_ip {
-                    add_unique(&mut self.outer_ips[1], ip);
+                    add_unique(&mut self.rare_mut().outer_ips[1], ip);
                 }
             }
             if let Some(m) = o.dst_mac {
-                add_unique(&mut self.outer_macs[0], m);
+                add_unique(&mut self.rare_mut().outer_macs[0], m);
             }
             if let Some(m) = o.src_mac {
-                add_unique(&mut self.outer_macs[1], m);
+                add_unique(&mut self.rare_mut().outer_macs[1], m);
             }
         }
         if d.tunnels != 0 {
@@ -746,6 +772,7 @@ impl Session {
     ) {
         let first_ms = arkime_ms(self.first_us, self.first_us);
         let last_ms = arkime_ms(self.last_us, self.first_us);
+        let rare = self.rare();
         let mut doc = ObjectWriter::new(buf);
         doc.int("@timestamp", now_ms);
         doc.int("firstPacket", first_ms);
@@ -795,10 +822,10 @@ impl Session {
             if let Some(id) = &community_id {
                 n.string("community_id", id);
             }
-            if !self.vlans.is_empty() {
+            if !rare.vlans.is_empty() {
                 n.object("vlan", |v| {
-                    v.ints("id", self.vlans.iter().map(|&x| i64::from(x)));
-                    v.uint("id-cnt", self.vlans.len() as u64);
+                    v.ints("id", rare.vlans.iter().map(|&x| i64::from(x)));
+                    v.uint("id-cnt", rare.vlans.len() as u64);
                 });
             }
         });
@@ -855,35 +882,35 @@ impl Session {
                 doc.ints(keys.dscp, self.dscp[dir].iter().map(|&x| i64::from(x)));
                 doc.uint(keys.dscp_cnt, self.dscp[dir].len() as u64);
             }
-            if !self.outer_ips[dir].is_empty() {
-                doc.ips(keys.outer_ip, &self.outer_ips[dir]);
-                doc.uint(keys.outer_ip_cnt, self.outer_ips[dir].len() as u64);
+            if !rare.outer_ips[dir].is_empty() {
+                doc.ips(keys.outer_ip, &rare.outer_ips[dir]);
+                doc.uint(keys.outer_ip_cnt, rare.outer_ips[dir].len() as u64);
             }
-            if !self.outer_macs[dir].is_empty() {
-                doc.macs(keys.outer_mac, &self.outer_macs[dir]);
-                doc.uint(keys.outer_mac_cnt, self.outer_macs[dir].len() as u64);
+            if !rare.outer_macs[dir].is_empty() {
+                doc.macs(keys.outer_mac, &rare.outer_macs[dir]);
+                doc.uint(keys.outer_mac_cnt, rare.outer_macs[dir].len() as u64);
             }
         }
-        if !self.dot1q.is_empty() {
+        if !rare.dot1q.is_empty() {
             doc.object("dot1q", |o| {
-                o.ints("id", self.dot1q.iter().map(|&x| i64::from(x)));
-                o.uint("idCnt", self.dot1q.len() as u64);
+                o.ints("id", rare.dot1q.iter().map(|&x| i64::from(x)));
+                o.uint("idCnt", rare.dot1q.len() as u64);
             });
         }
-        if !self.dot1ad.is_empty() {
+        if !rare.dot1ad.is_empty() {
             doc.object("dot1ad", |o| {
-                o.ints("id", self.dot1ad.iter().map(|&x| i64::from(x)));
-                o.uint("idCnt", self.dot1ad.len() as u64);
+                o.ints("id", rare.dot1ad.iter().map(|&x| i64::from(x)));
+                o.uint("idCnt", rare.dot1ad.len() as u64);
             });
         }
-        if !self.vnis.is_empty() {
-            doc.ints("vni", self.vnis.iter().map(|&x| i64::from(x)));
-            doc.uint("vniCnt", self.vnis.len() as u64);
+        if !rare.vnis.is_empty() {
+            doc.ints("vni", rare.vnis.iter().map(|&x| i64::from(x)));
+            doc.uint("vniCnt", rare.vnis.len() as u64);
         }
-        if !self.icmp_types.is_empty() {
+        if !rare.icmp_types.is_empty() {
             doc.object("icmp", |o| {
-                o.ints("type", self.icmp_types.iter().map(|&x| i64::from(x)));
-                o.ints("code", self.icmp_codes.iter().map(|&x| i64::from(x)));
+                o.ints("type", rare.icmp_types.iter().map(|&x| i64::from(x)));
+                o.ints("code", rare.icmp_codes.iter().map(|&x| i64::from(x)));
             });
         }
         let mut protocols: Vec<&str> = self.protocols.to_vec();
@@ -955,7 +982,7 @@ impl Session {
             )),
             SessionKind::Esp => Some(community_id::flow(src, dst, self.ip_protocol, 0, 0)),
             SessionKind::Icmp => {
-                let (kind, code, v6) = self.icmp_first.unwrap_or((0, 0, false));
+                let (kind, code, v6) = self.rare().icmp_first.unwrap_or((0, 0, false));
                 Some(community_id::icmp(
                     src,
                     dst,
