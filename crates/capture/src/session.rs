@@ -4,15 +4,30 @@
 use std::net::IpAddr;
 
 use flow::{SessionKey, SessionKind, TcpStream};
+use smallvec::SmallVec;
 use wire::{Decoded, TcpInfo, Transport};
 
 use crate::community_id;
 use crate::json::ObjectWriter;
 
+/// Where a written packet is (`packetPos`) and its length (`packetLen`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PacketAt {
+    /// Record offset in its file, or `u64::MAX - file` for a change of file.
+    pub pos: u64,
+    /// Captured length plus the record header.
+    pub len: u32,
+}
+
 /// Per-direction facts are collected for this many packets (as Arkime).
 const FIRST_PACKETS: u64 = 10;
 /// Packet positions reserved when a session starts.
 const INITIAL_PACKETS: usize = 16;
+
+/// A list that nearly always holds one or two values (a direction's TTLs
+/// or MACs, a SYN's sequence numbers): kept inline, so a session does not
+/// allocate (and the output thread free) a block for each of them.
+pub(crate) type Few<T> = SmallVec<[T; 2]>;
 
 /// TCP counters and reassembly for one session.
 #[derive(Debug)]
@@ -24,7 +39,7 @@ pub(crate) struct TcpState {
     pub syn_seq: Option<u32>,
     pub synack_seq: Option<u32>,
     pub synack_first_seq: Option<u32>,
-    pub isns: Vec<u32>,
+    pub isns: Few<u32>,
     pub syn_validated: bool,
     pub synack_validated: bool,
     pub client_ack_checked: bool,
@@ -56,7 +71,7 @@ impl TcpState {
             syn_seq: None,
             synack_seq: None,
             synack_first_seq: None,
-            isns: Vec::new(),
+            isns: Few::new(),
             syn_validated: false,
             synack_validated: false,
             client_ack_checked: false,
@@ -144,6 +159,35 @@ fn arkime_seq_diff(a: u32, b: u32) -> i64 {
     b - a
 }
 
+/// Facts few sessions have, boxed apart so that the common session is
+/// smaller: it is written whole when the session starts and its lines are
+/// what a packet touches.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    pub vlans: Vec<u16>,
+    pub dot1q: Vec<u16>,
+    pub dot1ad: Vec<u16>,
+    pub vnis: Vec<u32>,
+    pub outer_ips: [Vec<IpAddr>; 2],
+    pub outer_macs: [Vec<[u8; 6]>; 2],
+    pub icmp_types: Vec<u8>,
+    pub icmp_codes: Vec<u8>,
+    pub icmp_first: Option<(u8, u8, bool)>,
+}
+
+/// What a session without rare facts reads.
+static NO_RARE: Rare = Rare {
+    vlans: Vec::new(),
+    dot1q: Vec::new(),
+    dot1ad: Vec::new(),
+    vnis: Vec::new(),
+    outer_ips: [Vec::new(), Vec::new()],
+    outer_macs: [Vec::new(), Vec::new()],
+    icmp_types: Vec::new(),
+    icmp_codes: Vec::new(),
+    icmp_first: None,
+};
+
 /// Generic session state owned by one packet thread.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -154,28 +198,23 @@ pub(crate) struct Session {
     pub dst_ip: Option<IpAddr>,
     pub src_port: u16,
     pub dst_port: u16,
-    pub macs: [Vec<[u8; 6]>; 2],
+    pub macs: [Few<[u8; 6]>; 2],
     pub first_us: i64,
     pub last_us: i64,
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
     pub databytes: [u64; 2],
-    pub packet_pos: Vec<u64>,
-    pub packet_len: Vec<u32>,
-    pub ttl: [Vec<u8>; 2],
-    pub dscp: [Vec<u8>; 2],
-    pub vlans: Vec<u16>,
-    pub dot1q: Vec<u16>,
-    pub dot1ad: Vec<u16>,
-    pub vnis: Vec<u32>,
-    pub outer_ips: [Vec<IpAddr>; 2],
-    pub outer_macs: [Vec<[u8; 6]>; 2],
-    pub payload8: [Vec<u8>; 2],
+    /// Position (record offset, or a file-change marker) and length of
+    /// every packet written, in one list: one allocation per session.
+    pub packets_at: Vec<PacketAt>,
+    pub ttl: [Few<u8>; 2],
+    pub dscp: [Few<u8>; 2],
+    /// VLAN, tunnel and ICMP facts, which most sessions lack.
+    pub rare: Option<Box<Rare>>,
+    /// The first (up to) 8 data bytes of each direction.
+    pub payload8: [SmallVec<[u8; 8]>; 2],
     pub tcp: Option<TcpState>,
-    pub icmp_types: Vec<u8>,
-    pub icmp_codes: Vec<u8>,
-    pub icmp_first: Option<(u8, u8, bool)>,
-    pub protocols: Vec<&'static str>,
+    pub protocols: Few<&'static str>,
     pub tags: Vec<&'static str>,
     pub segments: u32,
     /// Packets after this many are counted but not written (ESP).
@@ -193,16 +232,24 @@ fn add_unique<T: PartialEq + Copy>(v: &mut Vec<T>, x: T) {
     }
 }
 
+fn add_few<T: PartialEq + Copy>(v: &mut Few<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
 impl Session {
     /// A session for the first packet `d`; `flip` makes the packet's
-    /// destination the session's source (a SYN-ACK seen first).
+    /// destination the session's source (a SYN-ACK seen first). Boxed
+    /// here, so the ~1 KB state is written once into its heap block
+    /// instead of being built and then moved there.
     pub fn new(
         key: SessionKey,
         d: &Decoded,
         ts_us: i64,
         flip: bool,
         max_pending: usize,
-    ) -> Session {
+    ) -> Box<Session> {
         let net = d.network;
         let (sp, dp) = d.ports().unwrap_or((0, 0));
         let (mut src_ip, mut dst_ip) = (net.map(|n| n.src), net.map(|n| n.dst));
@@ -219,7 +266,7 @@ impl Session {
             std::mem::swap(&mut src_ip, &mut dst_ip);
             std::mem::swap(&mut src_port, &mut dst_port);
         }
-        let mut protocols = Vec::new();
+        let mut protocols = Few::new();
         let ip_protocol = match (key.kind, tunnel) {
             (SessionKind::UnknownEther | SessionKind::CorruptIp, Some(o)) => {
                 o.ip_protocol.unwrap_or(0)
@@ -250,7 +297,7 @@ impl Session {
             }),
         }
         let stop_saving_after = (key.kind == SessionKind::Esp).then_some(1);
-        Session {
+        Box::new(Session {
             key,
             ip_protocol,
             ethertype: 0,
@@ -258,7 +305,7 @@ impl Session {
             dst_ip,
             src_port,
             dst_port,
-            macs: [Vec::new(), Vec::new()],
+            macs: [Few::new(), Few::new()],
             first_us: ts_us,
             last_us: ts_us,
             packets: [0; 2],
@@ -266,30 +313,21 @@ impl Session {
             databytes: [0; 2],
             // Most sessions have a handful of packets: one allocation each
             // instead of growing 1, 4, 8, 16.
-            packet_pos: Vec::with_capacity(INITIAL_PACKETS),
-            packet_len: Vec::with_capacity(INITIAL_PACKETS),
-            ttl: [Vec::new(), Vec::new()],
-            dscp: [Vec::new(), Vec::new()],
-            vlans: Vec::new(),
-            dot1q: Vec::new(),
-            dot1ad: Vec::new(),
-            vnis: Vec::new(),
-            outer_ips: [Vec::new(), Vec::new()],
-            outer_macs: [Vec::new(), Vec::new()],
-            payload8: [Vec::new(), Vec::new()],
+            packets_at: Vec::with_capacity(INITIAL_PACKETS),
+            ttl: [Few::new(), Few::new()],
+            dscp: [Few::new(), Few::new()],
+            rare: None,
+            payload8: [SmallVec::new(), SmallVec::new()],
             // Inline, not boxed: every TCP packet reads it, and a separate
             // allocation costs a cache miss per packet.
             tcp: (key.kind == SessionKind::Tcp).then(|| TcpState::new(max_pending)),
-            icmp_types: Vec::new(),
-            icmp_codes: Vec::new(),
-            icmp_first: None,
             protocols,
             tags: Vec::new(),
             segments: 0,
             stop_saving_after,
             truncated_tagged: false,
             over_ip: tunnel.is_some(),
-        }
+        })
     }
 
     /// 0 when the packet goes from the session's source, 1 otherwise.
@@ -341,13 +379,23 @@ impl Session {
         (s - s0) * 1000 + (u - u0) / 1000 + 1
     }
 
+    /// The rare facts, created on first use.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The rare facts (empty ones when there are none).
+    fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
     fn tag(&mut self, t: &'static str) {
         add_unique(&mut self.tags, t);
     }
 
     /// Adds a protocol name (transport, tunnel or application).
     pub fn add_protocol(&mut self, p: &'static str) {
-        add_unique(&mut self.protocols, p);
+        add_few(&mut self.protocols, p);
     }
 
     /// Counts one packet and records its position (`record_pos`, its
@@ -370,8 +418,10 @@ impl Session {
                 }
             }
             _ => {
-                self.packet_pos.push(record_pos);
-                self.packet_len.push(caplen as u32 + 16);
+                self.packets_at.push(PacketAt {
+                    pos: record_pos,
+                    len: caplen as u32 + 16,
+                });
                 return true;
             }
         }
@@ -391,7 +441,7 @@ impl Session {
                 let payload = d.payload(packet);
                 self.databytes[dir] += payload.len() as u64;
                 if self.payload8[dir].is_empty() && !payload.is_empty() && !self.is_dhcp() {
-                    self.payload8[dir] = payload[..payload.len().min(8)].to_vec();
+                    self.payload8[dir] = SmallVec::from_slice(&payload[..payload.len().min(8)]);
                 }
             }
             Transport::Sctp { .. } => {
@@ -400,7 +450,7 @@ impl Session {
                 if self.payload8[dir].is_empty()
                     && let Some(user) = sctp_first_user_data(payload)
                 {
-                    self.payload8[dir] = user[..user.len().min(8)].to_vec();
+                    self.payload8[dir] = SmallVec::from_slice(&user[..user.len().min(8)]);
                 }
             }
             Transport::Icmp(i) => {
@@ -408,10 +458,11 @@ impl Session {
                 // not to the end of the IP datagram.
                 self.databytes[dir] += (caplen as usize).saturating_sub(d.payload_offset) as u64;
                 if d.payload_len >= 2 {
-                    add_unique(&mut self.icmp_types, i.kind);
-                    add_unique(&mut self.icmp_codes, i.code);
-                    if self.icmp_first.is_none() {
-                        self.icmp_first = Some((i.kind, i.code, i.v6));
+                    let r = self.rare_mut();
+                    add_unique(&mut r.icmp_types, i.kind);
+                    add_unique(&mut r.icmp_codes, i.code);
+                    if r.icmp_first.is_none() {
+                        r.icmp_first = Some((i.kind, i.code, i.v6));
                     }
                 }
             }
@@ -427,10 +478,10 @@ impl Session {
     fn first_packets_facts(&mut self, d: &Decoded, dir: usize) {
         let other = 1 - dir;
         if let Some(m) = d.src_mac {
-            add_unique(&mut self.macs[dir], m);
+            add_few(&mut self.macs[dir], m);
         }
         if let Some(m) = d.dst_mac {
-            add_unique(&mut self.macs[other], m);
+            add_few(&mut self.macs[other], m);
         }
         let ethertype = if d.first_ethertype != 0 {
             d.first_ethertype
@@ -446,25 +497,30 @@ impl Session {
                 SessionKind::UnknownEther | SessionKind::CorruptEther
             )
         {
-            add_unique(&mut self.ttl[dir], n.ttl);
+            add_few(&mut self.ttl[dir], n.ttl);
             let dscp = n.tos >> 2;
             if dscp != 0 {
-                add_unique(&mut self.dscp[dir], dscp);
+                add_few(&mut self.dscp[dir], dscp);
             }
         }
-        for &v in d.vlan_ids() {
-            add_unique(&mut self.dot1q, v);
-        }
-        if let Some(s) = d.dot1ad {
-            add_unique(&mut self.dot1ad, s);
-            add_unique(&mut self.vlans, s);
-        }
-        for &v in d.vlan_ids() {
-            add_unique(&mut self.vlans, v);
+        // Most packets have no VLAN tags, tunnels or outer layers: one test
+        // each instead of walking empty lists.
+        if d.vlan_count > 0 || d.dot1ad.is_some() {
+            let r = self.rare_mut();
+            for &v in d.vlan_ids() {
+                add_unique(&mut r.dot1q, v);
+            }
+            if let Some(s) = d.dot1ad {
+                add_unique(&mut r.dot1ad, s);
+                add_unique(&mut r.vlans, s);
+            }
+            for &v in d.vlan_ids() {
+                add_unique(&mut r.vlans, v);
+            }
         }
         // Arkime records a network identifier only when it is not 0.
         if let Some(v) = d.vni.filter(|&v| v != 0) {
-            add_unique(&mut self.vnis, v);
+            add_unique(&mut self.rare_mut().vnis, v);
         }
         // Arkime records outer addresses as they appear, not by direction,
         // and reads the outer Ethernet addresses in header order (the
@@ -472,25 +528,27 @@ impl Session {
         if let Some(o) = d.outer_layers().last() {
             if self.over_ip {
                 if let Some(ttl) = o.ttl {
-                    add_unique(&mut self.ttl[dir], ttl);
+                    add_few(&mut self.ttl[dir], ttl);
                 }
             } else {
                 if let Some(ip) = o.src_ip {
-                    add_unique(&mut self.outer_ips[0], ip);
+                    add_unique(&mut self.rare_mut().outer_ips[0], ip);
                 }
                 if let Some(ip) = o.dst_ip {
-                    add_unique(&mut self.outer_ips[1], ip);
+                    add_unique(&mut self.rare_mut().outer_ips[1], ip);
                 }
             }
             if let Some(m) = o.dst_mac {
-                add_unique(&mut self.outer_macs[0], m);
+                add_unique(&mut self.rare_mut().outer_macs[0], m);
             }
             if let Some(m) = o.src_mac {
-                add_unique(&mut self.outer_macs[1], m);
+                add_unique(&mut self.rare_mut().outer_macs[1], m);
             }
         }
-        for name in d.tunnel_names() {
-            self.add_protocol(name);
+        if d.tunnels != 0 {
+            for name in d.tunnel_names() {
+                self.add_protocol(name);
+            }
         }
     }
 
@@ -519,7 +577,7 @@ impl Session {
                 tcp.ack_time = 0;
             }
             if dir == 0 {
-                add_unique(&mut tcp.isns, t.seq);
+                add_few(&mut tcp.isns, t.seq);
                 if tcp.syn_seq.is_none() {
                     tcp.syn_seq = Some(t.seq);
                 }
@@ -666,11 +724,10 @@ impl Session {
         self.packets = [0; 2];
         self.bytes = [0; 2];
         self.databytes = [0; 2];
-        self.packet_pos.clear();
-        self.packet_len.clear();
+        self.packets_at.clear();
         // Fields Arkime does not carry into the next segment.
-        self.ttl = [Vec::new(), Vec::new()];
-        self.dscp = [Vec::new(), Vec::new()];
+        self.ttl = [Few::new(), Few::new()];
+        self.dscp = [Few::new(), Few::new()];
         if let Some(tcp) = self.tcp.as_mut() {
             tcp.flags = [0; 12];
             tcp.syn_time = 0;
@@ -715,6 +772,7 @@ impl Session {
     ) {
         let first_ms = arkime_ms(self.first_us, self.first_us);
         let last_ms = arkime_ms(self.last_us, self.first_us);
+        let rare = self.rare();
         let mut doc = ObjectWriter::new(buf);
         doc.int("@timestamp", now_ms);
         doc.int("firstPacket", first_ms);
@@ -764,10 +822,10 @@ impl Session {
             if let Some(id) = &community_id {
                 n.string("community_id", id);
             }
-            if !self.vlans.is_empty() {
+            if !rare.vlans.is_empty() {
                 n.object("vlan", |v| {
-                    v.ints("id", self.vlans.iter().map(|&x| i64::from(x)));
-                    v.uint("id-cnt", self.vlans.len() as u64);
+                    v.ints("id", rare.vlans.iter().map(|&x| i64::from(x)));
+                    v.uint("id-cnt", rare.vlans.len() as u64);
                 });
             }
         });
@@ -824,35 +882,35 @@ impl Session {
                 doc.ints(keys.dscp, self.dscp[dir].iter().map(|&x| i64::from(x)));
                 doc.uint(keys.dscp_cnt, self.dscp[dir].len() as u64);
             }
-            if !self.outer_ips[dir].is_empty() {
-                doc.ips(keys.outer_ip, &self.outer_ips[dir]);
-                doc.uint(keys.outer_ip_cnt, self.outer_ips[dir].len() as u64);
+            if !rare.outer_ips[dir].is_empty() {
+                doc.ips(keys.outer_ip, &rare.outer_ips[dir]);
+                doc.uint(keys.outer_ip_cnt, rare.outer_ips[dir].len() as u64);
             }
-            if !self.outer_macs[dir].is_empty() {
-                doc.macs(keys.outer_mac, &self.outer_macs[dir]);
-                doc.uint(keys.outer_mac_cnt, self.outer_macs[dir].len() as u64);
+            if !rare.outer_macs[dir].is_empty() {
+                doc.macs(keys.outer_mac, &rare.outer_macs[dir]);
+                doc.uint(keys.outer_mac_cnt, rare.outer_macs[dir].len() as u64);
             }
         }
-        if !self.dot1q.is_empty() {
+        if !rare.dot1q.is_empty() {
             doc.object("dot1q", |o| {
-                o.ints("id", self.dot1q.iter().map(|&x| i64::from(x)));
-                o.uint("idCnt", self.dot1q.len() as u64);
+                o.ints("id", rare.dot1q.iter().map(|&x| i64::from(x)));
+                o.uint("idCnt", rare.dot1q.len() as u64);
             });
         }
-        if !self.dot1ad.is_empty() {
+        if !rare.dot1ad.is_empty() {
             doc.object("dot1ad", |o| {
-                o.ints("id", self.dot1ad.iter().map(|&x| i64::from(x)));
-                o.uint("idCnt", self.dot1ad.len() as u64);
+                o.ints("id", rare.dot1ad.iter().map(|&x| i64::from(x)));
+                o.uint("idCnt", rare.dot1ad.len() as u64);
             });
         }
-        if !self.vnis.is_empty() {
-            doc.ints("vni", self.vnis.iter().map(|&x| i64::from(x)));
-            doc.uint("vniCnt", self.vnis.len() as u64);
+        if !rare.vnis.is_empty() {
+            doc.ints("vni", rare.vnis.iter().map(|&x| i64::from(x)));
+            doc.uint("vniCnt", rare.vnis.len() as u64);
         }
-        if !self.icmp_types.is_empty() {
+        if !rare.icmp_types.is_empty() {
             doc.object("icmp", |o| {
-                o.ints("type", self.icmp_types.iter().map(|&x| i64::from(x)));
-                o.ints("code", self.icmp_codes.iter().map(|&x| i64::from(x)));
+                o.ints("type", rare.icmp_types.iter().map(|&x| i64::from(x)));
+                o.ints("code", rare.icmp_codes.iter().map(|&x| i64::from(x)));
             });
         }
         let mut protocols: Vec<&str> = self.protocols.to_vec();
@@ -875,7 +933,7 @@ impl Session {
         }
         doc.ints(
             "packetPos",
-            self.packet_pos.iter().map(|&p| {
+            self.packets_at.iter().map(|&PacketAt { pos: p, .. }| {
                 // File changes are stored as u64::MAX - file number.
                 if p > u64::MAX - 1_000_000 {
                     -((u64::MAX - p) as i64)
@@ -885,7 +943,10 @@ impl Session {
             }),
         );
         if enable_packet_len {
-            doc.ints("packetLen", self.packet_len.iter().map(|&x| i64::from(x)));
+            doc.ints(
+                "packetLen",
+                self.packets_at.iter().map(|p| i64::from(p.len)),
+            );
         }
         doc.uint("segmentCnt", u64::from(self.segments));
         doc.string("node", node);
@@ -921,7 +982,7 @@ impl Session {
             )),
             SessionKind::Esp => Some(community_id::flow(src, dst, self.ip_protocol, 0, 0)),
             SessionKind::Icmp => {
-                let (kind, code, v6) = self.icmp_first.unwrap_or((0, 0, false));
+                let (kind, code, v6) = self.rare().icmp_first.unwrap_or((0, 0, false));
                 Some(community_id::icmp(
                     src,
                     dst,

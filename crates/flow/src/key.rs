@@ -44,7 +44,7 @@ impl SessionKind {
 ///
 /// Symmetric keys put the lower (address, port) first so both directions
 /// of a conversation map to one key; directional keys keep packet order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionKey {
     /// Table the session belongs to.
     pub kind: SessionKind,
@@ -60,6 +60,31 @@ pub struct SessionKey {
     pub port_b: u16,
     /// IP protocol or EtherType for the kinds keyed by them.
     pub discriminator: u16,
+}
+
+/// Hashed as five words, not field by field: the derived hash made nine
+/// hasher calls (two of them length prefixes of the address arrays), and
+/// every packet hashes its key at least once. Equal keys have equal words,
+/// so this agrees with `Eq`.
+impl std::hash::Hash for SessionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let word = |a: &[u8; 16], half: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&a[half * 8..half * 8 + 8]);
+            u64::from_ne_bytes(w)
+        };
+        state.write_u64(word(&self.addr_a, 0));
+        state.write_u64(word(&self.addr_a, 1));
+        state.write_u64(word(&self.addr_b, 0));
+        state.write_u64(word(&self.addr_b, 1));
+        state.write_u64(
+            u64::from(self.kind as u8)
+                | u64::from(self.discriminator) << 8
+                | u64::from(self.port_a) << 24
+                | u64::from(self.port_b) << 40,
+        );
+        state.write_u32(self.track);
+    }
 }
 
 /// Maps any IP address onto 16 bytes (IPv4 as ::ffff:a.b.c.d).
@@ -255,5 +280,49 @@ mod tests {
         let k1 = SessionKey::directional(SessionKind::UnknownEther, 0, [1; 16], [2; 16], 0x88cc);
         let k2 = SessionKey::directional(SessionKind::UnknownEther, 0, [2; 16], [1; 16], 0x88cc);
         assert_ne!(k1, k2);
+    }
+
+    #[test]
+    fn every_field_takes_part_in_the_hash() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = |k: &SessionKey| {
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(k)
+        };
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "2001:db8::2".parse().unwrap();
+        let base = SessionKey::symmetric(SessionKind::Tcp, 3, a, 1234, b, 80, 6);
+        assert_eq!(hash(&base), hash(&SessionKey { ..base }));
+        let mut changed = Vec::new();
+        let mut k = base;
+        k.kind = SessionKind::Udp;
+        changed.push(k);
+        let mut k = base;
+        k.track = 4;
+        changed.push(k);
+        let mut k = base;
+        k.addr_a[15] ^= 1;
+        changed.push(k);
+        let mut k = base;
+        k.addr_a[0] ^= 1;
+        changed.push(k);
+        let mut k = base;
+        k.addr_b[15] ^= 1;
+        changed.push(k);
+        let mut k = base;
+        k.addr_b[0] ^= 1;
+        changed.push(k);
+        let mut k = base;
+        k.port_a += 1;
+        changed.push(k);
+        let mut k = base;
+        k.port_b += 1;
+        changed.push(k);
+        let mut k = base;
+        k.discriminator = 17;
+        changed.push(k);
+        for k in changed {
+            assert_ne!(k, base);
+            assert_ne!(hash(&k), hash(&base), "{k:?}");
+        }
     }
 }

@@ -8,5 +8,5 @@ mod table;
 mod tcp;
 
 pub use key::{SessionKey, SessionKind, ip_bytes};
-pub use table::{SessionId, SessionTable};
+pub use table::{SessionId, SessionTable, prefetch_value};
 pub use tcp::{SegmentOutcome, TcpStream};

@@ -83,6 +83,26 @@ impl ProtocolConfig {
     }
 }
 
+/// Parser settings read from the config once per analyzer instead of at
+/// every session (each read is a map lookup by name).
+pub(crate) struct ParserSettings {
+    pub http: crate::parsers::http::HttpSettings,
+    pub ja3_strings: bool,
+    pub ja4_raw: bool,
+    pub dns_output_answers: bool,
+}
+
+impl ParserSettings {
+    pub(crate) fn new(config: &ProtocolConfig) -> ParserSettings {
+        ParserSettings {
+            http: crate::parsers::http::HttpSettings::new(config),
+            ja3_strings: config.get_bool("ja3Strings", false),
+            ja4_raw: config.get_bool("ja4Raw", false),
+            dns_output_answers: config.get_bool("dnsOutputAnswers", false),
+        }
+    }
+}
+
 /// Whether a parser wants more data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParserStatus {
@@ -110,6 +130,8 @@ pub struct ParseContext<'a> {
     pub(crate) reclassify: bool,
     /// The analyzer's memo of field lookups.
     pub(crate) ids: &'a mut ExprIds,
+    /// Settings resolved once.
+    pub(crate) settings: &'a ParserSettings,
 }
 
 impl ParseContext<'_> {
@@ -296,6 +318,7 @@ pub struct Analyzer {
     scripts: Option<Box<dyn ScriptHooks>>,
     /// Field lookups of the parsers, remembered (same registry for life).
     ids: ExprIds,
+    settings: ParserSettings,
     /// Memory for the classifiers matching a first data (always empty
     /// between calls).
     found: Vec<(&'static str, ClassifyAction)>,
@@ -317,6 +340,7 @@ impl Analyzer {
         config: Arc<ProtocolConfig>,
     ) -> Analyzer {
         Analyzer {
+            settings: ParserSettings::new(&config),
             registry,
             classifiers,
             config,
@@ -353,6 +377,7 @@ impl Analyzer {
                     meta,
                     config: &self.config,
                     attached: &mut app.parsers,
+                    settings: &self.settings,
                 };
                 match action {
                     ClassifyAction::Native(f) => f(&mut cx, data, dir),
@@ -375,6 +400,7 @@ impl Analyzer {
                 script_state: &mut app.script_state,
                 reclassify: false,
                 ids: &mut self.ids,
+                settings: &self.settings,
             };
             app.parsers
                 .retain_mut(|p| p.parse(&mut cx, dir, data) == ParserStatus::Continue);
@@ -435,6 +461,7 @@ impl Analyzer {
             script_state: &mut app.script_state,
             reclassify: false,
             ids: &mut self.ids,
+            settings: &self.settings,
         };
         for p in app.parsers.iter_mut() {
             p.finish(&mut cx);
@@ -535,5 +562,21 @@ mod tests {
         let mut found = Vec::new();
         set.matches(&meta, b"x", &mut found);
         assert_eq!(found.len(), 1);
+        // The port may be on either side; other ports match nothing.
+        let swapped = SessionMeta {
+            src_port: 53,
+            dst_port: 5000,
+            ..meta.clone()
+        };
+        found.clear();
+        set.matches(&swapped, b"x", &mut found);
+        assert_eq!(found.len(), 1);
+        let other = SessionMeta {
+            dst_port: 54,
+            ..meta
+        };
+        found.clear();
+        set.matches(&other, b"x", &mut found);
+        assert!(found.is_empty());
     }
 }

@@ -94,8 +94,38 @@ impl PrefixTable {
 pub struct ClassifierSet {
     tcp: PrefixTable,
     udp: PrefixTable,
-    tcp_ports: HashMap<u16, Vec<Entry>>,
-    udp_ports: HashMap<u16, Vec<Entry>>,
+    tcp_ports: PortTable,
+    udp_ports: PortTable,
+}
+
+/// Port classifiers, with a bit per port so that the usual port (one no
+/// classifier asked for) costs a bit test, not a hash lookup.
+#[derive(Debug, Default, Clone)]
+struct PortTable {
+    bits: Vec<u64>,
+    entries: HashMap<u16, Vec<Entry>>,
+}
+
+impl PortTable {
+    fn add(&mut self, port: u16, e: Entry) {
+        if self.bits.is_empty() {
+            self.bits = vec![0; 65536 / 64];
+        }
+        self.bits[usize::from(port) / 64] |= 1 << (port % 64);
+        self.entries.entry(port).or_default().push(e);
+    }
+
+    fn get(&self, port: u16) -> Option<&Vec<Entry>> {
+        let word = self.bits.get(usize::from(port) / 64)?;
+        if word & (1 << (port % 64)) == 0 {
+            return None;
+        }
+        self.entries.get(&port)
+    }
+
+    fn len(&self) -> usize {
+        self.entries.values().map(Vec::len).sum()
+    }
 }
 
 impl ClassifierSet {
@@ -128,22 +158,28 @@ impl ClassifierSet {
 
     /// A TCP classifier run for sessions with `port` on either side.
     pub fn add_tcp_port(&mut self, name: &str, port: u16, action: ClassifyAction) {
-        self.tcp_ports.entry(port).or_default().push(Entry {
-            name: name.to_string(),
-            offset: 0,
-            pattern: Vec::new(),
-            action,
-        });
+        self.tcp_ports.add(
+            port,
+            Entry {
+                name: name.to_string(),
+                offset: 0,
+                pattern: Vec::new(),
+                action,
+            },
+        );
     }
 
     /// A UDP classifier run for sessions with `port` on either side.
     pub fn add_udp_port(&mut self, name: &str, port: u16, action: ClassifyAction) {
-        self.udp_ports.entry(port).or_default().push(Entry {
-            name: name.to_string(),
-            offset: 0,
-            pattern: Vec::new(),
-            action,
-        });
+        self.udp_ports.add(
+            port,
+            Entry {
+                name: name.to_string(),
+                offset: 0,
+                pattern: Vec::new(),
+                action,
+            },
+        );
     }
 
     /// The classifiers that match a direction's first data, named.
@@ -160,7 +196,7 @@ impl ClassifierSet {
         };
         table.matches(data, out);
         for port in [meta.src_port, meta.dst_port] {
-            if let Some(list) = ports.get(&port) {
+            if let Some(list) = ports.get(port) {
                 for e in list {
                     out.push((&e.name, e.action));
                 }
@@ -175,8 +211,8 @@ impl ClassifierSet {
     pub fn len(&self) -> usize {
         self.tcp.entries.len()
             + self.udp.entries.len()
-            + self.tcp_ports.values().map(Vec::len).sum::<usize>()
-            + self.udp_ports.values().map(Vec::len).sum::<usize>()
+            + self.tcp_ports.len()
+            + self.udp_ports.len()
     }
 
     /// Whether there are none.
@@ -196,6 +232,8 @@ pub struct ClassifyContext<'a> {
     /// Parser settings.
     pub config: &'a ProtocolConfig,
     pub(crate) attached: &'a mut Vec<Box<dyn Parser>>,
+    /// Settings resolved once per analyzer.
+    pub(crate) settings: &'a crate::analyzer::ParserSettings,
 }
 
 impl ClassifyContext<'_> {

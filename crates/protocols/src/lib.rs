@@ -11,6 +11,7 @@
 mod analyzer;
 mod classify;
 pub mod json_text;
+mod md5_stream;
 pub mod parsers;
 mod session_fields;
 

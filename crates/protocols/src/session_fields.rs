@@ -21,6 +21,9 @@ pub enum Value {
     Floats(Vec<f64>),
     /// Objects (DNS answers, certificates), in insertion order.
     Objects(Vec<Json>),
+    /// Objects already written as compact JSON text (DNS transactions),
+    /// in insertion order.
+    ObjectTexts(Vec<String>),
     /// One value written as-is, not as an array (Arkime's single-value
     /// fields such as `mysql.version` or the `http.method-GET` counters).
     Scalar(Json),
@@ -35,6 +38,7 @@ impl Value {
             Value::Ips(v) => v.len(),
             Value::Floats(v) => v.len(),
             Value::Objects(v) => v.len(),
+            Value::ObjectTexts(v) => v.len(),
             Value::Scalar(_) => 0,
         }
     }
@@ -51,6 +55,10 @@ pub struct SessionFields {
 }
 
 const DEFAULT_MAX_VALUES: usize = 4096;
+
+/// Values a new list has room for: what its first push would grow it to
+/// anyway, allocated at once instead of through the growth path.
+const FIRST_VALUES: usize = 4;
 
 fn cased(kind: FieldKind, s: &str) -> String {
     match kind.case() {
@@ -114,7 +122,7 @@ impl SessionFields {
     pub fn add_string(&mut self, reg: &FieldRegistry, id: FieldId, value: &str) -> bool {
         let kind = reg.def(id).kind;
         let bound = self.bound();
-        match self.slot(id, || Value::Strings(Vec::new())) {
+        match self.slot(id, || Value::Strings(Vec::with_capacity(FIRST_VALUES))) {
             Value::Strings(list) => {
                 if list.len() >= bound {
                     return false;
@@ -142,7 +150,7 @@ impl SessionFields {
     /// Adds an integer; false when already present or the field is full.
     pub fn add_int(&mut self, id: FieldId, value: i64) -> bool {
         let bound = self.bound();
-        match self.slot(id, || Value::Ints(Vec::new())) {
+        match self.slot(id, || Value::Ints(Vec::with_capacity(FIRST_VALUES))) {
             Value::Ints(list) => {
                 if list.len() >= bound || list.contains(&value) {
                     return false;
@@ -157,7 +165,7 @@ impl SessionFields {
     /// Adds an IP address; false when already present or the field is full.
     pub fn add_ip(&mut self, id: FieldId, value: IpAddr) -> bool {
         let bound = self.bound();
-        match self.slot(id, || Value::Ips(Vec::new())) {
+        match self.slot(id, || Value::Ips(Vec::with_capacity(FIRST_VALUES))) {
             Value::Ips(list) => {
                 if list.len() >= bound || list.contains(&value) {
                     return false;
@@ -187,9 +195,22 @@ impl SessionFields {
     /// Appends an object (a DNS answer, a certificate) to an object field.
     pub fn add_object(&mut self, id: FieldId, value: Json) -> bool {
         let bound = self.bound();
-        match self.slot(id, || Value::Objects(Vec::new())) {
+        match self.slot(id, || Value::Objects(Vec::with_capacity(FIRST_VALUES))) {
             Value::Objects(list) if list.len() < bound => {
                 list.push(value);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Appends an object given as compact JSON text (one `serde_json`
+    /// would write) to an object field.
+    pub fn add_object_text(&mut self, id: FieldId, text: String) -> bool {
+        let bound = self.bound();
+        match self.slot(id, || Value::ObjectTexts(Vec::with_capacity(FIRST_VALUES))) {
+            Value::ObjectTexts(list) if list.len() < bound => {
+                list.push(text);
                 true
             }
             _ => false,
@@ -202,7 +223,7 @@ impl SessionFields {
         let kind = reg.def(id).kind;
         let v = cased(kind, value);
         let bound = self.bound();
-        match self.slot(id, || Value::Strings(Vec::new())) {
+        match self.slot(id, || Value::Strings(Vec::with_capacity(FIRST_VALUES))) {
             Value::Strings(list) if list.len() < bound => {
                 list.push(v);
                 true
@@ -284,6 +305,9 @@ impl SessionFields {
         if self.protocols.iter().any(|p| p == name) {
             return false;
         }
+        if self.protocols.capacity() == 0 {
+            self.protocols.reserve_exact(FIRST_VALUES);
+        }
         self.protocols.push(name.to_string());
         true
     }
@@ -342,6 +366,14 @@ impl SessionFields {
                 ),
                 Value::Floats(v) => (Json::from(v.clone()), v.len()),
                 Value::Objects(v) => (Json::Array(v.clone()), v.len()),
+                Value::ObjectTexts(v) => (
+                    Json::Array(
+                        v.iter()
+                            .map(|t| serde_json::from_str(t).unwrap_or(Json::Null))
+                            .collect(),
+                    ),
+                    v.len(),
+                ),
                 Value::Scalar(v) => {
                     insert_path(body, &def.db, v.clone());
                     continue;
@@ -485,6 +517,7 @@ fn write_value(buf: &mut String, value: &Value) -> Option<usize> {
         Value::Ips(v) => list(buf, v, json_text::push_ip),
         Value::Floats(v) => list(buf, v, |b, x| b.push_str(&Json::from(*x).to_string())),
         Value::Objects(v) => list(buf, v, |b, x| b.push_str(&x.to_string())),
+        Value::ObjectTexts(v) => list(buf, v, |b, x| b.push_str(x)),
         Value::Scalar(v) => {
             buf.push_str(&v.to_string());
             None

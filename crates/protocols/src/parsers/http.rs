@@ -6,8 +6,11 @@
 //! per-direction buffer, bodies are hashed as they pass without being
 //! copied (except the first `maxReqBody` bytes of request bodies).
 
-use md5::{Digest, Md5};
-use sha2::Sha256;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::md5_stream::Md5;
 
 use super::util::{self, find_nocase, trim};
 use super::{Out, magic};
@@ -89,7 +92,7 @@ fn classify(cx: &mut ClassifyContext<'_>, _data: &[u8], _dir: Direction) {
     }
     // As Arkime: the session is HTTP from the first bytes on.
     cx.add_protocol("http");
-    cx.attach(Box::new(Http::new(cx.config)));
+    cx.attach(Box::new(Http::with_settings(&cx.settings.http)));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,8 +276,8 @@ pub struct Http {
     ws_bytes: i64,
     ws_text_samples: u32,
     /// Header names of `[headers-http-request]` / `[headers-http-response]`.
-    req_headers: Vec<String>,
-    res_headers: Vec<String>,
+    req_headers: Arc<[String]>,
+    res_headers: Arc<[String]>,
     /// A reused buffer for lower-cased header names.
     lname: String,
 }
@@ -287,23 +290,53 @@ fn section_keys(config: &ProtocolConfig, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-impl Http {
-    /// A parser with the settings it reads (`maxReqBody`, `supportSha256`).
-    pub fn new(config: &ProtocolConfig) -> Http {
-        Http {
-            dirs: [DirState::default(), DirState::default()],
-            pending: Default::default(),
+/// The settings an HTTP parser reads, resolved once per analyzer.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpSettings {
+    max_req_body: usize,
+    sha256: bool,
+    qs_values: bool,
+    cookie_values: bool,
+    req_headers: Arc<[String]>,
+    res_headers: Arc<[String]>,
+}
+
+impl HttpSettings {
+    /// `maxReqBody`, `supportSha256`, `parseQSValue`, `parseCookieValue`
+    /// and the header sections.
+    pub(crate) fn new(config: &ProtocolConfig) -> HttpSettings {
+        HttpSettings {
             max_req_body: config.get_int("maxReqBody", 256).clamp(0, 1 << 20) as usize,
             sha256: config.get_bool("supportSha256", false),
             qs_values: config.get_bool("parseQSValue", false),
             cookie_values: config.get_bool("parseCookieValue", false),
+            req_headers: section_keys(config, "headers-http-request").into(),
+            res_headers: section_keys(config, "headers-http-response").into(),
+        }
+    }
+}
+
+impl Http {
+    /// A parser with the settings it reads (`maxReqBody`, `supportSha256`).
+    pub fn new(config: &ProtocolConfig) -> Http {
+        Http::with_settings(&HttpSettings::new(config))
+    }
+
+    fn with_settings(s: &HttpSettings) -> Http {
+        Http {
+            dirs: [DirState::default(), DirState::default()],
+            pending: Default::default(),
+            max_req_body: s.max_req_body,
+            sha256: s.sha256,
+            qs_values: s.qs_values,
+            cookie_values: s.cookie_values,
             websocket: false,
             ws_frames: 0,
             ws_masked: 0,
             ws_bytes: 0,
             ws_text_samples: 0,
-            req_headers: section_keys(config, "headers-http-request"),
-            res_headers: section_keys(config, "headers-http-response"),
+            req_headers: Arc::clone(&s.req_headers),
+            res_headers: Arc::clone(&s.res_headers),
             lname: String::with_capacity(32),
         }
     }

@@ -86,13 +86,16 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
 /// Registry lookups of field expressions, remembered per analyzer and
 /// keyed by the address of a `'static` expression: a parser names its
 /// fields with literals, so the same address always means the same text
-/// and a hit costs a multiply and two compares instead of hashing the
-/// name. Direct-mapped; a collision only costs a fresh lookup.
+/// and a hit costs a multiply and a few compares instead of hashing the
+/// name. Two ways per set (direct-mapped, two literals of one message's
+/// fields that shared a slot evicted each other at every header); a miss
+/// only costs a fresh lookup.
 pub(crate) struct ExprIds {
     slots: Box<[(usize, usize, Option<FieldId>)]>,
 }
 
-const EXPR_SLOTS: usize = 512;
+/// Slots, in sets of two.
+const EXPR_SLOTS: usize = 1024;
 
 impl Default for ExprIds {
     fn default() -> Self {
@@ -107,13 +110,22 @@ impl ExprIds {
     /// the life of this memo: an analyzer's registry does).
     pub fn get(&mut self, reg: &FieldRegistry, expr: &'static str) -> Option<FieldId> {
         let addr = expr.as_ptr() as usize;
-        let at = (addr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % EXPR_SLOTS;
-        let slot = &mut self.slots[at];
-        if slot.0 == addr && slot.1 == expr.len() {
-            return slot.2;
+        let set = (addr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % (EXPR_SLOTS / 2);
+        let at = set * 2;
+        let key = (addr, expr.len());
+        let first = self.slots[at];
+        if (first.0, first.1) == key {
+            return first.2;
         }
+        let second = self.slots[at + 1];
+        if (second.0, second.1) == key {
+            return second.2;
+        }
+        // The newest lookup takes the first way; the one it displaces
+        // moves to the second.
         let id = reg.lookup_expr(expr);
-        *slot = (addr, expr.len(), id);
+        self.slots[at + 1] = first;
+        self.slots[at] = (addr, expr.len(), id);
         id
     }
 }
@@ -174,6 +186,13 @@ impl Out<'_, '_> {
     pub fn object(&mut self, expr: &'static str, v: serde_json::Value) -> bool {
         match self.id(expr) {
             Some(id) => self.fields.add_object(id, v),
+            None => false,
+        }
+    }
+    /// Appends an object given as JSON text to an object field.
+    pub fn object_text(&mut self, expr: &'static str, v: String) -> bool {
+        match self.id(expr) {
+            Some(id) => self.fields.add_object_text(id, v),
             None => false,
         }
     }

@@ -316,7 +316,7 @@ impl Parser for Quic {
             let l = (usize::from(s[1]) << 16) | (usize::from(s[2]) << 8) | usize::from(s[3]);
             if s.len() >= 4 + l {
                 if let Some(ch) = tls::client_hello(&s[4..4 + l], false) {
-                    let fp = tls::Fingerprints::from_config(cx.config, true);
+                    let fp = tls::Fingerprints::from_settings(cx.settings, true);
                     let mut o = super::out(cx);
                     tls::client_hello_fields(&mut o, &ch, 'q', fp);
                 }

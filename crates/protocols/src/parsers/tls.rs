@@ -408,11 +408,11 @@ pub(crate) struct Fingerprints {
 
 impl Fingerprints {
     /// The settings' choice, with JA3 on or off.
-    pub(crate) fn from_config(config: &crate::ProtocolConfig, ja3: bool) -> Fingerprints {
+    pub(crate) fn from_settings(s: &crate::analyzer::ParserSettings, ja3: bool) -> Fingerprints {
         Fingerprints {
             ja3,
-            ja3_strings: config.get_bool("ja3Strings", false),
-            ja4_raw: config.get_bool("ja4Raw", false),
+            ja3_strings: s.ja3_strings,
+            ja4_raw: s.ja4_raw,
         }
     }
 }
@@ -540,7 +540,7 @@ impl Tls {
     }
 
     fn handshake(&mut self, cx: &mut ParseContext<'_>, msg_type: u8, body: &[u8]) {
-        let hello = Fingerprints::from_config(cx.config, !self.dtls);
+        let hello = Fingerprints::from_settings(cx.settings, !self.dtls);
         let server = Fingerprints { ja3: true, ..hello };
         let now = cx.meta_first_secs();
         // JA4's transport letter: QUIC-style 'q' for TLS carried over UDP.
