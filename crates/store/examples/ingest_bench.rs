@@ -11,6 +11,9 @@
 //! With ROUNDS > 1 the documents are indexed again into a fresh store each
 //! round and the median is printed (the machine is shared).
 
+mod common;
+use common::{cpu_secs, dir_size};
+
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -74,27 +77,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cpu.sort_by(f64::total_cmp);
     println!("median: {:.1} µs per document", cpu[cpu.len() / 2]);
     Ok(())
-}
-
-/// CPU time (user + system) of this process so far, all threads.
-fn cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) close with ')'.
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn dir_size(p: &std::path::Path) -> std::io::Result<u64> {
-    let mut n = 0;
-    for e in std::fs::read_dir(p)? {
-        let md = e?.metadata()?;
-        if md.is_file() {
-            n += md.len();
-        }
-    }
-    Ok(n)
 }
