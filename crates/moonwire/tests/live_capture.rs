@@ -103,6 +103,21 @@ c, _ = t.accept(); data = c.recv(100); c.sendall(b"pong:" + data); c.close()
 d, peer = u.recvfrom(100); u.sendto(b"answer", peer)
 "#;
 
+/// `moonwire capture -i` on namespace B's end of the veth pair.
+fn capture_in_b(ns_b: &str, tag: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args([
+        "netns",
+        "exec",
+        ns_b,
+        env!("CARGO_BIN_EXE_moonwire"),
+        "capture",
+        "-i",
+    ])
+    .arg(format!("mwb{tag}"));
+    c
+}
+
 const CLIENT: &str = r#"
 import socket, time
 s = socket.create_connection(("10.231.7.2", 8080), timeout=10); s.sendall(b"hello moonwire")
@@ -116,16 +131,7 @@ fn live_capture_between_namespaces() {
     let Some((tag, ns)) = namespaces_or_skip("a") else {
         return;
     };
-    let capture = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.b,
-            env!("CARGO_BIN_EXE_moonwire"),
-            "capture",
-            "-i",
-        ])
-        .arg(format!("mwb{tag}"))
+    let capture = capture_in_b(&ns.b, &tag)
         .args(["--json", "--duration", "5"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -185,16 +191,7 @@ fn live_capture_saves_idle_sessions_while_running() {
     let Some((tag, ns)) = namespaces_or_skip("b") else {
         return;
     };
-    let mut capture = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.b,
-            env!("CARGO_BIN_EXE_moonwire"),
-            "capture",
-            "-i",
-        ])
-        .arg(format!("mwb{tag}"))
+    let mut capture = capture_in_b(&ns.b, &tag)
         .args(["--json", "--duration", "30", "-o", "udpTimeout=1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
