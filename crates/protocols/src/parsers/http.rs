@@ -264,20 +264,12 @@ pub struct Http {
     /// Methods of requests whose response has not been read (responses to
     /// HEAD and CONNECT have no body).
     pending: std::collections::VecDeque<&'static str>,
-    max_req_body: usize,
-    sha256: bool,
-    /// `parseQSValue`: query-string values too (keys always).
-    qs_values: bool,
-    /// `parseCookieValue`: cookie values too (names always).
-    cookie_values: bool,
+    settings: HttpSettings,
     websocket: bool,
     ws_frames: i64,
     ws_masked: i64,
     ws_bytes: i64,
     ws_text_samples: u32,
-    /// Header names of `[headers-http-request]` / `[headers-http-response]`.
-    req_headers: Arc<[String]>,
-    res_headers: Arc<[String]>,
     /// A reused buffer for lower-cased header names.
     lname: String,
 }
@@ -295,8 +287,11 @@ fn section_keys(config: &ProtocolConfig, name: &str) -> Vec<String> {
 pub(crate) struct HttpSettings {
     max_req_body: usize,
     sha256: bool,
+    /// `parseQSValue`: query-string values too (keys always).
     qs_values: bool,
+    /// `parseCookieValue`: cookie values too (names always).
     cookie_values: bool,
+    /// Header names of `[headers-http-request]` / `[headers-http-response]`.
     req_headers: Arc<[String]>,
     res_headers: Arc<[String]>,
 }
@@ -326,17 +321,12 @@ impl Http {
         Http {
             dirs: [DirState::default(), DirState::default()],
             pending: Default::default(),
-            max_req_body: s.max_req_body,
-            sha256: s.sha256,
-            qs_values: s.qs_values,
-            cookie_values: s.cookie_values,
+            settings: s.clone(),
             websocket: false,
             ws_frames: 0,
             ws_masked: 0,
             ws_bytes: 0,
             ws_text_samples: 0,
-            req_headers: Arc::clone(&s.req_headers),
-            res_headers: Arc::clone(&s.res_headers),
             lname: String::with_capacity(32),
         }
     }
@@ -460,9 +450,9 @@ impl Http {
             self.lname = lname;
         }
         let configured = if msg.is_request {
-            &self.req_headers
+            &self.settings.req_headers
         } else {
-            &self.res_headers
+            &self.settings.res_headers
         };
         header_config_fields(cx, configured, &msg);
         cx.http_event(HttpEvent::HeadersComplete, None, dir);
@@ -578,13 +568,13 @@ impl Http {
                 "authorization" => auth(o, value),
                 _ => {}
             }
-            if self.req_headers.iter().any(|h| h == lname) {
+            if self.settings.req_headers.iter().any(|h| h == lname) {
                 continue;
             }
             o.push("http.header.request.field", lname);
             o.push("http.hasheader.src.value", &vtext);
         }
-        cookies(o, &cookie, self.cookie_values);
+        cookies(o, &cookie, self.settings.cookie_values);
         let url = &msg.url[..msg.url.len().min(MAX_URL)];
         if msg.url.len() > MAX_URL {
             o.tag("http:url-truncated");
@@ -608,7 +598,7 @@ impl Http {
         if host.is_some() {
             o.s("http.uri.path", &util::text_cow(path));
             if let Some(q) = query {
-                query_fields(o, q, self.qs_values);
+                query_fields(o, q, self.settings.qs_values);
             }
         }
         let urltext = util::text_cow(url);
@@ -641,7 +631,7 @@ impl Http {
             lower_name(name, lname);
             let lname = lname.as_str();
             o.s("http.hasheader.dst", lname);
-            if self.res_headers.iter().any(|h| h == lname) {
+            if self.settings.res_headers.iter().any(|h| h == lname) {
                 continue;
             }
             o.push("http.header.response.field", lname);
@@ -653,8 +643,8 @@ impl Http {
         if data.is_empty() {
             return;
         }
-        let sha = self.sha256;
-        let max_body = self.max_req_body;
+        let sha = self.settings.sha256;
+        let max_body = self.settings.max_req_body;
         let msg = &mut self.dirs[d].msg;
         if !msg.in_body {
             msg.in_body = true;
