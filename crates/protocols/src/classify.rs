@@ -42,6 +42,18 @@ struct Entry {
     action: ClassifyAction,
 }
 
+impl Entry {
+    /// A classifier found by port: no bytes to match.
+    fn by_port(name: &str, action: ClassifyAction) -> Entry {
+        Entry {
+            name: name.to_string(),
+            offset: 0,
+            pattern: Vec::new(),
+            action,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 struct PrefixTable {
     entries: Vec<Entry>,
@@ -158,28 +170,12 @@ impl ClassifierSet {
 
     /// A TCP classifier run for sessions with `port` on either side.
     pub fn add_tcp_port(&mut self, name: &str, port: u16, action: ClassifyAction) {
-        self.tcp_ports.add(
-            port,
-            Entry {
-                name: name.to_string(),
-                offset: 0,
-                pattern: Vec::new(),
-                action,
-            },
-        );
+        self.tcp_ports.add(port, Entry::by_port(name, action));
     }
 
     /// A UDP classifier run for sessions with `port` on either side.
     pub fn add_udp_port(&mut self, name: &str, port: u16, action: ClassifyAction) {
-        self.udp_ports.add(
-            port,
-            Entry {
-                name: name.to_string(),
-                offset: 0,
-                pattern: Vec::new(),
-                action,
-            },
-        );
+        self.udp_ports.add(port, Entry::by_port(name, action));
     }
 
     /// The classifiers that match a direction's first data, named.
