@@ -145,6 +145,14 @@ median() { # numbers on stdin -> their median
   sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+col() { # $1 file of run lines, $2 column -> the column's median
+  awk -v k="$2" '{print $k}' "$1" | median
+}
+
+ms() { # microseconds -> "1.23ms"
+  awk -v v="$1" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.2fms", v / 1000 }'
+}
+
 run_wrk() { # $1 port, $2 conns, $3 pid -> "rps p50-us p99-us cpu-us-per-request"
   local t0 t1 reqs
   t0=$(cpu_ticks "$3")
@@ -189,10 +197,8 @@ for c in $CASES; do
         run_wrk 18102 "$conns" "$MP" >> "$WORK/m.runs"; run_wrk 18101 "$conns" "$HP" >> "$WORK/h.runs"
       fi
     done
-    col() { awk -v k="$2" '{print $k}' "$1" | median; }
     hr=$(col "$WORK/h.runs" 1); h50=$(col "$WORK/h.runs" 2); h99=$(col "$WORK/h.runs" 3); hc=$(col "$WORK/h.runs" 4)
     mr=$(col "$WORK/m.runs" 1); m50=$(col "$WORK/m.runs" 2); m99=$(col "$WORK/m.runs" 3); mc=$(col "$WORK/m.runs" 4)
-    ms() { awk -v v="$1" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.2fms", v / 1000 }'; }
     ratio=$(awk -v a="$mr" -v b="$hr" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     cratio=$(awk -v a="$mc" -v b="$hc" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "-" }')
     pratio=$(awk -v a="$m99" -v b="$h99" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "-" }')
