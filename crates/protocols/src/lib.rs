@@ -21,7 +21,7 @@ pub use analyzer::{
 };
 pub use classify::{ClassifierSet, ClassifyAction, ClassifyContext, NativeClassifier};
 pub use fields;
-pub use session_fields::{SessionFields, Value};
+pub use session_fields::{SessionFields, Span, Value};
 
 /// The DATA chunks of an SCTP packet's chunk area: (payload protocol id,
 /// user data) of each, bounded by the packet.

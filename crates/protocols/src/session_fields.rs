@@ -7,14 +7,30 @@ use fields::{Case, FieldFlags, FieldId, FieldKind, FieldRegistry};
 
 use crate::json_text;
 use serde_json::{Map, Value as Json};
+use smallvec::SmallVec;
+
+/// Where one string value sits in its session's text arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    at: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.at as usize..self.at as usize + self.len as usize
+    }
+}
 
 /// One field's values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// Strings, in insertion order, distinct.
-    Strings(Vec<String>),
+    /// Strings, in insertion order, distinct (or not, for the non-unique
+    /// fields [`SessionFields::push_string`] fills); their text is in the
+    /// session's arena, read with [`SessionFields::strings`].
+    Strings(SmallVec<[Span; INLINE_VALUES]>),
     /// Integers, in insertion order, distinct.
-    Ints(Vec<i64>),
+    Ints(SmallVec<[i64; INLINE_VALUES]>),
     /// IP addresses, distinct.
     Ips(Vec<IpAddr>),
     /// Floats, distinct.
@@ -48,6 +64,10 @@ impl Value {
 #[derive(Debug, Clone, Default)]
 pub struct SessionFields {
     values: Vec<(FieldId, Value)>,
+    /// The text of every string value, one after the other: a session's
+    /// strings cost one growing allocation instead of one each (they are
+    /// made on the packet thread and freed on the output thread).
+    text: String,
     protocols: Vec<String>,
     tags: Vec<String>,
     /// Cap on values per field (Arkime's maxFieldValues-like bound).
@@ -56,33 +76,50 @@ pub struct SessionFields {
 
 const DEFAULT_MAX_VALUES: usize = 4096;
 
+/// Values a string or integer list holds without an allocation of its own:
+/// most fields of a session have one or two.
+const INLINE_VALUES: usize = 2;
+
 /// Values a new list has room for: what its first push would grow it to
 /// anyway, allocated at once instead of through the growth path.
 const FIRST_VALUES: usize = 4;
 
-fn cased(kind: FieldKind, s: &str) -> String {
+/// Appends `s` cased as `kind` says to `text`.
+fn push_cased(text: &mut String, kind: FieldKind, s: &str) {
+    let start = text.len();
     match kind.case() {
-        Case::Lower if s.is_ascii() => s.to_ascii_lowercase(),
-        Case::Lower => s.to_lowercase(),
-        Case::Upper if s.is_ascii() => s.to_ascii_uppercase(),
-        Case::Upper => s.to_uppercase(),
-        Case::Keep => s.to_string(),
+        Case::Lower if s.is_ascii() => {
+            text.push_str(s);
+            text[start..].make_ascii_lowercase();
+        }
+        Case::Lower => text.push_str(&s.to_lowercase()),
+        Case::Upper if s.is_ascii() => {
+            text.push_str(s);
+            text[start..].make_ascii_uppercase();
+        }
+        Case::Upper => text.push_str(&s.to_uppercase()),
+        Case::Keep => text.push_str(s),
     }
 }
 
-/// Whether `list` (values already cased for `kind`) holds what `s` becomes
-/// once cased, decided without the cased copy; `None` when deciding needs
-/// it (non-ASCII text to fold).
-fn holds_cased(kind: FieldKind, list: &[String], s: &str) -> Option<bool> {
+/// Whether `list` (values already cased for `kind`, in `text`) holds what
+/// `s` becomes once cased, decided without the cased copy; `None` when
+/// deciding needs it (non-ASCII text to fold).
+fn holds_cased(kind: FieldKind, text: &str, list: &[Span], s: &str) -> Option<bool> {
+    let mut values = list.iter().map(|sp| &text[sp.range()]);
     match kind.case() {
-        Case::Keep => Some(list.iter().any(|x| x == s)),
+        Case::Keep => Some(values.any(|x| x == s)),
         // ASCII folds to ASCII, so a stored non-ASCII value differs anyway.
         Case::Lower | Case::Upper if s.is_ascii() => {
-            Some(list.iter().any(|x| x.eq_ignore_ascii_case(s)))
+            Some(values.any(|x| x.eq_ignore_ascii_case(s)))
         }
         _ => None,
     }
 }
+
+/// First bytes a session's text arena gets: most parsed sessions' strings
+/// fit, so it rarely grows.
+const FIRST_TEXT: usize = 512;
 
 impl SessionFields {
     /// Empty values with the default bound per field.
@@ -94,7 +131,14 @@ impl SessionFields {
     }
 
     fn slot(&mut self, id: FieldId, empty: impl FnOnce() -> Value) -> &mut Value {
-        let at = match self.values.iter().position(|(f, _)| *f == id) {
+        let at = self.slot_index(id, empty);
+        &mut self.values[at].1
+    }
+
+    /// The index of a field's entry in `values`, made with `empty` first
+    /// if the field has none.
+    fn slot_index(&mut self, id: FieldId, empty: impl FnOnce() -> Value) -> usize {
+        match self.values.iter().position(|(f, _)| *f == id) {
             Some(i) => i,
             None => {
                 if self.values.capacity() == 0 {
@@ -105,8 +149,7 @@ impl SessionFields {
                 self.values.push((id, empty()));
                 self.values.len() - 1
             }
-        };
-        &mut self.values[at].1
+        }
     }
 
     fn bound(&self) -> usize {
@@ -117,40 +160,63 @@ impl SessionFields {
         }
     }
 
+    /// Appends `value`, cased for `kind`, to the arena; `None` when the
+    /// arena is full (4 GiB).
+    fn push_text(&mut self, kind: FieldKind, value: &str) -> Option<Span> {
+        if self.text.capacity() == 0 {
+            self.text.reserve(FIRST_TEXT.max(value.len()));
+        }
+        let at = self.text.len();
+        push_cased(&mut self.text, kind, value);
+        match (u32::try_from(at), u32::try_from(self.text.len() - at)) {
+            (Ok(at), Ok(len)) => Some(Span { at, len }),
+            _ => {
+                self.text.truncate(at);
+                None
+            }
+        }
+    }
+
     /// Adds a string (cased as the field's kind says); false when already
     /// present or the field is full.
     pub fn add_string(&mut self, reg: &FieldRegistry, id: FieldId, value: &str) -> bool {
         let kind = reg.def(id).kind;
         let bound = self.bound();
-        match self.slot(id, || Value::Strings(Vec::with_capacity(FIRST_VALUES))) {
-            Value::Strings(list) => {
-                if list.len() >= bound {
-                    return false;
-                }
-                // Duplicates are common (hosts, user agents): found without
-                // making the cased copy first.
-                let v = match holds_cased(kind, list, value) {
-                    Some(true) => return false,
-                    Some(false) => cased(kind, value),
-                    None => {
-                        let v = cased(kind, value);
-                        if list.contains(&v) {
-                            return false;
-                        }
-                        v
-                    }
-                };
-                list.push(v);
-                true
-            }
-            _ => false,
+        let at = self.slot_index(id, || Value::Strings(SmallVec::new()));
+        let Value::Strings(list) = &self.values[at].1 else {
+            return false;
+        };
+        if list.len() >= bound {
+            return false;
         }
+        // Duplicates are common (hosts, user agents): found without making
+        // the cased copy first.
+        let folded = match holds_cased(kind, &self.text, list, value) {
+            Some(true) => return false,
+            Some(false) => false,
+            None => true,
+        };
+        let Some(span) = self.push_text(kind, value) else {
+            return false;
+        };
+        let Value::Strings(list) = &mut self.values[at].1 else {
+            return false;
+        };
+        if folded {
+            let new = &self.text[span.range()];
+            if list.iter().any(|sp| &self.text[sp.range()] == new) {
+                self.text.truncate(span.at as usize);
+                return false;
+            }
+        }
+        list.push(span);
+        true
     }
 
     /// Adds an integer; false when already present or the field is full.
     pub fn add_int(&mut self, id: FieldId, value: i64) -> bool {
         let bound = self.bound();
-        match self.slot(id, || Value::Ints(Vec::with_capacity(FIRST_VALUES))) {
+        match self.slot(id, || Value::Ints(SmallVec::new())) {
             Value::Ints(list) => {
                 if list.len() >= bound || list.contains(&value) {
                     return false;
@@ -221,15 +287,18 @@ impl SessionFields {
     /// non-unique arrays such as `http.requestHeaderField`).
     pub fn push_string(&mut self, reg: &FieldRegistry, id: FieldId, value: &str) -> bool {
         let kind = reg.def(id).kind;
-        let v = cased(kind, value);
         let bound = self.bound();
-        match self.slot(id, || Value::Strings(Vec::with_capacity(FIRST_VALUES))) {
-            Value::Strings(list) if list.len() < bound => {
-                list.push(v);
-                true
-            }
-            _ => false,
+        let at = self.slot_index(id, || Value::Strings(SmallVec::new()));
+        if !matches!(&self.values[at].1, Value::Strings(list) if list.len() < bound) {
+            return false;
         }
+        let Some(span) = self.push_text(kind, value) else {
+            return false;
+        };
+        if let Value::Strings(list) = &mut self.values[at].1 {
+            list.push(span);
+        }
+        true
     }
 
     /// Sets a single-value field (written without an array); the first
@@ -295,7 +364,17 @@ impl SessionFields {
         self.get(id).is_some()
     }
 
-    /// The values of a field.
+    /// The strings of a string field, in order (`None` when the field has
+    /// no values or holds another kind).
+    pub fn strings(&self, id: FieldId) -> Option<impl ExactSizeIterator<Item = &str> + '_> {
+        match self.get(id)? {
+            Value::Strings(list) => Some(list.iter().map(|sp| &self.text[sp.range()])),
+            _ => None,
+        }
+    }
+
+    /// The values of a field (string values are read with
+    /// [`SessionFields::strings`]).
     pub fn get(&self, id: FieldId) -> Option<&Value> {
         self.values.iter().find(|(f, _)| *f == id).map(|(_, v)| v)
     }
@@ -350,6 +429,7 @@ impl SessionFields {
     /// Drops every value (a new session segment).
     pub fn clear(&mut self) {
         self.values.clear();
+        self.text.clear();
     }
 
     /// Writes every field at its db path (dotted paths are nested objects)
@@ -358,8 +438,15 @@ impl SessionFields {
         for (id, value) in &self.values {
             let def = reg.def(*id);
             let (json, n) = match value {
-                Value::Strings(v) => (Json::from(v.clone()), v.len()),
-                Value::Ints(v) => (Json::from(v.clone()), v.len()),
+                Value::Strings(v) => (
+                    Json::from(
+                        v.iter()
+                            .map(|sp| self.text[sp.range()].to_string())
+                            .collect::<Vec<_>>(),
+                    ),
+                    v.len(),
+                ),
+                Value::Ints(v) => (Json::from(v.to_vec()), v.len()),
                 Value::Ips(v) => (
                     Json::from(v.iter().map(|i| i.to_string()).collect::<Vec<_>>()),
                     v.len(),
@@ -449,7 +536,7 @@ impl SessionFields {
             }
             close_to(buf, &mut open, depth);
             member_key(buf, &mut open, leaf);
-            let n = write_value(buf, value);
+            let n = write_value(buf, &self.text, value);
             let def = reg.def(*id);
             let suffix = if def.flags.contains(FieldFlags::CNT_DASH) {
                 "-cnt"
@@ -496,7 +583,7 @@ fn member_key(buf: &mut String, open: &mut [(&str, bool)], key: &str) {
 
 /// Writes a value; returns the count to write beside it (None for
 /// scalars, which have no count).
-fn write_value(buf: &mut String, value: &Value) -> Option<usize> {
+fn write_value(buf: &mut String, text: &str, value: &Value) -> Option<usize> {
     fn list<T>(buf: &mut String, v: &[T], mut one: impl FnMut(&mut String, &T)) -> Option<usize> {
         buf.push('[');
         for (i, x) in v.iter().enumerate() {
@@ -509,7 +596,7 @@ fn write_value(buf: &mut String, value: &Value) -> Option<usize> {
         Some(v.len())
     }
     match value {
-        Value::Strings(v) => list(buf, v, |b, s| json_text::push_str(b, s)),
+        Value::Strings(v) => list(buf, v, |b, sp| json_text::push_str(b, &text[sp.range()])),
         Value::Ints(v) => {
             let mut num = itoa::Buffer::new();
             list(buf, v, |b, x| b.push_str(num.format(*x)))
@@ -575,6 +662,40 @@ mod tests {
         assert_eq!(http["uriCnt"], serde_json::json!(3));
         // host.http is a lower-cased term field.
         assert_eq!(http["host"], serde_json::json!(["example.com", "école.fr"]));
+    }
+
+    #[test]
+    fn strings_share_one_arena_and_duplicates_leave_nothing_in_it() {
+        let reg = FieldRegistry::builtin();
+        let host = reg.lookup_expr("host.http").unwrap();
+        let field = reg.lookup_expr("http.header.request.field").unwrap();
+        let mut f = SessionFields::new();
+        assert!(f.add_string(&reg, host, "A.example"));
+        assert!(f.add_string(&reg, host, "ÉCOLE.fr"));
+        let used = f.text.len();
+        // Rejected on the ASCII path (no copy made) and after folding
+        // non-ASCII text (the copy is taken back).
+        assert!(!f.add_string(&reg, host, "a.EXAMPLE"));
+        assert!(!f.add_string(&reg, host, "école.FR"));
+        assert_eq!(f.text.len(), used);
+        // Non-unique fields keep every value, in order.
+        for v in ["accept", "host", "accept"] {
+            assert!(f.push_string(&reg, field, v));
+        }
+        let hosts: Vec<&str> = f.strings(host).unwrap().collect();
+        assert_eq!(hosts, ["a.example", "école.fr"]);
+        let fields: Vec<&str> = f.strings(field).unwrap().collect();
+        assert_eq!(fields, ["accept", "host", "accept"]);
+        // Values of other kinds are not strings.
+        let status = reg.lookup_expr("http.statuscode").unwrap();
+        f.add_int(status, 200);
+        assert!(f.strings(status).is_none());
+        // A new segment starts with an empty arena.
+        f.clear();
+        assert!(f.strings(host).is_none());
+        assert_eq!(f.text.len(), 0);
+        assert!(f.add_string(&reg, host, "b.example"));
+        assert_eq!(f.strings(host).unwrap().collect::<Vec<_>>(), ["b.example"]);
     }
 
     fn members(f: &SessionFields, reg: &FieldRegistry) -> Map<String, Json> {

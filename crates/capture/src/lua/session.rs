@@ -423,16 +423,16 @@ fn get_field(shared: &Shared, session: &mut ScriptSession<'_>, which: &Value) ->
             Got::Strs(t.to_vec())
         });
     }
+    if let Some(strings) = session.fields.strings(id) {
+        return Ok(Got::Strs(strings.map(str::to_string).collect()));
+    }
     let Some(values) = session.fields.get(id) else {
         return Ok(Got::Nil);
     };
     // `if let` rather than `match`: other value representations (single
     // values written as-is) go through the document form below.
-    if let FieldValues::Strings(v) = values {
-        return Ok(Got::Strs(v.clone()));
-    }
     if let FieldValues::Ints(v) = values {
-        return Ok(Got::Ints(v.clone()));
+        return Ok(Got::Ints(v.to_vec()));
     }
     if let FieldValues::Ips(v) = values {
         return Ok(Got::Strs(v.iter().map(ToString::to_string).collect()));
