@@ -212,6 +212,10 @@ pub struct Settings {
     pub max_frags: usize,
     /// Seconds a datagram may wait for its fragments.
     pub frags_timeout: u32,
+    /// Index threads of the session store (`indexThreads`, moonwire's own
+    /// key); 0 picks a number from the cores, see
+    /// [`Settings::store_index_threads`].
+    pub index_threads: usize,
     /// Every effective key and value (for parsers and Lua that read their
     /// own keys).
     pub raw: BTreeMap<String, Entry>,
@@ -248,9 +252,29 @@ impl Default for Settings {
             max_tcp_out_of_order: 256,
             max_frags: 10000,
             frags_timeout: 480,
+            index_threads: 0,
             raw: BTreeMap::new(),
             sections: BTreeMap::new(),
         }
+    }
+}
+
+/// Most index threads `indexThreads` may ask for.
+const MAX_INDEX_THREADS: i64 = 16;
+
+impl Settings {
+    /// The session store's index threads on a machine with `cores` cores:
+    /// `indexThreads` when set, else every core the packet threads and the
+    /// reader leave, at least 2 and at most 8. Indexing costs more CPU per
+    /// session than parsing and one indexing thread is the capture's
+    /// critical path: even on 2 cores a second one finishes sooner (it runs
+    /// while the capture threads wait for the index), and with cores to
+    /// spare more of them keep up with the packet threads.
+    pub fn store_index_threads(&self, cores: usize) -> usize {
+        if self.index_threads > 0 {
+            return self.index_threads;
+        }
+        cores.saturating_sub(self.packet_threads + 1).clamp(2, 8)
     }
 }
 
@@ -285,6 +309,7 @@ const CAPTURE_KEYS: &[&str] = &[
     "luaMaxMemory",
     "luaLibraries",
     "luaOutstandingTimeout",
+    "indexThreads",
 ];
 
 /// Keys the protocol parsers read (they take them from [`Settings::raw`]).
@@ -546,6 +571,7 @@ fn list(v: &str) -> Vec<String> {
 fn apply(s: &mut Settings, key: &str, e: &Entry) -> Result<(), ConfigError> {
     match key {
         "packetThreads" => s.packet_threads = int(key, e, 1, 24)?,
+        "indexThreads" => s.index_threads = int(key, e, 0, MAX_INDEX_THREADS)?,
         "pcapDir" => s.pcap_dir = list(&e.value).into_iter().next(),
         "interface" => s.interfaces = list(&e.value),
         "snapLen" => s.snap_len = int(key, e, 1, 262_144)?,
@@ -622,6 +648,23 @@ mod tests {
             w.iter()
                 .any(|w| w.contains("t.ini:6") && w.contains("not found"))
         );
+    }
+
+    #[test]
+    fn index_threads_follow_the_cores_unless_set() {
+        let mut s = Settings::default();
+        // One packet thread and the reader: the cores left index, with
+        // two at least.
+        assert_eq!(s.store_index_threads(1), 2);
+        assert_eq!(s.store_index_threads(2), 2);
+        assert_eq!(s.store_index_threads(8), 6);
+        assert_eq!(s.store_index_threads(64), 8);
+        s.packet_threads = 4;
+        assert_eq!(s.store_index_threads(4), 2);
+        let (s, _) = load_settings(None, "", &["indexThreads=3".into()]).unwrap();
+        assert_eq!(s.store_index_threads(2), 3);
+        let err = load_settings(None, "", &["indexThreads=99".into()]).unwrap_err();
+        assert!(err.to_string().contains("outside 0..=16"), "{err}");
     }
 
     #[test]

@@ -241,7 +241,11 @@ fn open_store(
 )> {
     let store = store::Store::open_or_create(&args.data, Arc::clone(registry))
         .with_context(|| format!("opening store {}", args.data.display()))?;
-    let writer = store.writer(store::WriterOptions::default())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let writer = store.writer(store::WriterOptions {
+        threads: settings.store_index_threads(cores),
+        ..store::WriterOptions::default()
+    })?;
     if live {
         if inputs.iter().any(|i| matches!(i, Input::File(_))) {
             bail!("capture files (-r/-R) and interfaces (-i) in separate runs when storing");

@@ -430,4 +430,35 @@ fn offline_capture_stores_what_json_prints() {
     let got = records(&out);
     assert!(!got.is_empty());
     assert!(got.iter().all(|r| input.contains(&r.3)));
+
+    // However many threads index, every session is stored once.
+    let data3 = tmp.path().join("data3");
+    let data3_s = data3.to_str().unwrap();
+    let (ok, _, err) = mw(&[
+        "capture",
+        "-q",
+        "-r",
+        sample,
+        "--data",
+        data3_s,
+        "-o",
+        "indexThreads=3",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(count(data3_s, ""), Some(stored.len() as u64));
+    assert_eq!(
+        count(data3_s, "protocols == dns"),
+        count(data_s, "protocols == dns")
+    );
+    let (ok, _, err) = mw(&[
+        "capture",
+        "-q",
+        "-r",
+        sample,
+        "--data",
+        data3_s,
+        "-o",
+        "indexThreads=17",
+    ]);
+    assert!(!ok && err.contains("indexThreads"), "{err}");
 }

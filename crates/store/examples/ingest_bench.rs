@@ -6,7 +6,11 @@
 //! end), and prints the CPU time of indexing (all threads, the final
 //! commit and merges included) per document.
 //!
-//! Usage: ingest_bench FILE.jsonl [DIR] [ROUNDS] [BATCH]
+//! Usage: ingest_bench FILE.jsonl [DIR] [ROUNDS] [BATCH] [THREADS]
+//!
+//! THREADS: tantivy indexing threads (default 1). The wall-clock rate is
+//! printed too: with more threads it shows whether indexing spreads over
+//! the cores (on an otherwise idle machine).
 //!
 //! With ROUNDS > 1 the documents are indexed again into a fresh store each
 //! round and the median is printed (the machine is shared).
@@ -24,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let file = args
         .next()
-        .ok_or("usage: ingest_bench FILE.jsonl [DIR] [ROUNDS] [BATCH]")?;
+        .ok_or("usage: ingest_bench FILE.jsonl [DIR] [ROUNDS] [BATCH] [THREADS]")?;
     let tmp = tempfile::tempdir()?;
     let dir = args
         .next()
@@ -32,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| tmp.path().join("data"));
     let rounds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
     let batch: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(32);
+    let threads: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
     let reader = std::io::BufReader::new(std::fs::File::open(&file)?);
     let mut bodies = Vec::new();
     for line in reader.lines() {
@@ -55,19 +60,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let reg = Arc::new(FieldRegistry::builtin());
         let store = Store::open_or_create(&dir, reg)?;
         let c0 = cpu_secs();
-        let w = store.writer(WriterOptions::default())?;
+        let t0 = std::time::Instant::now();
+        let w = store.writer(WriterOptions {
+            threads,
+            ..WriterOptions::default()
+        })?;
         w.set_commit_interval(None)?;
         for b in batches {
             w.add_json_batch(b)?;
         }
         let stats = w.finish()?;
         let c = cpu_secs() - c0;
+        let wall = t0.elapsed().as_secs_f64();
         let size = dir_size(&dir.join("index"))?;
         eprintln!(
-            "round {}: {:.2} s CPU, {:.1} µs per document, {} documents, {} commits, {:.0} bytes per document",
+            "round {}: {:.2} s CPU, {:.1} µs per document, {:.2} s wall = {:.0} documents/s, {} documents, {} commits, {:.0} bytes per document",
             round + 1,
             c,
             c / stats.documents.max(1) as f64 * 1e6,
+            wall,
+            stats.documents as f64 / wall,
             stats.documents,
             stats.commits,
             size as f64 / stats.documents.max(1) as f64

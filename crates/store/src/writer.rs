@@ -48,14 +48,18 @@ pub struct WriterOptions {
     pub commit_interval: Duration,
     /// Memory budget of tantivy's indexing (default 128 MB).
     pub heap_bytes: usize,
-    /// tantivy indexing threads (default 1; the capture threads need the
-    /// cores).
+    /// tantivy indexing threads (default 1; capture picks a number from
+    /// the cores its own threads leave). Each gets at least 32 MB of the
+    /// memory budget, which grows to match.
     pub threads: usize,
     /// Capacity of the channel to the writer thread, in messages: one body
     /// ([`StoreWriter::add`], [`StoreWriter::add_json`]) or one batch
     /// ([`StoreWriter::add_json_batch`]) each (default 1024).
     pub queue: usize,
 }
+
+/// Least indexing memory given to each tantivy indexing thread.
+const MIN_HEAP_PER_THREAD: usize = 32 << 20;
 
 impl Default for WriterOptions {
     fn default() -> Self {
@@ -115,9 +119,11 @@ impl std::fmt::Debug for StoreWriter {
 
 impl StoreWriter {
     pub(crate) fn start(store: &Store, opts: WriterOptions) -> Result<StoreWriter, StoreError> {
-        let iw: IndexWriter<PendingDoc> = store
-            .index()
-            .writer_with_num_threads(opts.threads.max(1), opts.heap_bytes.max(16 << 20))?;
+        let threads = opts.threads.max(1);
+        // tantivy splits the budget between its threads and refuses less
+        // than 15 MB each.
+        let budget = opts.heap_bytes.max(threads * MIN_HEAP_PER_THREAD);
+        let iw: IndexWriter<PendingDoc> = store.index().writer_with_num_threads(threads, budget)?;
         let (tx, rx) = bounded(opts.queue.max(1));
         let schema = store.schema().clone();
         let files = store.files_handle();
@@ -389,5 +395,42 @@ mod tests {
             .collect();
         assert_eq!(nodes.len(), 2);
         assert!(nodes.contains(&"a".to_string()) && nodes.contains(&"c".to_string()));
+    }
+
+    #[test]
+    fn several_index_threads_store_every_document_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = Arc::new(FieldRegistry::builtin());
+        let store = Store::open_or_create(tmp.path(), reg).unwrap();
+        let opts = WriterOptions {
+            threads: 3,
+            // Below what three threads need: the writer raises it.
+            heap_bytes: 16 << 20,
+            ..WriterOptions::default()
+        };
+        let w = store.writer(opts).unwrap();
+        for b in 0..20 {
+            let batch: Vec<String> = (0..50)
+                .map(|i| {
+                    format!(
+                        r#"{{"node": "n{b}", "source": {{"port": {}}}}}"#,
+                        b * 50 + i
+                    )
+                })
+                .chain(["{broken".to_string()])
+                .collect();
+            w.add_json_batch(batch).unwrap();
+            if b == 9 {
+                w.commit().unwrap();
+            }
+        }
+        let stats = w.finish().unwrap();
+        assert_eq!((stats.documents, stats.rejected), (1000, 20));
+        let store = Store::open(tmp.path(), Arc::new(FieldRegistry::builtin())).unwrap();
+        let all = TimeRange::default();
+        assert_eq!(store.count("", all).unwrap(), 1000);
+        assert_eq!(store.count("port.src >= 500", all).unwrap(), 500);
+        assert_eq!(store.count("node == n7", all).unwrap(), 50);
+        assert_eq!(store.count("port.src == 999", all).unwrap(), 1);
     }
 }
