@@ -434,31 +434,17 @@ fn offline_capture_stores_what_json_prints() {
     // However many threads index, every session is stored once.
     let data3 = tmp.path().join("data3");
     let data3_s = data3.to_str().unwrap();
-    let (ok, _, err) = mw(&[
-        "capture",
-        "-q",
-        "-r",
-        sample,
-        "--data",
-        data3_s,
-        "-o",
-        "indexThreads=3",
-    ]);
+    let capture_with = |threads: &str| {
+        let opt = format!("indexThreads={threads}");
+        mw(&["capture", "-q", "-r", sample, "--data", data3_s, "-o", &opt])
+    };
+    let (ok, _, err) = capture_with("3");
     assert!(ok, "{err}");
     assert_eq!(count(data3_s, ""), Some(stored.len() as u64));
     assert_eq!(
         count(data3_s, "protocols == dns"),
         count(data_s, "protocols == dns")
     );
-    let (ok, _, err) = mw(&[
-        "capture",
-        "-q",
-        "-r",
-        sample,
-        "--data",
-        data3_s,
-        "-o",
-        "indexThreads=17",
-    ]);
+    let (ok, _, err) = capture_with("17");
     assert!(!ok && err.contains("indexThreads"), "{err}");
 }
