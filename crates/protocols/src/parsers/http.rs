@@ -666,11 +666,13 @@ impl Http {
                 "authorization" => auth(o, value),
                 _ => {}
             }
-            if self.settings.req_headers.iter().any(|h| h == lname) {
+            if !self.settings.all_req_headers
+                || self.settings.req_headers.iter().any(|h| h == lname)
+            {
                 continue;
             }
             o.push("http.header.request.field", lname);
-            o.push("http.hasheader.src.value", &vtext);
+            o.push("http.hasheader.src.value", self.settings.clip(&vtext));
         }
         cookies(o, &cookie, self.settings.cookie_values);
         let url = &msg.url[..msg.url.len().min(MAX_URL)];
@@ -729,11 +731,16 @@ impl Http {
             lower_name(name, lname);
             let lname = lname.as_str();
             o.s("http.hasheader.dst", lname);
-            if self.settings.res_headers.iter().any(|h| h == lname) {
+            if !self.settings.all_res_headers
+                || self.settings.res_headers.iter().any(|h| h == lname)
+            {
                 continue;
             }
             o.push("http.header.response.field", lname);
-            o.push("http.hasheader.dst.value", &util::text_cow(value));
+            o.push(
+                "http.hasheader.dst.value",
+                self.settings.clip(&util::text_cow(value)),
+            );
         }
     }
 
@@ -1232,6 +1239,46 @@ mod tests {
         let j = h.json();
         assert_eq!(j["http"]["value"], serde_json::json!(["1", "2"]));
         assert_eq!(j["http"]["cookieValue"], serde_json::json!(["1", "2"]));
+    }
+
+    #[test]
+    fn header_lists_follow_their_settings() {
+        let long = "v".repeat(1500);
+        let req = format!("GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Long: {long}\r\n\r\n");
+        let res = b"HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n";
+        // Off by default (Arkime's defaults): only the header names.
+        let mut h = Harness::tcp_defaults(80);
+        h.feed(0, req.as_bytes());
+        h.feed(1, res);
+        h.finish();
+        let j = h.json();
+        assert_eq!(
+            j["http"]["requestHeader"],
+            serde_json::json!(["host", "accept", "x-long"])
+        );
+        assert_eq!(j["http"]["responseHeader"], serde_json::json!(["server"]));
+        for k in [
+            "requestHeaderField",
+            "requestHeaderValue",
+            "responseHeaderField",
+        ] {
+            assert!(j["http"].get(k).is_none(), "{k}: {j}");
+        }
+        // On: names and values, values cut at parseHTTPHeaderValueMaxLen.
+        let mut h = Harness::tcp(80);
+        h.feed(0, req.as_bytes());
+        h.feed(1, res);
+        h.finish();
+        let j = h.json();
+        assert_eq!(
+            j["http"]["requestHeaderField"],
+            serde_json::json!(["accept", "x-long"])
+        );
+        assert_eq!(
+            j["http"]["requestHeaderValue"],
+            serde_json::json!(["*/*", "v".repeat(1024)])
+        );
+        assert_eq!(j["http"]["responseHeaderValue"], serde_json::json!(["s"]));
     }
 
     #[test]
