@@ -814,6 +814,35 @@ mod tests {
         assert_eq!(list.buf.len(), ":methodGET".len());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_blocks_keep_the_table_consistent(
+            blocks in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                1..8,
+            ),
+            allowed in 0u32..200_000,
+        ) {
+            let mut d = Decoder::new();
+            d.set_allowed(allowed);
+            let mut list = HeaderList::default();
+            for b in blocks {
+                list.clear();
+                let _ = d.decode(&b, &mut list);
+                let t = &d.table;
+                let live: usize = t.entries.iter().map(|e| e.name + e.value).sum();
+                let size: usize = t.entries.iter().map(Entry::size).sum();
+                proptest::prop_assert_eq!(t.size, size);
+                proptest::prop_assert!(t.size <= t.max);
+                proptest::prop_assert!(t.max <= HARD_MAX_TABLE_SIZE.max(DEFAULT_TABLE_SIZE));
+                proptest::prop_assert_eq!(t.bytes.len() - t.head, live);
+                for (n, v) in list.iter() {
+                    proptest::prop_assert!(n.len() + v.len() <= list.buf.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn full_list_still_updates_the_table() {
         let mut d = Decoder::new();

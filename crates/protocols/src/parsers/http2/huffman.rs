@@ -165,24 +165,44 @@ mod tests {
         assert_eq!(kraft, 1 << 30);
     }
 
-    #[test]
-    fn every_symbol_round_trips() {
-        // Encode all 256 byte values with the derived codes, then decode.
+    /// Encodes with the derived codes, padding with ones.
+    fn encode(s: &[u8]) -> Vec<u8> {
         let mut bits: Vec<bool> = Vec::new();
-        for sym in 0..256u16 {
-            let (code, len) = code_of(sym);
+        for &sym in s {
+            let (code, len) = code_of(sym.into());
             bits.extend((0..len).rev().map(|i| code >> i & 1 == 1));
         }
         while !bits.len().is_multiple_of(8) {
             bits.push(true);
         }
-        let bytes: Vec<u8> = bits
-            .chunks(8)
+        bits.chunks(8)
             .map(|c| c.iter().fold(0u8, |b, &x| b << 1 | u8::from(x)))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn every_symbol_round_trips() {
+        let all: Vec<u8> = (0..=255u8).collect();
         let mut out = Vec::new();
-        decode(&bytes, &mut out).unwrap();
-        assert_eq!(out, (0..=255u8).collect::<Vec<_>>());
+        decode(&encode(&all), &mut out).unwrap();
+        assert_eq!(out, all);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_round_trip_and_noise_never_panics(
+            s in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut out = Vec::new();
+            decode(&encode(&s), &mut out).unwrap();
+            proptest::prop_assert_eq!(out, s);
+            let mut out = Vec::new();
+            if decode(&noise, &mut out).is_ok() {
+                // What decodes is the string it encodes.
+                proptest::prop_assert_eq!(encode(&out), noise);
+            }
+        }
     }
 
     #[test]
