@@ -460,3 +460,59 @@ fn frame_helpers() {
     assert_eq!(fragment(0, &[1, 2, 3, 4, 9], 4), Some(&[9u8][..]));
     assert_eq!(fragment(0, &[1, 2], 4), None);
 }
+
+/// Both directions of one real connection: `nghttp` (nghttp2 1.52) asking
+/// `nghttpd --no-tls -p /index.html=/style.css` for `/index.html?x=1` and
+/// `/data.bin`, with Huffman-coded headers, the dynamic table, a server
+/// push and interleaved DATA frames. The served files are made again here.
+const NGHTTP_CLIENT: &[u8] = include_bytes!("testdata/nghttp-client.bin");
+const NGHTTPD_SERVER: &[u8] = include_bytes!("testdata/nghttpd-server.bin");
+
+fn served_files() -> [Vec<u8>; 3] {
+    let index = b"<!DOCTYPE html>\n<html><head><link rel=\"stylesheet\" href=\"/style.css\"></head><body>moonwire</body></html>\n".to_vec();
+    let data: Vec<u8> = (0..40000u32).map(|i| ((i * 7 + 3) % 251) as u8).collect();
+    let css = b"p{margin:0}".repeat(300);
+    [index, data, css]
+}
+
+#[test]
+fn real_nghttp2_connection_in_any_cut() {
+    let md5s: Vec<String> = served_files().iter().map(|f| md5_hex(f)).collect();
+    for size in [1, 7, 100, 1448, usize::MAX] {
+        let cut = |b: &'static [u8], first: usize| {
+            let mut v = vec![&b[..first.min(b.len())]];
+            v.extend(b[first.min(b.len())..].chunks(size.min(b.len()).max(1)));
+            v
+        };
+        let j = run(&cut(NGHTTP_CLIENT, 24), &cut(NGHTTPD_SERVER, size));
+        let http = &j["http"];
+        assert_eq!(
+            sorted(&http["md5"]),
+            sorted(&json!(md5s)),
+            "pieces of {size}"
+        );
+        // `/style.css` was never asked for: it comes from the push promise.
+        assert_eq!(
+            sorted(&http["path"]),
+            json!(["/data.bin", "/index.html", "/style.css"])
+        );
+        assert_eq!(http["key"], json!(["x"]));
+        assert_eq!(sorted(&http["method"]), json!(["GET", "PRI"]));
+        assert_eq!(http["host"], json!(["127.0.0.1"]));
+        assert_eq!(http["useragent"], json!(["moonwire-test"]));
+        assert_eq!(http["cookieKey"], json!(["a"]));
+        assert_eq!(http["statuscode"], json!([200]));
+        assert_eq!(http["bodyMagic"], json!(["text/html"]));
+        let values = http["responseHeaderValue"].to_string();
+        for v in [
+            "text/html",
+            "text/css",
+            "40000",
+            "3300",
+            "nghttpd nghttp2/1.52.0",
+        ] {
+            assert!(values.contains(v), "{v} in {values}");
+        }
+        assert_eq!(j["tags"], json!([]));
+    }
+}
