@@ -316,6 +316,7 @@ const CAPTURE_KEYS: &[&str] = &[
 const PARSER_KEYS: &[&str] = &[
     "parseHTTPHeaderRequestAll",
     "parseHTTPHeaderResponseAll",
+    "parseHTTPHeaderValueMaxLen",
     "parseSMTPHeaderAll",
     "smtpIpHeaders",
     "parseQSValue",

@@ -44,6 +44,9 @@ const PREFIXES: &[&[u8]] = &[
     b"\x00\x01\x00\x08\x21\x12\xa4\x42",
     b"\x00\x01\x00\x00\x00\x06\x01\x03",
     b"\x81\x0b\x00\x0c\x01\x20\xff\xff",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    // The preface and a HEADERS frame header: what follows is read as HPACK.
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x20\x01\x04\x00\x00\x00\x01",
 ];
 
 const PORTS: &[u16] = &[

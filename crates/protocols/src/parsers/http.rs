@@ -69,6 +69,8 @@ pub fn register(set: &mut ClassifierSet) {
         set.add_tcp("http", 0, m.as_bytes(), ClassifyAction::Native(classify));
     }
     set.add_tcp("http", 0, b"HTTP/1.", ClassifyAction::Native(classify));
+    // As Arkime: HTTP/2's preface is also read as a `PRI` request.
+    set.add_tcp("http", 0, b"PRI", ClassifyAction::Native(classify));
     // HTTP over SCTP (RFC 4960 streams carry the same messages).
     for m in ["GET ", "POST ", "HEAD ", "PUT ", "HTTP/1."] {
         set.add_udp(
@@ -226,7 +228,7 @@ fn version_text(v: &[u8]) -> std::borrow::Cow<'static, str> {
 }
 
 /// A header name as Arkime's fields hold it: lower case, into `out`.
-fn lower_name(name: &[u8], out: &mut String) {
+pub(super) fn lower_name(name: &[u8], out: &mut String) {
     out.clear();
     match std::str::from_utf8(name) {
         Ok(s) => out.push_str(s),
@@ -294,6 +296,13 @@ pub(crate) struct HttpSettings {
     /// Header names of `[headers-http-request]` / `[headers-http-response]`.
     req_headers: Arc<[String]>,
     res_headers: Arc<[String]>,
+    /// `parseHTTPHeaderRequestAll` / `parseHTTPHeaderResponseAll`: every
+    /// other header's name and value in `http.requestHeaderField/Value`
+    /// (`http.responseHeaderField/Value`).
+    all_req_headers: bool,
+    all_res_headers: bool,
+    /// `parseHTTPHeaderValueMaxLen`: longest value kept in those lists.
+    header_value_max: usize,
 }
 
 impl HttpSettings {
@@ -307,6 +316,102 @@ impl HttpSettings {
             cookie_values: config.get_bool("parseCookieValue", false),
             req_headers: section_keys(config, "headers-http-request").into(),
             res_headers: section_keys(config, "headers-http-response").into(),
+            all_req_headers: config.get_bool("parseHTTPHeaderRequestAll", false),
+            all_res_headers: config.get_bool("parseHTTPHeaderResponseAll", false),
+            header_value_max: config
+                .get_int("parseHTTPHeaderValueMaxLen", 1024)
+                .clamp(1, 2048) as usize,
+        }
+    }
+
+    /// `supportSha256`.
+    pub(crate) fn sha256(&self) -> bool {
+        self.sha256
+    }
+
+    /// `parseQSValue`.
+    pub(crate) fn qs_values(&self) -> bool {
+        self.qs_values
+    }
+
+    /// `parseCookieValue`.
+    pub(crate) fn cookie_values(&self) -> bool {
+        self.cookie_values
+    }
+
+    /// A value as the header value lists keep it: at most
+    /// `parseHTTPHeaderValueMaxLen` bytes (cut at a character boundary).
+    fn clip<'v>(&self, v: &'v str) -> &'v str {
+        if v.len() <= self.header_value_max {
+            return v;
+        }
+        let mut end = self.header_value_max;
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        &v[..end]
+    }
+}
+
+/// One header of a message as Arkime adds headers outside its HTTP/1
+/// parser (HTTP/2): the name to `http.requestHeader` / `responseHeader`;
+/// the value to the header's own field (`host`, `user-agent`,
+/// `x-forwarded-for` in requests, `[headers-http-*]`), or else, when
+/// `parseHTTPHeader*All` asks for it, name and value to the field/value
+/// lists. `lname` is the lower-cased name.
+pub(super) fn add_header(
+    o: &mut Out<'_, '_>,
+    settings: &HttpSettings,
+    is_req: bool,
+    lname: &str,
+    value: &[u8],
+) {
+    let start = value
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(value.len());
+    let v = util::text_cow(&value[start..]);
+    let (configured, all) = if is_req {
+        o.s("http.hasheader.src", lname);
+        match lname {
+            "host" => {
+                o.s("host.http", &v);
+                return;
+            }
+            "user-agent" => {
+                o.s("http.user-agent", &v);
+                return;
+            }
+            "x-forwarded-for" => {
+                xff(o, &v);
+                return;
+            }
+            _ => {}
+        }
+        (&settings.req_headers, settings.all_req_headers)
+    } else {
+        o.s("http.hasheader.dst", lname);
+        (&settings.res_headers, settings.all_res_headers)
+    };
+    if configured.iter().any(|h| h == lname) {
+        o.s_dyn(&format!("http.{lname}"), &v);
+    } else if all && is_req {
+        o.push("http.header.request.field", lname);
+        o.push("http.hasheader.src.value", settings.clip(&v));
+    } else if all {
+        o.push("http.header.response.field", lname);
+        o.push("http.hasheader.dst.value", settings.clip(&v));
+    }
+}
+
+/// `X-Forwarded-For` addresses to `ip.xff` (a bad one tags the session).
+fn xff(o: &mut Out<'_, '_>, value: &str) {
+    for part in value.split(',') {
+        match inet_addr(part.trim()) {
+            Some(ip) => {
+                o.ip("ip.xff", ip);
+            }
+            None => o.tag("http:bad-xff"),
         }
     }
 }
@@ -549,14 +654,7 @@ impl Http {
                     continue;
                 }
                 "x-forwarded-for" => {
-                    for part in vtext.split(',') {
-                        match inet_addr(part.trim()) {
-                            Some(ip) => {
-                                o.ip("ip.xff", ip);
-                            }
-                            None => o.tag("http:bad-xff"),
-                        }
-                    }
+                    xff(o, &vtext);
                     continue;
                 }
                 "cookie" => {
@@ -568,11 +666,13 @@ impl Http {
                 "authorization" => auth(o, value),
                 _ => {}
             }
-            if self.settings.req_headers.iter().any(|h| h == lname) {
+            if !self.settings.all_req_headers
+                || self.settings.req_headers.iter().any(|h| h == lname)
+            {
                 continue;
             }
             o.push("http.header.request.field", lname);
-            o.push("http.hasheader.src.value", &vtext);
+            o.push("http.hasheader.src.value", self.settings.clip(&vtext));
         }
         cookies(o, &cookie, self.settings.cookie_values);
         let url = &msg.url[..msg.url.len().min(MAX_URL)];
@@ -631,11 +731,16 @@ impl Http {
             lower_name(name, lname);
             let lname = lname.as_str();
             o.s("http.hasheader.dst", lname);
-            if self.settings.res_headers.iter().any(|h| h == lname) {
+            if !self.settings.all_res_headers
+                || self.settings.res_headers.iter().any(|h| h == lname)
+            {
                 continue;
             }
             o.push("http.header.response.field", lname);
-            o.push("http.hasheader.dst.value", &util::text_cow(value));
+            o.push(
+                "http.hasheader.dst.value",
+                self.settings.clip(&util::text_cow(value)),
+            );
         }
     }
 
@@ -926,7 +1031,7 @@ fn auth(o: &mut Out<'_, '_>, value: &[u8]) {
     }
 }
 
-fn cookies(o: &mut Out<'_, '_>, cookie: &[u8], values: bool) {
+pub(super) fn cookies(o: &mut Out<'_, '_>, cookie: &[u8], values: bool) {
     for part in cookie.split(|&c| c == b';') {
         let part = trim(part);
         let Some(eq) = part.iter().position(|&c| c == b'=') else {
@@ -943,7 +1048,7 @@ fn cookies(o: &mut Out<'_, '_>, cookie: &[u8], values: bool) {
     }
 }
 
-fn query_fields(o: &mut Out<'_, '_>, q: &[u8], values: bool) {
+pub(super) fn query_fields(o: &mut Out<'_, '_>, q: &[u8], values: bool) {
     for part in q.split(|&c| c == b'&') {
         if part.is_empty() {
             continue;
@@ -1134,6 +1239,46 @@ mod tests {
         let j = h.json();
         assert_eq!(j["http"]["value"], serde_json::json!(["1", "2"]));
         assert_eq!(j["http"]["cookieValue"], serde_json::json!(["1", "2"]));
+    }
+
+    #[test]
+    fn header_lists_follow_their_settings() {
+        let long = "v".repeat(1500);
+        let req = format!("GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Long: {long}\r\n\r\n");
+        let res = b"HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n";
+        // Off by default (Arkime's defaults): only the header names.
+        let mut h = Harness::tcp_defaults(80);
+        h.feed(0, req.as_bytes());
+        h.feed(1, res);
+        h.finish();
+        let j = h.json();
+        assert_eq!(
+            j["http"]["requestHeader"],
+            serde_json::json!(["host", "accept", "x-long"])
+        );
+        assert_eq!(j["http"]["responseHeader"], serde_json::json!(["server"]));
+        for k in [
+            "requestHeaderField",
+            "requestHeaderValue",
+            "responseHeaderField",
+        ] {
+            assert!(j["http"].get(k).is_none(), "{k}: {j}");
+        }
+        // On: names and values, values cut at parseHTTPHeaderValueMaxLen.
+        let mut h = Harness::tcp(80);
+        h.feed(0, req.as_bytes());
+        h.feed(1, res);
+        h.finish();
+        let j = h.json();
+        assert_eq!(
+            j["http"]["requestHeaderField"],
+            serde_json::json!(["accept", "x-long"])
+        );
+        assert_eq!(
+            j["http"]["requestHeaderValue"],
+            serde_json::json!(["*/*", "v".repeat(1024)])
+        );
+        assert_eq!(j["http"]["responseHeaderValue"], serde_json::json!(["s"]));
     }
 
     #[test]

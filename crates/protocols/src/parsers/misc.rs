@@ -403,14 +403,6 @@ pub fn register(set: &mut ClassifierSet, on: &dyn Fn(&str) -> bool) {
     if on("nbds") {
         set.add_udp_port("nbds", 138, n(nbds_classify));
     }
-    if on("http2") {
-        set.add_tcp(
-            "http2",
-            0,
-            b"PRI * HTTP/2.0\r\n",
-            n(|cx, _, _| cx.add_protocol("http2")),
-        );
-    }
     if on("pana") {
         set.add_udp_port(
             "pana",

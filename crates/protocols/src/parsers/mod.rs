@@ -14,6 +14,7 @@ use fields::{FieldId, FieldRegistry};
 pub mod der;
 pub mod dns;
 pub mod http;
+pub mod http2;
 pub mod imap;
 pub mod krb5;
 pub mod magic;
@@ -78,6 +79,9 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     }
     if on("sip") {
         sip::register(&mut set);
+    }
+    if on("http2") {
+        http2::register(&mut set);
     }
     misc::register(&mut set, &on);
     set
