@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-./target/debug/moonwire}
 CORPUS=${ARKIME_COMPAT:-../shared/arkime-compat}
-FLOOR=${SCORE_FLOOR:-0.99}
-FILES_FLOOR=${FILES_FLOOR:-120}
+FLOOR=${SCORE_FLOOR:-0.995}
+FILES_FLOOR=${FILES_FLOOR:-124}
 if [ ! -d "$CORPUS/pcaps" ]; then
     if [ -n "${CI:-}" ]; then
         echo "score: corpus $CORPUS not found" >&2
