@@ -186,7 +186,8 @@ pub struct Settings {
     pub tcp_closing_timeout: u32,
     /// A session is saved and continued after this many packets.
     pub max_packets: u32,
-    /// Bound on sessions held per packet thread and protocol family.
+    /// `maxStreams`: sessions the whole capture tracks at once; each packet
+    /// thread's share per session kind is [`Settings::stream_limits`].
     pub max_streams: usize,
     /// Read packets whose captured length is below their wire length.
     pub read_truncated_packets: bool,
@@ -259,10 +260,43 @@ impl Default for Settings {
     }
 }
 
+/// How a packet thread's live sessions of one kind are bounded, as in
+/// Arkime: `maxStreams / packetThreads` scaled by the kind's share (TCP
+/// 1.25, UDP/SCTP/other 1/20, ICMP/ESP 1/200), at least 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// TCP sessions.
+    pub tcp: usize,
+    /// UDP sessions.
+    pub udp: usize,
+    /// SCTP sessions.
+    pub sctp: usize,
+    /// ICMP sessions.
+    pub icmp: usize,
+    /// ESP sessions.
+    pub esp: usize,
+    /// Other sessions (ARP, unknown protocols).
+    pub other: usize,
+}
+
 /// Most index threads `indexThreads` may ask for.
 const MAX_INDEX_THREADS: i64 = 16;
 
 impl Settings {
+    /// Each packet thread's bound on live sessions per kind (`maxStreams`).
+    pub fn stream_limits(&self) -> StreamLimits {
+        let per_thread = self.max_streams as f64 / self.packet_threads.max(1) as f64;
+        let share = |f: f64| ((per_thread * f) as usize).max(64);
+        StreamLimits {
+            tcp: share(1.25),
+            udp: share(1.0 / 20.0),
+            sctp: share(1.0 / 20.0),
+            icmp: share(1.0 / 200.0),
+            esp: share(1.0 / 200.0),
+            other: share(1.0 / 20.0),
+        }
+    }
+
     /// The session store's index threads on a machine with `cores` cores:
     /// `indexThreads` when set, else every core the packet threads and the
     /// reader leave, at least 2 and at most 8. Indexing costs more CPU per
@@ -648,6 +682,21 @@ mod tests {
         assert!(
             w.iter()
                 .any(|w| w.contains("t.ini:6") && w.contains("not found"))
+        );
+    }
+
+    #[test]
+    fn stream_limits_share_max_streams_like_arkime() {
+        let mut s = Settings::default();
+        let l = s.stream_limits();
+        assert_eq!((l.tcp, l.udp, l.icmp), (1_875_000, 75_000, 7_500));
+        // The corpus config: maxStreams=1000 over 2 packet threads.
+        s.max_streams = 1000;
+        s.packet_threads = 2;
+        let l = s.stream_limits();
+        assert_eq!(
+            (l.tcp, l.udp, l.sctp, l.icmp, l.esp, l.other),
+            (625, 64, 64, 64, 64, 64)
         );
     }
 

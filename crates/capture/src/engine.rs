@@ -122,6 +122,9 @@ pub(crate) struct PacketThread {
     analyzer: protocols::Analyzer,
     table: SessionTable<Entry>,
     timeouts_us: [i64; LISTS],
+    /// Live sessions each idle list may hold (`maxStreams`); past it the
+    /// least recently seen one is saved.
+    stream_limits: [usize; LISTS],
     out: Sender<Vec<Finished>>,
     pending: Vec<Finished>,
     /// For mid-session saves, whose document is written here.
@@ -249,6 +252,17 @@ impl PacketThread {
             us(s.tcp_closing_timeout),
             i64::MAX,
         ];
+        let l = s.stream_limits();
+        let stream_limits = [
+            l.tcp,
+            l.udp,
+            l.icmp,
+            l.sctp,
+            l.esp,
+            l.other,
+            usize::MAX,
+            usize::MAX,
+        ];
         let mut analyzer = protocols::Analyzer::new(
             Arc::clone(&cfg.registry),
             Arc::clone(&cfg.classifiers),
@@ -262,6 +276,7 @@ impl PacketThread {
             analyzer,
             table: SessionTable::new(LISTS),
             timeouts_us,
+            stream_limits,
             out,
             pending: Vec::new(),
             stats,
@@ -383,8 +398,10 @@ impl PacketThread {
                     idle_mark: None,
                     mid_save_due: false,
                 };
-                self.table
-                    .insert(p.key, entry, list_of(p.key.kind, &p.key), p.ts_us)
+                let list = list_of(p.key.kind, &p.key);
+                let id = self.table.insert(p.key, entry, list, p.ts_us);
+                self.bound_list(list, id);
+                id
             }
         };
         self.lua_set_current(id);
@@ -469,6 +486,22 @@ impl PacketThread {
         }
         if long {
             self.mid_save(id, p.ts_us);
+        }
+    }
+
+    /// Keeps `list` within its `maxStreams` share: as in Arkime, the least
+    /// recently seen session is saved when a new one takes it past.
+    fn bound_list(&mut self, list: usize, new: SessionId) {
+        while self.table.list_len(list) > self.stream_limits[list] {
+            match self.table.oldest(list) {
+                Some(old) if old != new => {
+                    self.save(old);
+                    self.stats
+                        .sessions_over_max_streams
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                _ => return,
+            }
         }
     }
 

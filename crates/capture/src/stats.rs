@@ -64,6 +64,9 @@ pub struct Stats {
     dropped: [AtomicU64; 6],
     /// Session documents produced.
     pub sessions_written: AtomicU64,
+    /// Sessions saved before their timeout because their kind had more
+    /// live sessions than `maxStreams` allows (the least recently seen).
+    pub sessions_over_max_streams: AtomicU64,
     /// Input files that ended with an error (truncated, corrupt, I/O).
     pub file_errors: AtomicU64,
     /// CPU time of the reader (the thread that calls the pipeline), µs.
@@ -130,6 +133,7 @@ impl Stats {
             packets_processed: l(&self.packets_processed),
             dropped: DropReason::ALL.map(|r| (r, self.dropped(r))),
             sessions_written: l(&self.sessions_written),
+            sessions_over_max_streams: l(&self.sessions_over_max_streams),
             file_errors: l(&self.file_errors),
             cpu: ThreadCpu {
                 reader_us: l(&self.reader_cpu_us),
@@ -160,6 +164,8 @@ pub struct StatsSnapshot {
     pub dropped: [(DropReason, u64); 6],
     /// Session documents produced.
     pub sessions_written: u64,
+    /// Sessions saved early at the `maxStreams` bound.
+    pub sessions_over_max_streams: u64,
     /// Files that ended with an error.
     pub file_errors: u64,
     /// CPU time per pipeline role (filled in when the run ends).

@@ -483,3 +483,51 @@ fn icmp_data_bytes_include_link_padding() {
     assert_eq!(bodies[0]["client"]["bytes"], 26);
     assert_eq!(bodies[0]["icmp"]["type"], serde_json::json!([8]));
 }
+
+/// `maxStreams` bounds the live sessions of each kind per packet thread
+/// (UDP: a twentieth of it, at least 64, as in Arkime): past the bound the
+/// least recently seen session is saved early, and its later packets
+/// start a new session.
+#[test]
+fn max_streams_saves_the_least_recently_seen_sessions_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("udp.pcap");
+    let t0 = 1_700_000_000_000_000;
+    let datagram = |port: u16| {
+        build::ethernet(
+            CM,
+            SM,
+            0x0800,
+            &build::ipv4(C, S, 17, 64, 1, &build::udp(port, 9999, b"hello")),
+        )
+    };
+    // 100 sessions, one datagram each, then a second datagram of session 0.
+    let mut packets: Vec<(i64, Vec<u8>)> = (0..100u16)
+        .map(|i| (t0 + i64::from(i) * 1_000, datagram(20_000 + i)))
+        .collect();
+    packets.push((t0 + 200_000, datagram(20_000)));
+    write(&path, &packets);
+
+    let (report, bodies) = common::run(capture::Settings::default(), vec![path.clone()]);
+    common::assert_accounted(&report);
+    assert_eq!(report.stats.sessions_over_max_streams, 0);
+    assert_eq!(bodies.len(), 100);
+
+    let mut settings = capture::Settings {
+        max_streams: 1,
+        ..capture::Settings::default()
+    };
+    settings.packet_threads = 1;
+    let (report, bodies) = common::run(settings, vec![path]);
+    common::assert_accounted(&report);
+    // 64 may live at once: sessions 0..36 are saved early, then session 0
+    // comes back as a new session, which pushes out one more.
+    assert_eq!(report.stats.sessions_over_max_streams, 37);
+    assert_eq!(bodies.len(), 101);
+    let port_20000: Vec<_> = bodies
+        .iter()
+        .filter(|b| b["source"]["port"] == 20_000)
+        .collect();
+    assert_eq!(port_20000.len(), 2);
+    assert!(port_20000.iter().all(|b| b["source"]["packets"] == 1));
+}

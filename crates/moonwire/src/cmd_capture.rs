@@ -314,6 +314,14 @@ pub fn summary(s: &StatsSnapshot, elapsed: Duration) -> String {
     } else {
         format!(" ({})", drops.join(", "))
     };
+    let early = if s.sessions_over_max_streams > 0 {
+        format!(
+            " ({} saved early: more live sessions than maxStreams allows)",
+            s.sessions_over_max_streams
+        )
+    } else {
+        String::new()
+    };
     let cpu = &s.cpu;
     let cpu_line = if cpu.packet_max_us > 0 {
         let sec = |us: u64| us as f64 / 1e6;
@@ -329,13 +337,14 @@ pub fn summary(s: &StatsSnapshot, elapsed: Duration) -> String {
         String::new()
     };
     format!(
-        "moonwire: packets read {} ({} bytes), processed {}, dropped {}{}; sessions written {}; {:.2}s, {:.0} packets/s{}",
+        "moonwire: packets read {} ({} bytes), processed {}, dropped {}{}; sessions written {}{}; {:.2}s, {:.0} packets/s{}",
         s.packets_read,
         s.bytes_read,
         s.packets_processed,
         s.dropped_total(),
         drops,
         s.sessions_written,
+        early,
         secs,
         s.packets_read as f64 / secs,
         cpu_line

@@ -90,6 +90,7 @@ pub(crate) struct ParserSettings {
     pub ja3_strings: bool,
     pub ja4_raw: bool,
     pub dns_output_answers: bool,
+    pub dns_record_all: bool,
 }
 
 impl ParserSettings {
@@ -99,6 +100,7 @@ impl ParserSettings {
             ja3_strings: config.get_bool("ja3Strings", false),
             ja4_raw: config.get_bool("ja4Raw", false),
             dns_output_answers: config.get_bool("dnsOutputAnswers", false),
+            dns_record_all: config.get_bool("parseDNSRecordAll", false),
         }
     }
 }

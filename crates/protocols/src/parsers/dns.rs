@@ -35,7 +35,11 @@ fn looks_like_dns(d: &[u8]) -> bool {
 fn classify_udp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("dns");
-        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, false)));
+        cx.attach(Box::new(Dns::new(
+            cx.settings.dns_output_answers,
+            cx.settings.dns_record_all,
+            false,
+        )));
     }
 }
 
@@ -45,21 +49,33 @@ fn classify_mdns(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     }
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("mdns");
-        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, false)));
+        cx.attach(Box::new(Dns::new(
+            cx.settings.dns_output_answers,
+            cx.settings.dns_record_all,
+            false,
+        )));
     }
 }
 
 fn classify_llmnr(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if looks_like_dns(data) && !cx.has_parser("dns") {
         cx.add_protocol("llmnr");
-        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, false)));
+        cx.attach(Box::new(Dns::new(
+            cx.settings.dns_output_answers,
+            cx.settings.dns_record_all,
+            false,
+        )));
     }
 }
 
 fn classify_tcp(cx: &mut ClassifyContext<'_>, data: &[u8], _dir: Direction) {
     if data.len() >= 14 && looks_like_dns(&data[2..]) && !cx.has_parser("dns") {
         cx.add_protocol("dns");
-        cx.attach(Box::new(Dns::new(cx.settings.dns_output_answers, true)));
+        cx.attach(Box::new(Dns::new(
+            cx.settings.dns_output_answers,
+            cx.settings.dns_record_all,
+            true,
+        )));
     }
 }
 
@@ -530,15 +546,19 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 /// The DNS parser of one session.
 pub struct Dns {
     answers: bool,
+    /// `parseDNSRecordAll`: authority and additional records too (always
+    /// for UPDATE, whose prerequisites and updates sit there).
+    record_all: bool,
     tcp: bool,
     buf: [Vec<u8>; 2],
     txns: Vec<Txn>,
 }
 
 impl Dns {
-    fn new(answers: bool, tcp: bool) -> Dns {
+    fn new(answers: bool, record_all: bool, tcp: bool) -> Dns {
         Dns {
             answers,
+            record_all,
             tcp,
             buf: [Vec::new(), Vec::new()],
             txns: Vec::new(),
@@ -556,8 +576,13 @@ impl Dns {
         let rcode = (flags & 0x0f) as u8;
         let qd = usize::from(be16(m, 4)?);
         let an = usize::from(be16(m, 6)?);
-        let ns = usize::from(be16(m, 8)?);
-        let ar = usize::from(be16(m, 10)?);
+        // As in Arkime, authority and additional records are read only
+        // with parseDNSRecordAll, or for UPDATE.
+        let (ns, ar) = if self.record_all || opcode == 5 {
+            (usize::from(be16(m, 8)?), usize::from(be16(m, 10)?))
+        } else {
+            (0, 0)
+        };
         let mut at = 12;
         let mut qname = None;
         let mut qtype = 0;
@@ -880,6 +905,44 @@ mod tests {
         assert_eq!(o["answersCnt"], json!(1));
         assert_eq!(o["headerFlags"], json!(["RD", "RA"]));
         assert_eq!(j["dnsCnt"], json!(1));
+    }
+
+    /// Authority and additional records count only with
+    /// `parseDNSRecordAll` (Arkime's default is to skip them).
+    #[test]
+    fn authority_and_additional_records_follow_parse_dns_record_all() {
+        let mut r = query();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = 1; // one answer
+        r[9] = 1; // one authority record
+        r[11] = 1; // one additional record
+        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4]);
+        // NS ns1.example.com, then its address.
+        r.extend_from_slice(&[
+            0xc0, 16, 0, 2, 0, 1, 0, 0, 0, 60, 0, 6, 3, b'n', b's', b'1', 0xc0, 16,
+        ]);
+        r.extend_from_slice(&[0xc0, 16, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 5, 6, 7, 8]);
+        let run = |all: Option<&str>| {
+            let mut c = crate::ProtocolConfig::default();
+            if let Some(v) = all {
+                c.settings.insert("parseDNSRecordAll".into(), v.into());
+            }
+            let mut h = Harness::new(Transport::Udp, 53, c);
+            h.feed(0, &query());
+            h.feed(1, &r);
+            h.finish();
+            h.json()["dns"][0].clone()
+        };
+        let all = run(Some("true"));
+        assert_eq!(all["ip"], json!(["1.2.3.4"]));
+        assert_eq!(all["nameserverHost"], json!(["ns1.example.com"]));
+        assert_eq!(all["nameserverIp"], json!(["5.6.7.8"]));
+        for skipped in [run(None), run(Some("false"))] {
+            assert_eq!(skipped["ip"], json!(["1.2.3.4"]));
+            assert!(skipped.get("nameserverHost").is_none(), "{skipped}");
+            assert!(skipped.get("nameserverIp").is_none(), "{skipped}");
+        }
     }
 
     #[test]

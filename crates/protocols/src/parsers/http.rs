@@ -303,6 +303,8 @@ pub(crate) struct HttpSettings {
     all_res_headers: bool,
     /// `parseHTTPHeaderValueMaxLen`: longest value kept in those lists.
     header_value_max: usize,
+    /// Body magic (`magicMode` other than `none`).
+    magic: bool,
 }
 
 impl HttpSettings {
@@ -321,12 +323,18 @@ impl HttpSettings {
             header_value_max: config
                 .get_int("parseHTTPHeaderValueMaxLen", 1024)
                 .clamp(1, 2048) as usize,
+            magic: super::magic::enabled(config),
         }
     }
 
     /// `supportSha256`.
     pub(crate) fn sha256(&self) -> bool {
         self.sha256
+    }
+
+    /// Body magic wanted (`magicMode` is not `none`).
+    pub(crate) fn magic(&self) -> bool {
+        self.magic
     }
 
     /// `parseQSValue`.
@@ -749,6 +757,7 @@ impl Http {
             return;
         }
         let sha = self.settings.sha256;
+        let want_magic = self.settings.magic;
         let max_body = self.settings.max_req_body;
         let msg = &mut self.dirs[d].msg;
         if !msg.in_body {
@@ -760,7 +769,7 @@ impl Http {
             if has_password(data) {
                 cx.fields.add_tag("http:password");
             }
-            if let Some(m) = magic::basic(data) {
+            if want_magic && let Some(m) = magic::basic(data) {
                 super::out(cx).s("http.bodymagic", m);
             }
         }
@@ -1194,6 +1203,37 @@ impl Parser for Http {
 #[cfg(test)]
 mod tests {
     use crate::parsers::testutil::Harness;
+
+    /// `magicMode=none` leaves body magic out; any other mode uses the
+    /// basic table. Hashes do not depend on it.
+    #[test]
+    fn magic_mode_none_turns_body_magic_off() {
+        let run = |mode: Option<&str>| {
+            let mut c = crate::ProtocolConfig::default();
+            if let Some(m) = mode {
+                c.settings.insert("magicMode".into(), m.into());
+            }
+            let mut h = Harness::new(crate::Transport::Tcp, 80, c);
+            h.feed(0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            h.feed(
+                1,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n<html><body/>\n",
+            );
+            h.finish();
+            h.json()
+        };
+        for mode in [None, Some("basic"), Some("both"), Some("libmagic")] {
+            let j = run(mode);
+            assert_eq!(
+                j["http"]["bodyMagic"],
+                serde_json::json!(["text/html"]),
+                "{mode:?} {j}"
+            );
+        }
+        let j = run(Some("none"));
+        assert!(j["http"].get("bodyMagic").is_none(), "{j}");
+        assert_eq!(j["http"]["md5"], run(None)["http"]["md5"]);
+    }
 
     #[test]
     fn get_with_response() {

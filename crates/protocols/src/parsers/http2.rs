@@ -161,13 +161,14 @@ struct BodyHash {
 }
 
 impl BodyHash {
-    fn new(sha256: bool) -> BodyHash {
+    /// `magic`: whether the body's magic is wanted (`magicMode`).
+    fn new(sha256: bool, magic: bool) -> BodyHash {
         BodyHash {
             md5: Md5::new(),
             sha256: sha256.then(Sha256::new),
             head: [0; MAGIC_PREFIX],
             head_len: 0,
-            magic_done: false,
+            magic_done: !magic,
         }
     }
 
@@ -593,13 +594,14 @@ impl Http2 {
     /// Body bytes of one DATA frame.
     fn data(&mut self, cx: &mut ParseContext<'_>, d: usize, run: &DataRun, bytes: &[u8]) {
         let sha = self.settings.sha256();
+        let magic = self.settings.magic();
         let Some(s) = self.streams.iter_mut().find(|s| s.id == run.stream) else {
             if run.first {
                 cx.fields.add_tag("http2:data-frame-after-close");
             }
             return;
         };
-        let body = s.body[d].get_or_insert_with(|| BodyHash::new(sha));
+        let body = s.body[d].get_or_insert_with(|| BodyHash::new(sha, magic));
         body.update(&mut super::out(cx), bytes);
     }
 

@@ -1,6 +1,18 @@
 //! Arkime's "basic" body magic (`magicMode=basic`): a small table of
 //! content types recognised from a body's first bytes.
 
+use crate::ProtocolConfig;
+
+/// Whether bodies get a magic at all: Arkime's `magicMode=none` turns it
+/// off. Every other mode gives the basic table here (`libmagic`,
+/// `libmagicnotext` and `both` would also ask libmagic, which moonwire
+/// does not link).
+pub fn enabled(config: &ProtocolConfig) -> bool {
+    !config
+        .get("magicMode")
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("none"))
+}
+
 /// The content type of a body from its first bytes, if known (bodies
 /// shorter than 5 bytes are never typed).
 pub fn basic(d: &[u8]) -> Option<&'static str> {

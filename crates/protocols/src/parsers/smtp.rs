@@ -125,6 +125,8 @@ pub struct Smtp {
     ip_headers: Vec<String>,
     custom_headers: Vec<String>,
     sha: bool,
+    /// Body magic of parts (`magicMode` other than `none`).
+    magic: bool,
     tls_next: bool,
     /// Bytes left of a BDAT chunk.
     bdat_left: [usize; 2],
@@ -161,6 +163,7 @@ impl Smtp {
                 .map(|s| s.keys().map(|k| k.to_ascii_lowercase()).collect())
                 .unwrap_or_default(),
             sha: config.get_bool("supportSha256", false),
+            magic: magic::enabled(config),
             tls_next: false,
             bdat_left: [0; 2],
         }
@@ -334,7 +337,9 @@ impl Smtp {
         self.sha256[d].update(&dec);
         if self.first_in_content[d] && !dec.is_empty() {
             self.first_in_content[d] = false;
-            if let Some(m) = magic::basic(&dec) {
+            if self.magic
+                && let Some(m) = magic::basic(&dec)
+            {
                 o.s("email.bodymagic", m);
             }
         }
@@ -767,6 +772,30 @@ mod tests {
         assert_eq!(decode_rfc2047(b"=?bad"), "=?bad");
         assert_eq!(decode_rfc2047(b"=?x?B?"), "=?x?B?");
         assert_eq!(decode_rfc2047(b"=?gb2312?B?suLK1A==?="), "测试");
+    }
+
+    #[test]
+    fn attachment_magic_follows_magic_mode() {
+        let run = |mode: &str| {
+            let mut c = crate::ProtocolConfig::default();
+            c.settings.insert("magicMode".into(), mode.into());
+            let mut h = Harness::new(crate::Transport::Tcp, 25, c);
+            h.feed(1, b"220 mx ESMTP ready\r\n");
+            h.feed(
+                0,
+                b"EHLO c\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n",
+            );
+            h.feed(0, b"Content-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n--BB\r\nContent-Transfer-Encoding: base64\r\n\r\nR0lGODlhAQABAA==\r\n--BB--\r\n.\r\n");
+            h.finish();
+            h.json()
+        };
+        assert_eq!(
+            run("basic")["email"]["bodyMagic"],
+            serde_json::json!(["image/gif"])
+        );
+        let none = run("none");
+        assert!(none["email"].get("bodyMagic").is_none(), "{none}");
+        assert_eq!(none["email"]["md5"], run("basic")["email"]["md5"]);
     }
 
     #[test]

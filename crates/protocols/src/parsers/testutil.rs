@@ -48,6 +48,7 @@ impl Harness {
             ("parseHTTPHeaderRequestAll", "true"),
             ("parseHTTPHeaderResponseAll", "true"),
             ("parseSMTPHeaderAll", "true"),
+            ("parseDNSRecordAll", "true"),
         ] {
             c.settings.insert(k.into(), v.into());
         }
