@@ -162,8 +162,9 @@ pub enum SessionIdTracking {
 pub struct Settings {
     /// Packet threads (`packetThreads`, 1..=24).
     pub packet_threads: usize,
-    /// Where packet files are written (`pcapDir`).
-    pub pcap_dir: Option<String>,
+    /// Where live captures write their packet files (`pcapDir`,
+    /// `;`-separated, used in turn); empty: the store's own directory.
+    pub pcap_dirs: Vec<String>,
     /// Live interfaces (`interface`, `;`-separated).
     pub interfaces: Vec<String>,
     /// Live capture snap length (`snapLen`).
@@ -228,7 +229,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             packet_threads: 1,
-            pcap_dir: None,
+            pcap_dirs: Vec::new(),
             interfaces: Vec::new(),
             snap_len: 16384,
             tcp_timeout: 480,
@@ -607,7 +608,7 @@ fn apply(s: &mut Settings, key: &str, e: &Entry) -> Result<(), ConfigError> {
     match key {
         "packetThreads" => s.packet_threads = int(key, e, 1, 24)?,
         "indexThreads" => s.index_threads = int(key, e, 0, MAX_INDEX_THREADS)?,
-        "pcapDir" => s.pcap_dir = list(&e.value).into_iter().next(),
+        "pcapDir" => s.pcap_dirs = list(&e.value),
         "interface" => s.interfaces = list(&e.value),
         "snapLen" => s.snap_len = int(key, e, 1, 262_144)?,
         "tcpTimeout" => s.tcp_timeout = int(key, e, 1, 86_400 * 7)?,

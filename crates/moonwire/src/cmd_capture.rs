@@ -258,6 +258,7 @@ fn open_store(
         let opts = store::PacketWriterOptions {
             max_file_size: (max_gb * (1u64 << 30) as f64) as u64,
             snaplen: settings.snap_len,
+            dirs: settings.pcap_dirs.iter().map(PathBuf::from).collect(),
             prefix: args.node.clone(),
             ..store::PacketWriterOptions::default()
         };

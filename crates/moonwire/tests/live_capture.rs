@@ -243,3 +243,73 @@ fn live_capture_saves_idle_sessions_while_running() {
     assert_eq!(doc["source"]["ip"], "10.231.7.1");
     assert_eq!(doc["client"]["bytes"], "quiet".len());
 }
+
+/// A live capture into the store writes its packets into `pcapDir` (not
+/// the data directory), and `moonwire pcap` reads the sessions' packets
+/// back from there.
+#[test]
+fn live_capture_into_the_store_writes_packets_to_pcap_dir() {
+    let Some((tag, ns)) = namespaces_or_skip("p") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    let pcaps = tmp.path().join("packets");
+    let capture = capture_in_b(&ns.b, &tag)
+        .args(["--duration", "5", "-o"])
+        .arg(format!("pcapDir={}", pcaps.display()))
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start moonwire");
+    std::thread::sleep(Duration::from_millis(800));
+    let server = Command::new("ip")
+        .args(["netns", "exec", &ns.b, "python3", "-c", SERVER])
+        .spawn()
+        .expect("start server");
+    std::thread::sleep(Duration::from_millis(500));
+    let client = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.a, "timeout", "15", "python3", "-c", CLIENT,
+        ])
+        .output()
+        .expect("run client");
+    assert!(client.status.success(), "client failed");
+    let _ = server.wait_with_output();
+    let out = capture.wait_with_output().expect("moonwire finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "moonwire failed: {stderr}");
+
+    let written: Vec<_> = std::fs::read_dir(&pcaps)
+        .expect("pcapDir was made")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    assert!(!written.is_empty(), "no packet file in {}", pcaps.display());
+    let in_data = std::fs::read_dir(data.join("pcap")).map_or(0, |d| d.count());
+    assert_eq!(in_data, 0, "packets went to the data directory");
+
+    let back = tmp.path().join("tcp.pcap");
+    let got = Command::new(env!("CARGO_BIN_EXE_moonwire"))
+        .args(["pcap", "--data"])
+        .arg(&data)
+        .args(["port.dst == 8080", "-w"])
+        .arg(&back)
+        .output()
+        .expect("run moonwire pcap");
+    assert!(
+        got.status.success(),
+        "moonwire pcap: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let bytes = std::fs::read(&back).expect("pcap written");
+    // Header plus the session's packets (handshake, data both ways, close).
+    assert!(bytes.len() > 24 + 6 * 16, "{} bytes", bytes.len());
+    let hello = b"hello moonwire";
+    assert!(
+        bytes.windows(hello.len()).any(|w| w == hello),
+        "the client's data is not in the packets read back"
+    );
+}

@@ -420,6 +420,10 @@ pub struct PacketWriterOptions {
     pub snaplen: u32,
     /// File name prefix (Arkime uses the node name).
     pub prefix: String,
+    /// Directories the files go to, one after the other (Arkime's
+    /// `pcapDir` with its default round-robin); empty: the store's
+    /// `pcap/` directory.
+    pub dirs: Vec<PathBuf>,
 }
 
 impl Default for PacketWriterOptions {
@@ -429,6 +433,7 @@ impl Default for PacketWriterOptions {
             linktype: 1,
             snaplen: 262_144,
             prefix: "moonwire".into(),
+            dirs: Vec::new(),
         }
     }
 }
@@ -440,13 +445,17 @@ struct OpenFile {
     size: u64,
 }
 
-/// Writes captured packets into rotated pcap files under `DIR/pcap/` and
-/// says where each packet went (`fileId`, `packetPos`). Packets are
+/// Writes captured packets into rotated pcap files under `DIR/pcap/` (or
+/// the directories of [`PacketWriterOptions::dirs`], in turn) and says
+/// where each packet went (`fileId`, `packetPos`). Packets are
 /// buffered: call [`Self::flush`] before committing documents that point
 /// at them (a crash loses unflushed packets, and their documents then
 /// point past the end of a file).
 pub struct PacketFileWriter {
-    dir: PathBuf,
+    /// Where files go (absolute, so the files table's paths are).
+    dirs: Vec<PathBuf>,
+    /// The directory of the next file.
+    next_dir: usize,
     files: Arc<Mutex<FilesTable>>,
     opts: PacketWriterOptions,
     cur: Option<OpenFile>,
@@ -455,20 +464,30 @@ pub struct PacketFileWriter {
 impl std::fmt::Debug for PacketFileWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PacketFileWriter")
-            .field("dir", &self.dir)
+            .field("dirs", &self.dirs)
             .finish()
     }
 }
 
 impl PacketFileWriter {
     pub(crate) fn new(
-        dir: PathBuf,
+        default_dir: PathBuf,
         files: Arc<Mutex<FilesTable>>,
         opts: PacketWriterOptions,
     ) -> Result<PacketFileWriter, StoreError> {
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let wanted = if opts.dirs.is_empty() {
+            vec![default_dir]
+        } else {
+            opts.dirs.clone()
+        };
+        let mut dirs = Vec::with_capacity(wanted.len());
+        for dir in wanted {
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            dirs.push(dir.canonicalize().map_err(|e| StoreError::io(&dir, e))?);
+        }
         Ok(PacketFileWriter {
-            dir,
+            dirs,
+            next_dir: 0,
             files,
             opts,
             cur: None,
@@ -483,11 +502,11 @@ impl PacketFileWriter {
         let mut files = self.files.lock().map_err(|_| StoreError::WriterGone)?;
         // Reserve the id first so the name carries it (unique even within
         // one second).
-        let placeholder = self.dir.join(".reserving");
+        let dir = &self.dirs[self.next_dir % self.dirs.len()];
+        self.next_dir = (self.next_dir + 1) % self.dirs.len();
+        let placeholder = dir.join(".reserving");
         let id = files.add(placeholder, 0, now, FileOrigin::Written)?;
-        let path = self
-            .dir
-            .join(format!("{}-{}-{:08}.pcap", self.opts.prefix, now, id));
+        let path = dir.join(format!("{}-{}-{:08}.pcap", self.opts.prefix, now, id));
         files.update(id, |e| e.path = path.clone())?;
         drop(files);
         let f = File::create(&path).map_err(|e| StoreError::io(&path, e))?;
@@ -671,6 +690,11 @@ mod tests {
             refs.push(w.write(1000 + u32::from(i), 7, &[i; 100], 100).unwrap());
         }
         w.finish().unwrap();
+        check_round_trip(&files, &refs);
+    }
+
+    /// Every packet reads back from where its reference points.
+    fn check_round_trip(files: &Mutex<FilesTable>, refs: &[(u64, u64)]) {
         let ids: Vec<u64> = refs.iter().map(|r| r.0).collect();
         assert_eq!(ids[0], ids[1]);
         assert_ne!(ids[1], ids[2], "rotated after two packets");
@@ -684,5 +708,35 @@ mod tests {
             assert_eq!(p.data, vec![i as u8; 100]);
             assert_eq!(p.ts_ns, (1000 + i as u64) * 1_000_000_000 + 7000);
         }
+    }
+
+    /// With several directories (`pcapDir`), files go to each in turn and
+    /// the files table holds their absolute paths.
+    #[test]
+    fn files_go_to_the_pcap_dirs_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Arc::new(Mutex::new(
+            FilesTable::open(dir.path().join("files.json")).unwrap(),
+        ));
+        let (a, b) = (dir.path().join("a"), dir.path().join("b/c"));
+        let opts = PacketWriterOptions {
+            max_file_size: 24 + 2 * (16 + 100),
+            dirs: vec![a.clone(), b.clone()],
+            ..Default::default()
+        };
+        let mut w = PacketFileWriter::new(dir.path().join("pcap"), files.clone(), opts).unwrap();
+        let refs: Vec<(u64, u64)> = (0..5u8)
+            .map(|i| w.write(1000 + u32::from(i), 7, &[i; 100], 100).unwrap())
+            .collect();
+        w.finish().unwrap();
+        check_round_trip(&files, &refs);
+        let table = files.lock().unwrap();
+        let parents: Vec<PathBuf> = [refs[0].0, refs[2].0, refs[4].0]
+            .iter()
+            .map(|id| table.get(*id).unwrap().path.parent().unwrap().to_path_buf())
+            .collect();
+        let (a, b) = (a.canonicalize().unwrap(), b.canonicalize().unwrap());
+        assert_eq!(parents, [a.clone(), b, a]);
+        assert!(!dir.path().join("pcap").exists());
     }
 }
