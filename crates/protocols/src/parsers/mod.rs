@@ -33,7 +33,8 @@ pub(crate) use http::inet_addr as http_inet_addr;
 
 /// Every built-in classifier, except those of parsers listed in the
 /// `disableParsers` setting (names such as `http`, `dns`, `tls`, separated
-/// by `;` or `,`; `all` turns every built-in parser off).
+/// by `;` or `,`; `all` turns every built-in parser off), and SMTP's or
+/// SMB's when `parseSMTP` / `parseSMB` is false.
 pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
     let disabled: Vec<String> = config
         .get("disableParsers")
@@ -42,7 +43,15 @@ pub fn classifiers(config: &ProtocolConfig) -> ClassifierSet {
         .map(|s| s.trim().trim_end_matches(".so").to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
-    let on = |name: &str| !disabled.iter().any(|d| d == name || d == "all");
+    // Arkime's parseSMTP / parseSMB (on by default) leave those parsers'
+    // classifiers out when false.
+    let off_by_setting = |name: &str| match name {
+        "smtp" => !config.get_bool("parseSMTP", true),
+        "smb" => !config.get_bool("parseSMB", true),
+        _ => false,
+    };
+    let on =
+        |name: &str| !off_by_setting(name) && !disabled.iter().any(|d| d == name || d == "all");
     let mut set = ClassifierSet::new();
     if on("http") {
         http::register(&mut set);

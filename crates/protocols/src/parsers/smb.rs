@@ -664,6 +664,17 @@ mod tests {
     }
 
     #[test]
+    fn parse_smb_false_leaves_smb_unparsed() {
+        let mut c = crate::ProtocolConfig::default();
+        c.settings.insert("parseSMB".into(), "false".into());
+        let mut h = Harness::new(crate::Transport::Tcp, 445, c);
+        h.feed(0, &setup12(&ntlm_auth("D", "administrator", "BLU", true)));
+        let j = h.json();
+        assert_eq!(j["protocol"], json!([]), "{j}");
+        assert!(j.get("smb").is_none() && j.get("ntlm").is_none(), "{j}");
+    }
+
+    #[test]
     fn ntlmssp_authenticate() {
         let mut h = Harness::tcp(445);
         h.feed(0, &setup12(&ntlm_auth("D", "administrator", "BLU", true)));

@@ -775,6 +775,29 @@ mod tests {
     }
 
     #[test]
+    fn parse_smtp_false_leaves_smtp_unparsed() {
+        let run = |v: Option<&str>| {
+            let mut c = crate::ProtocolConfig::default();
+            if let Some(v) = v {
+                c.settings.insert("parseSMTP".into(), v.into());
+            }
+            let mut h = Harness::new(crate::Transport::Tcp, 25, c);
+            h.feed(1, b"220 mx ESMTP ready\r\n");
+            h.feed(0, b"EHLO c\r\nMAIL FROM:<a@x.org>\r\n");
+            h.finish();
+            h.json()
+        };
+        assert_eq!(run(None)["protocol"], serde_json::json!(["smtp"]));
+        assert_eq!(
+            run(Some("true"))["email"]["src"],
+            serde_json::json!(["a@x.org"])
+        );
+        let off = run(Some("false"));
+        assert_eq!(off["protocol"], serde_json::json!([]), "{off}");
+        assert!(off.get("email").is_none(), "{off}");
+    }
+
+    #[test]
     fn attachment_magic_follows_magic_mode() {
         let run = |mode: &str| {
             let mut c = crate::ProtocolConfig::default();
