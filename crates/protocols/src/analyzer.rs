@@ -229,7 +229,9 @@ pub struct ScriptSession<'a> {
 /// message boundary needs (bounded: give up with [`ParserStatus::Done`]
 /// past a size you choose from the config); add values with
 /// `cx.fields.add_string(cx.registry, id, value)` using field ids looked up
-/// once when the parser is created; never panic on any input.
+/// once when the parser is created; never panic on any input. A complete,
+/// tested example to copy is `parsers/template.rs`
+/// ([`crate::parsers::template`]).
 pub trait Parser {
     /// A short name (one parser of a name per session).
     fn name(&self) -> &'static str;

@@ -26,6 +26,7 @@ pub mod sip;
 pub mod smb;
 pub mod smtp;
 pub mod socks;
+pub mod template;
 pub mod tls;
 pub mod util;
 
