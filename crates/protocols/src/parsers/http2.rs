@@ -19,7 +19,7 @@
 //! whole (header blocks up to [`MAX_HEADER_BLOCK`], SETTINGS and RST_STREAM
 //! up to [`MAX_CONTROL_FRAME`]); DATA and every other frame pass through
 //! without being copied; at most [`MAX_STREAMS`] streams are tracked; the
-//! HPACK tables are bounded (see [`hpack`]).
+//! HPACK tables are bounded (see the `hpack` module).
 
 mod hpack;
 mod huffman;

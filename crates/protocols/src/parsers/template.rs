@@ -14,7 +14,7 @@
 //! 3. **Streaming** ([`Parser::parse`]): the data of each call is read in
 //!    place; only an unfinished line is copied, and a line longer than
 //!    [`MAX_LINE`] ends parsing with a tag instead of growing memory.
-//! 4. **Fields**: values go through [`super::Out`] (field ids are looked
+//! 4. **Fields**: values go through `super::Out` (field ids are looked
 //!    up once per analyzer and then cached by the expression's address);
 //!    strings from the wire become text with [`util::text`].
 //! 5. **Never panic**: every index is checked; tests feed literal bytes
