@@ -305,6 +305,9 @@ pub(crate) struct HttpSettings {
     header_value_max: usize,
     /// Body magic (`magicMode` other than `none`).
     magic: bool,
+    /// `reqBodyOnlyUtf8`: request bodies that are not UTF-8 text are left
+    /// out (else they are kept, as base64).
+    req_body_only_utf8: bool,
 }
 
 impl HttpSettings {
@@ -324,6 +327,7 @@ impl HttpSettings {
                 .get_int("parseHTTPHeaderValueMaxLen", 1024)
                 .clamp(1, 2048) as usize,
             magic: super::magic::enabled(config),
+            req_body_only_utf8: config.get_bool("reqBodyOnlyUtf8", true),
         }
     }
 
@@ -803,8 +807,11 @@ impl Http {
                 o.s("http.sha256", &hex);
             }
             self.lname = hex;
-            if !msg.req_body.is_empty() {
-                o.push("http.reqbody", &request_body_text(&msg.req_body));
+            if !msg.req_body.is_empty()
+                && let Some(text) =
+                    request_body_text(&msg.req_body, self.settings.req_body_only_utf8)
+            {
+                o.push("http.reqbody", &text);
             }
         }
         msg.reset();
@@ -1092,13 +1099,17 @@ fn has_password(data: &[u8]) -> bool {
     })
 }
 
-/// Request bodies are kept as text when printable, base64 otherwise.
-fn request_body_text(b: &[u8]) -> String {
+/// A request body as its field holds it: the text when it is UTF-8
+/// without NUL bytes (GLib's `g_utf8_validate`, which Arkime uses); other
+/// bodies are left out when `only_utf8` (`reqBodyOnlyUtf8`, Arkime's
+/// default), else kept as base64 (documents are UTF-8 JSON).
+fn request_body_text(b: &[u8], only_utf8: bool) -> Option<String> {
     match std::str::from_utf8(b) {
-        Ok(s) if !s.contains('\0') => s.to_string(),
+        Ok(s) if !s.contains('\0') => Some(s.to_string()),
+        _ if only_utf8 => None,
         _ => {
             use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(b)
+            Some(base64::engine::general_purpose::STANDARD.encode(b))
         }
     }
 }
@@ -1338,6 +1349,30 @@ mod tests {
             serde_json::json!(["5d41402abc4b2a76b9719d911017c592"])
         );
         assert_eq!(j["http"]["requestBody"], serde_json::json!(["hello"]));
+    }
+
+    /// As Arkime (`reqBodyOnlyUtf8`, on by default), a request body that
+    /// is not UTF-8 text is left out; with it off it is kept as base64.
+    #[test]
+    fn binary_request_bodies_follow_req_body_only_utf8() {
+        let run = |only: Option<&str>, body: &[u8]| {
+            let mut c = crate::ProtocolConfig::default();
+            if let Some(v) = only {
+                c.settings.insert("reqBodyOnlyUtf8".into(), v.into());
+            }
+            let mut h = Harness::new(crate::Transport::Tcp, 80, c);
+            let mut req =
+                format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            req.extend_from_slice(body);
+            h.feed(0, &req);
+            h.finish();
+            h.json()["http"]["requestBody"].clone()
+        };
+        let binary = b"\x00\xffbin";
+        assert_eq!(run(None, binary), serde_json::Value::Null);
+        assert_eq!(run(Some("true"), binary), serde_json::Value::Null);
+        assert_eq!(run(Some("false"), binary), serde_json::json!(["AP9iaW4="]));
+        assert_eq!(run(None, b"a=1&b=2"), serde_json::json!(["a=1&b=2"]));
     }
 
     #[test]
