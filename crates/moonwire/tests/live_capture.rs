@@ -126,17 +126,9 @@ time.sleep(0.2)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(10); u.sendto(b"question", ("10.231.7.2", 5353)); print(u.recvfrom(100))
 "#;
 
-#[test]
-fn live_capture_between_namespaces() {
-    let Some((tag, ns)) = namespaces_or_skip("a") else {
-        return;
-    };
-    let capture = capture_in_b(&ns.b, &tag)
-        .args(["--json", "--duration", "5"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start moonwire");
+/// Runs SERVER in B and CLIENT in A while `capture` (started in B) runs,
+/// then waits for the capture to end successfully; its stdout and stderr.
+fn exchange_while_capturing(ns: &Namespaces, capture: std::process::Child) -> (String, String) {
     std::thread::sleep(Duration::from_millis(800));
     let server = Command::new("ip")
         .args(["netns", "exec", &ns.b, "python3", "-c", SERVER])
@@ -156,9 +148,24 @@ fn live_capture_between_namespaces() {
     );
     let _ = server.wait_with_output();
     let out = capture.wait_with_output().expect("moonwire finishes");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "moonwire failed: {stderr}");
-    let docs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+#[test]
+fn live_capture_between_namespaces() {
+    let Some((tag, ns)) = namespaces_or_skip("a") else {
+        return;
+    };
+    let capture = capture_in_b(&ns.b, &tag)
+        .args(["--json", "--duration", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start moonwire");
+    let (stdout, stderr) = exchange_while_capturing(&ns, capture);
+    let docs: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
@@ -264,23 +271,7 @@ fn live_capture_into_the_store_writes_packets_to_pcap_dir() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start moonwire");
-    std::thread::sleep(Duration::from_millis(800));
-    let server = Command::new("ip")
-        .args(["netns", "exec", &ns.b, "python3", "-c", SERVER])
-        .spawn()
-        .expect("start server");
-    std::thread::sleep(Duration::from_millis(500));
-    let client = Command::new("ip")
-        .args([
-            "netns", "exec", &ns.a, "timeout", "15", "python3", "-c", CLIENT,
-        ])
-        .output()
-        .expect("run client");
-    assert!(client.status.success(), "client failed");
-    let _ = server.wait_with_output();
-    let out = capture.wait_with_output().expect("moonwire finishes");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "moonwire failed: {stderr}");
+    exchange_while_capturing(&ns, capture);
 
     let written: Vec<_> = std::fs::read_dir(&pcaps)
         .expect("pcapDir was made")
