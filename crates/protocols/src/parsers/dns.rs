@@ -924,11 +924,7 @@ mod tests {
         ]);
         r.extend_from_slice(&[0xc0, 16, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 5, 6, 7, 8]);
         let run = |all: Option<&str>| {
-            let mut c = crate::ProtocolConfig::default();
-            if let Some(v) = all {
-                c.settings.insert("parseDNSRecordAll".into(), v.into());
-            }
-            let mut h = Harness::new(Transport::Udp, 53, c);
+            let mut h = Harness::with_setting(Transport::Udp, 53, "parseDNSRecordAll", all);
             h.feed(0, &query());
             h.feed(1, &r);
             h.finish();

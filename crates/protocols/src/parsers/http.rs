@@ -1220,11 +1220,7 @@ mod tests {
     #[test]
     fn magic_mode_none_turns_body_magic_off() {
         let run = |mode: Option<&str>| {
-            let mut c = crate::ProtocolConfig::default();
-            if let Some(m) = mode {
-                c.settings.insert("magicMode".into(), m.into());
-            }
-            let mut h = Harness::new(crate::Transport::Tcp, 80, c);
+            let mut h = Harness::with_setting(crate::Transport::Tcp, 80, "magicMode", mode);
             h.feed(0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
             h.feed(
                 1,
@@ -1356,11 +1352,7 @@ mod tests {
     #[test]
     fn binary_request_bodies_follow_req_body_only_utf8() {
         let run = |only: Option<&str>, body: &[u8]| {
-            let mut c = crate::ProtocolConfig::default();
-            if let Some(v) = only {
-                c.settings.insert("reqBodyOnlyUtf8".into(), v.into());
-            }
-            let mut h = Harness::new(crate::Transport::Tcp, 80, c);
+            let mut h = Harness::with_setting(crate::Transport::Tcp, 80, "reqBodyOnlyUtf8", only);
             let mut req =
                 format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
             req.extend_from_slice(body);

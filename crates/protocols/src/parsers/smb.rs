@@ -665,9 +665,7 @@ mod tests {
 
     #[test]
     fn parse_smb_false_leaves_smb_unparsed() {
-        let mut c = crate::ProtocolConfig::default();
-        c.settings.insert("parseSMB".into(), "false".into());
-        let mut h = Harness::new(crate::Transport::Tcp, 445, c);
+        let mut h = Harness::with_setting(crate::Transport::Tcp, 445, "parseSMB", Some("false"));
         h.feed(0, &setup12(&ntlm_auth("D", "administrator", "BLU", true)));
         let j = h.json();
         assert_eq!(j["protocol"], json!([]), "{j}");

@@ -777,11 +777,7 @@ mod tests {
     #[test]
     fn parse_smtp_false_leaves_smtp_unparsed() {
         let run = |v: Option<&str>| {
-            let mut c = crate::ProtocolConfig::default();
-            if let Some(v) = v {
-                c.settings.insert("parseSMTP".into(), v.into());
-            }
-            let mut h = Harness::new(crate::Transport::Tcp, 25, c);
+            let mut h = Harness::with_setting(crate::Transport::Tcp, 25, "parseSMTP", v);
             h.feed(1, b"220 mx ESMTP ready\r\n");
             h.feed(0, b"EHLO c\r\nMAIL FROM:<a@x.org>\r\n");
             h.finish();
@@ -800,9 +796,7 @@ mod tests {
     #[test]
     fn attachment_magic_follows_magic_mode() {
         let run = |mode: &str| {
-            let mut c = crate::ProtocolConfig::default();
-            c.settings.insert("magicMode".into(), mode.into());
-            let mut h = Harness::new(crate::Transport::Tcp, 25, c);
+            let mut h = Harness::with_setting(crate::Transport::Tcp, 25, "magicMode", Some(mode));
             h.feed(1, b"220 mx ESMTP ready\r\n");
             h.feed(
                 0,

@@ -55,6 +55,21 @@ impl Harness {
         Harness::new(Transport::Tcp, port, c)
     }
 
+    /// A session with Arkime's defaults but for one setting (`None`: left
+    /// unset, so its default applies).
+    pub fn with_setting(
+        transport: Transport,
+        port: u16,
+        key: &str,
+        value: Option<&str>,
+    ) -> Harness {
+        let mut c = ProtocolConfig::default();
+        if let Some(v) = value {
+            c.settings.insert(key.into(), v.into());
+        }
+        Harness::new(transport, port, c)
+    }
+
     /// A TCP session with none of the optional settings (Arkime's defaults).
     pub fn tcp_defaults(port: u16) -> Harness {
         Harness::new(Transport::Tcp, port, ProtocolConfig::default())
